@@ -1,0 +1,44 @@
+# Two commands do all set-up on a fresh machine:
+#   make run    create .venv, install the app, start it on the bundled BCG example (PORT=8501)
+#   make test   install test extras (and Debian's chromium for browser tests), run every test
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8501
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint bench chromium reference clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+
+chromium:
+	@test -x /usr/bin/chromium || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
+
+test: $(VENV)/.dev chromium
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+
+bench: $(VENV)/.dev chromium
+	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_app.py
+
+# Regenerates the metafor reference values (needs R: see tests/reference/README.md).
+reference:
+	Rscript tests/reference/export_datasets.R
+	Rscript tests/reference/make_reference.R
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

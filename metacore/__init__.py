@@ -1,0 +1,39 @@
+"""metacore: exact, fast meta-analysis.
+
+Effect sizes (:func:`compute_effects`) -> a fit (:func:`pool`, :func:`pool_mh`,
+:func:`pool_peto`) -> methods on the fit (``summary()``, ``to_frame()``,
+``natural()``), reproducing R's metafor.
+
+>>> import metacore as mc
+>>> eff = mc.compute_effects(mc.datasets.load("bcg"), "RR")
+>>> res = mc.pool(eff, model="random", tau2_method="REML")
+>>> round(float(res.natural()["estimate"]), 4)
+0.4894
+"""
+
+from metacore import datasets
+from metacore.effects import (
+    BINARY_MEASURES,
+    CONTINUOUS_MEASURES,
+    MEASURE_LABELS,
+    RATIO_MEASURES,
+    EffectSizes,
+    Exclusion,
+    compute_effects,
+    measures_for,
+)
+from metacore.errors import DataError, MeasureError, MetacoreError, OptionError
+from metacore.mh import pool_mh, pool_peto
+from metacore.pooling import PoolResult, pool
+from metacore.table import ALIASES, StudyTable, map_columns, standardize
+from metacore.tau2 import ESTIMATORS, TAU2_LABELS, Interval
+
+__all__ = [
+    "ALIASES", "BINARY_MEASURES", "CONTINUOUS_MEASURES", "ESTIMATORS", "MEASURE_LABELS",
+    "RATIO_MEASURES", "TAU2_LABELS", "DataError", "EffectSizes", "Exclusion", "Interval",
+    "MeasureError", "MetacoreError", "OptionError", "PoolResult", "StudyTable",
+    "compute_effects", "datasets", "map_columns", "measures_for", "pool", "pool_mh",
+    "pool_peto", "standardize",
+]
+
+__version__ = "0.1.0"

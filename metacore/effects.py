@@ -1,0 +1,441 @@
+"""Study-level effect sizes (metafor's ``escalc``).
+
+Each measure is a small function from canonical columns to ``(yi, vi)``;
+:func:`compute_effects` validates rows, applies the continuity correction,
+and keeps a reason for every row that yields no estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from metacore.errors import MeasureError, OptionError
+from metacore.table import KIND_COLUMNS, StudyTable, standardize
+
+__all__ = [
+    "BINARY_MEASURES",
+    "CONTINUOUS_MEASURES",
+    "GENERIC_MEASURES",
+    "MEASURE_LABELS",
+    "RATIO_MEASURES",
+    "EffectSizes",
+    "Exclusion",
+    "compute_effects",
+    "measures_for",
+]
+
+BINARY_MEASURES = ("OR", "RR", "RD", "AS", "PETO")
+CONTINUOUS_MEASURES = ("MD", "SMD", "SMDH", "ROM")
+GENERIC_MEASURES = ("GEN",)
+#: Measures analysed on the log scale and shown back-transformed.
+RATIO_MEASURES = frozenset({"OR", "RR", "PETO", "ROM"})
+
+MEASURE_LABELS: dict[str, str] = {
+    "OR": "Odds ratio",
+    "RR": "Risk ratio",
+    "RD": "Risk difference",
+    "AS": "Arcsine square-root risk difference",
+    "PETO": "Peto odds ratio",
+    "MD": "Mean difference",
+    "SMD": "Standardised mean difference (Hedges' g)",
+    "SMDH": "Standardised mean difference (heteroscedastic)",
+    "ROM": "Ratio of means",
+    "GEN": "Effect size",
+}
+
+_KIND_OF = {**{m: "binary" for m in BINARY_MEASURES},
+            **{m: "continuous" for m in CONTINUOUS_MEASURES}, "GEN": "generic"}
+_CC_MEASURES = frozenset({"OR", "RR", "RD", "AS", "PETO"})
+# metafor's default correction is 0 for the arcsine difference, which is finite at zero cells.
+_DEFAULT_CC = {"AS": 0.0}
+_CC_TO = ("only0", "all", "if0all", "none")
+_Z975 = stats.norm.ppf(0.975)
+
+
+class Exclusion(NamedTuple):
+    """A study that yields no estimate, and why."""
+
+    study: str
+    reason: str
+
+
+def measures_for(kind: str) -> tuple[str, ...]:
+    """Effect measures valid for a data kind.
+
+    >>> measures_for("continuous")
+    ('MD', 'SMD', 'SMDH', 'ROM')
+    """
+    return {"binary": BINARY_MEASURES, "continuous": CONTINUOUS_MEASURES,
+            "generic": GENERIC_MEASURES}[kind]
+
+
+@dataclass(frozen=True, eq=False)
+class EffectSizes:
+    """Effect sizes of the usable studies, and the reasons for the others.
+
+    Attributes
+    ----------
+    yi, vi
+        Estimates and sampling variances on the analysis scale (log for ratios).
+    study
+        Study labels, aligned with ``yi``.
+    measure
+        Effect measure code (``"OR"``, ``"SMD"``, ...).
+    excluded
+        ``(study, reason)`` for each row that gives no estimate.
+    rows
+        1-based input row number of each estimate.
+    excluded_rows
+        1-based input row number of each exclusion.
+    ratio
+        True when ``yi`` is a log ratio (shown exponentiated).
+    data
+        The canonical input rows behind the estimates (counts, means, ...).
+    cc_applied
+        True for studies whose cells received the continuity correction.
+    """
+
+    yi: np.ndarray
+    vi: np.ndarray
+    study: tuple[str, ...]
+    measure: str
+    excluded: tuple[Exclusion, ...] = ()
+    rows: tuple[int, ...] = ()
+    excluded_rows: tuple[int, ...] = ()
+    ratio: bool = False
+    data: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cc_applied: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    cc: float = 0.5
+    cc_to: str = "only0"
+    drop00: bool = False
+
+    @property
+    def k(self) -> int:
+        """Number of studies with an estimate."""
+        return int(self.yi.size)
+
+    @property
+    def sei(self) -> np.ndarray:
+        """Standard errors."""
+        return np.sqrt(self.vi)
+
+    def ci(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Wald interval of each study on the analysis scale."""
+        z = stats.norm.ppf(0.5 + level / 2)
+        return self.yi - z * self.sei, self.yi + z * self.sei
+
+    def subset(self, keep: np.ndarray) -> EffectSizes:
+        """The same effect sizes restricted to a boolean or index selection."""
+        keep = np.asarray(keep)
+        idx = np.flatnonzero(keep) if keep.dtype == bool else keep
+        return EffectSizes(
+            yi=self.yi[idx], vi=self.vi[idx], study=tuple(self.study[i] for i in idx),
+            measure=self.measure, excluded=self.excluded,
+            rows=tuple(self.rows[i] for i in idx) if self.rows else (),
+            excluded_rows=self.excluded_rows, ratio=self.ratio,
+            data=self.data.iloc[idx].reset_index(drop=True) if len(self.data) else self.data,
+            cc_applied=self.cc_applied[idx] if self.cc_applied.size else self.cc_applied,
+            cc=self.cc, cc_to=self.cc_to, drop00=self.drop00)
+
+    def to_frame(self, level: float = 0.95) -> pd.DataFrame:
+        """One row per study: estimate, variance, SE and Wald interval.
+
+        Excluded rows follow with their reason and empty estimates.
+        """
+        lo, hi = self.ci(level)
+        used = pd.DataFrame({"row": list(self.rows) or range(1, self.k + 1),
+                             "study": list(self.study), "yi": self.yi, "vi": self.vi,
+                             "sei": self.sei, "ci_low": lo, "ci_high": hi, "excluded": ""})
+        if not self.excluded:
+            return used
+        dropped = pd.DataFrame({"row": list(self.excluded_rows),
+                                "study": [e.study for e in self.excluded],
+                                "excluded": [e.reason for e in self.excluded]})
+        out = pd.concat([used, dropped], ignore_index=True)
+        return out.sort_values("row", kind="stable").reset_index(drop=True)
+
+
+# --- one function per measure: canonical columns -> (yi, vi) ----------------------
+
+def _or(a, b, c, d, n1, n2):
+    return np.log(a * d / (b * c)), 1 / a + 1 / b + 1 / c + 1 / d
+
+
+def _rr(a, b, c, d, n1, n2):
+    return np.log((a / n1) / (c / n2)), 1 / a - 1 / n1 + 1 / c - 1 / n2
+
+
+def _rd(a, b, c, d, n1, n2):
+    p1, p2 = a / n1, c / n2
+    return p1 - p2, p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
+
+
+def _as(a, b, c, d, n1, n2):
+    return (np.arcsin(np.sqrt(a / n1)) - np.arcsin(np.sqrt(c / n2)),
+            1 / (4 * n1) + 1 / (4 * n2))
+
+
+def _peto(a, b, c, d, n1, n2):
+    n = n1 + n2
+    m = a + c
+    expected = n1 * m / n
+    v = m * (n - m) * n1 * n2 / (n**2 * (n - 1))
+    return (a - expected) / v, 1 / v
+
+
+def _md(m1, s1, n1, m2, s2, n2):
+    return m1 - m2, s1**2 / n1 + s2**2 / n2
+
+
+def _hedges_correction(m: np.ndarray) -> np.ndarray:
+    """Exact small-sample correction c(m) of Hedges (1981), m = n1 + n2 - 2."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.exp(special.gammaln(m / 2) - 0.5 * np.log(m / 2) - special.gammaln((m - 1) / 2))
+
+
+def _smd(m1, s1, n1, m2, s2, n2):
+    pooled = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n1 + n2 - 2))
+    g = _hedges_correction(n1 + n2 - 2) * (m1 - m2) / pooled
+    return g, 1 / n1 + 1 / n2 + g**2 / (2 * (n1 + n2))
+
+
+def _smdh(m1, s1, n1, m2, s2, n2):
+    # Bonett (2008): standardiser is the average of the two variances.
+    sdi = np.sqrt((s1**2 + s2**2) / 2)
+    d = _hedges_correction(n1 + n2 - 2) * (m1 - m2) / sdi
+    v = (d**2 * (s1**4 / (n1 - 1) + s2**4 / (n2 - 1)) / (8 * sdi**4)
+         + (s1**2 / (n1 - 1) + s2**2 / (n2 - 1)) / sdi**2)
+    # metafor scales the large-sample variance by c(m)^2 as well.
+    return d, _hedges_correction(n1 + n2 - 2) ** 2 * v
+
+
+def _rom(m1, s1, n1, m2, s2, n2):
+    return np.log(m1 / m2), s1**2 / (n1 * m1**2) + s2**2 / (n2 * m2**2)
+
+
+_BINARY: dict[str, Callable] = {"OR": _or, "RR": _rr, "RD": _rd, "AS": _as, "PETO": _peto}
+_CONTINUOUS: dict[str, Callable] = {"MD": _md, "SMD": _smd, "SMDH": _smdh, "ROM": _rom}
+
+
+# --- row validation -------------------------------------------------------------------
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _check_missing(data: pd.DataFrame, cols: tuple[str, ...], reasons: list[list[str]]) -> None:
+    for col in cols:
+        values = data[col].to_numpy(dtype=float)
+        for i in np.flatnonzero(np.isnan(values)):
+            reasons[i].append(f"{col} is missing")
+        for i in np.flatnonzero(np.isinf(values)):
+            reasons[i].append(f"{col} is not a finite number")
+
+
+def _validate_binary(data: pd.DataFrame, reasons: list[list[str]]) -> None:
+    _check_missing(data, KIND_COLUMNS["binary"], reasons)
+    a, n1 = data["events_t"].to_numpy(float), data["n_t"].to_numpy(float)
+    c, n2 = data["events_c"].to_numpy(float), data["n_c"].to_numpy(float)
+    for name, x in (("events_t", a), ("events_c", c)):
+        for i in np.flatnonzero(x < 0):
+            reasons[i].append(f"{name} is negative ({_fmt(x[i])})")
+    for name, arm, x in (("n_t", "treatment", n1), ("n_c", "control", n2)):
+        for i in np.flatnonzero(x <= 0):
+            reasons[i].append(f"the {arm} arm has no participants ({name} = {_fmt(x[i])})")
+    for ev, tot, x, n in (("events_t", "n_t", a, n1), ("events_c", "n_c", c, n2)):
+        for i in np.flatnonzero((x > n) & (n > 0)):
+            reasons[i].append(f"{ev} ({_fmt(x[i])}) is larger than {tot} ({_fmt(n[i])})")
+
+
+def _validate_continuous(data: pd.DataFrame, measure: str, reasons: list[list[str]]) -> None:
+    _check_missing(data, KIND_COLUMNS["continuous"], reasons)
+    for name in ("sd_t", "sd_c"):
+        x = data[name].to_numpy(float)
+        for i in np.flatnonzero(x < 0):
+            reasons[i].append(f"{name} is negative ({_fmt(x[i])})")
+    for name, arm in (("n_t", "treatment"), ("n_c", "control")):
+        x = data[name].to_numpy(float)
+        need = 2 if measure == "SMDH" else 1
+        for i in np.flatnonzero(x < need):
+            reasons[i].append(f"the {arm} arm needs at least {need} participant"
+                              f"{'s' if need > 1 else ''} ({name} = {_fmt(x[i])})")
+    if measure == "ROM":
+        for name in ("mean_t", "mean_c"):
+            x = data[name].to_numpy(float)
+            for i in np.flatnonzero(x <= 0):
+                reasons[i].append(
+                    f"the ratio of means needs positive means ({name} = {_fmt(x[i])})")
+
+
+def _generic_effects(data: pd.DataFrame, ratio_scale: bool,
+                     reasons: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+    n = len(data)
+    yi = data["yi"].to_numpy(float).copy()
+    lo = data["ci_low"].to_numpy(float).copy() if "ci_low" in data else np.full(n, np.nan)
+    hi = data["ci_high"].to_numpy(float).copy() if "ci_high" in data else np.full(n, np.nan)
+    vi = data["vi"].to_numpy(float).copy() if "vi" in data else np.full(n, np.nan)
+    sei = data["sei"].to_numpy(float).copy() if "sei" in data else np.full(n, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if ratio_scale:
+            for name, x in (("yi", yi), ("ci_low", lo), ("ci_high", hi)):
+                for i in np.flatnonzero(x <= 0):
+                    reasons[i].append(f"{name} must be a positive ratio ({_fmt(x[i])})")
+            yi, lo, hi = np.log(yi), np.log(lo), np.log(hi)
+        from_ci = (hi - lo) / (2 * _Z975)
+    for i in range(n):
+        if np.isnan(yi[i]):
+            if not any(r.startswith("yi") for r in reasons[i]):
+                reasons[i].append("yi (the effect estimate) is missing")
+            continue
+        if not np.isnan(vi[i]):
+            if vi[i] <= 0:
+                reasons[i].append(f"vi (the variance) must be positive ({_fmt(vi[i])})")
+        elif not np.isnan(sei[i]):
+            if sei[i] <= 0:
+                reasons[i].append(f"sei (the standard error) must be positive ({_fmt(sei[i])})")
+            vi[i] = sei[i] ** 2
+        elif not (np.isnan(lo[i]) or np.isnan(hi[i])):
+            if not lo[i] < hi[i]:
+                reasons[i].append(
+                    "the confidence interval's lower bound is not below its upper bound")
+            vi[i] = from_ci[i] ** 2
+        else:
+            reasons[i].append("no standard error, variance or confidence interval is given")
+    return yi, vi
+
+
+def compute_effects(table: pd.DataFrame | StudyTable, measure: str, *, cc: float | None = None,
+                    cc_to: str = "only0", drop00: bool = False,
+                    ratio_scale: bool = False) -> EffectSizes:
+    """Compute study effect sizes and sampling variances, like metafor's ``escalc``.
+
+    Parameters
+    ----------
+    table
+        Study table (canonical columns or any alias in :data:`metacore.table.ALIASES`).
+    measure
+        ``OR RR RD AS PETO`` (2x2 counts), ``MD SMD SMDH ROM`` (means and SDs)
+        or ``GEN`` (ready ``yi`` with ``sei``, ``vi`` or ``ci_low``/``ci_high``).
+    cc
+        Continuity correction added to the cells of 2x2 tables; ``None`` means
+        metafor's default, 0.5 (0 for ``AS``).
+    cc_to
+        ``"only0"`` (studies with a zero cell; the default), ``"all"``,
+        ``"if0all"`` (all studies if any has a zero cell) or ``"none"``.
+    drop00
+        Leave out studies with no events (or only events) in both arms.
+    ratio_scale
+        For ``GEN``: ``yi`` and the interval are ratios on the natural scale;
+        their logs are analysed.
+
+    Returns
+    -------
+    EffectSizes
+        Rows that give no estimate are listed in ``excluded`` with a reason.
+
+    Raises
+    ------
+    MeasureError
+        If the measure is unknown or the table lacks the columns it needs.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"events_t": [4], "n_t": [123], "events_c": [11], "n_c": [139]})
+    >>> round(float(compute_effects(t, "RR").yi[0]), 4)
+    -0.8893
+    """
+    measure = str(measure).upper()
+    if measure not in _KIND_OF:
+        raise MeasureError(f"Unknown effect measure '{measure}'. Choose one of "
+                           + ", ".join(_KIND_OF) + ".")
+    if cc_to not in _CC_TO:
+        raise OptionError(f"cc_to must be one of {', '.join(_CC_TO)}, not '{cc_to}'.")
+    if cc is None:
+        cc = _DEFAULT_CC.get(measure, 0.5)
+    if not np.isfinite(cc) or cc < 0:
+        raise OptionError(f"The continuity correction must be a non-negative number, not {cc}.")
+    st = standardize(table)
+    kind = _KIND_OF[measure]
+    if kind not in st.kinds:
+        need = ", ".join(KIND_COLUMNS[kind]) if kind != "generic" else \
+            "yi with sei, vi, or ci_low and ci_high"
+        raise MeasureError(f"{MEASURE_LABELS[measure]} ({measure}) needs the columns {need}; "
+                           f"this table has data for: {', '.join(st.kinds) or 'none'}.")
+    data = st.data
+    n = len(data)
+    reasons: list[list[str]] = [list(st.problems.get(r, [])) for r in data["row"]]
+    user_out = ~data["include"].to_numpy(bool)
+
+    cc_applied = np.zeros(n, dtype=bool)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if kind == "binary":
+            _validate_binary(data, reasons)
+            a, n1 = data["events_t"].to_numpy(float), data["n_t"].to_numpy(float)
+            c, n2 = data["events_c"].to_numpy(float), data["n_c"].to_numpy(float)
+            b, d = n1 - a, n2 - c
+            valid = np.array([not r for r in reasons]) & ~user_out
+            double = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
+            if drop00:
+                for i in np.flatnonzero(double & valid):
+                    reasons[i].append("no events (or only events) in both arms, and double-zero "
+                                      "studies are set to be dropped")
+                valid &= ~double
+            if measure in _CC_MEASURES and cc > 0 and cc_to != "none":
+                zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
+                if cc_to == "all":
+                    cc_applied = valid.copy()
+                elif cc_to == "only0":
+                    cc_applied = zero & valid
+                elif (zero & valid).any():
+                    cc_applied = valid.copy()
+                add = np.where(cc_applied, cc, 0.0)
+                a, b, c, d = a + add, b + add, c + add, d + add
+                n1, n2 = a + b, c + d
+            yi, vi = _BINARY[measure](a, b, c, d, n1, n2)
+        elif kind == "continuous":
+            _validate_continuous(data, measure, reasons)
+            cols = [data[x].to_numpy(float) for x in KIND_COLUMNS["continuous"]]
+            yi, vi = _CONTINUOUS[measure](*cols)
+        else:
+            yi, vi = _generic_effects(data, ratio_scale, reasons)
+
+    for i in range(n):
+        if reasons[i] or user_out[i]:
+            continue
+        if not np.isfinite(yi[i]):
+            reasons[i].append(_why_not_finite(measure, cc_to, cc))
+        elif not np.isfinite(vi[i]) or vi[i] <= 0:
+            reasons[i].append("its sampling variance is zero or undefined (e.g. all or no events "
+                              "in both arms, or zero SDs), so it carries no usable weight")
+    for i in np.flatnonzero(user_out):
+        if not reasons[i]:
+            reasons[i].append("left out by the user (include is unticked)")
+    keep = np.array([not r for r in reasons], dtype=bool)
+    idx = np.flatnonzero(keep)
+    excluded = tuple(Exclusion(str(data["study"].iat[i]), f"row {int(data['row'].iat[i])}: "
+                               + "; ".join(reasons[i])) for i in np.flatnonzero(~keep))
+    ratio = measure in RATIO_MEASURES or (measure == "GEN" and ratio_scale)
+    return EffectSizes(
+        yi=np.asarray(yi, float)[idx], vi=np.asarray(vi, float)[idx],
+        study=tuple(str(s) for s in data["study"].iloc[idx]), measure=measure,
+        excluded=excluded, rows=tuple(int(r) for r in data["row"].iloc[idx]),
+        excluded_rows=tuple(int(r) for r in data["row"].iloc[np.flatnonzero(~keep)]),
+        ratio=ratio, data=data.iloc[idx].reset_index(drop=True),
+        cc_applied=cc_applied[idx], cc=cc, cc_to=cc_to, drop00=drop00)
+
+
+def _why_not_finite(measure: str, cc_to: str, cc: float) -> str:
+    if measure in {"OR", "RR", "PETO"} and (cc_to == "none" or cc == 0):
+        return ("it has a zero cell and no continuity correction is applied, so its "
+                f"{MEASURE_LABELS[measure].lower()} is not finite")
+    if measure in {"SMD", "SMDH"}:
+        return ("its standardised difference cannot be computed (the SDs are zero or there "
+                "are too few participants)")
+    return "its effect size cannot be computed from the values given"

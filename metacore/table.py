@@ -1,0 +1,350 @@
+"""Study tables: column aliases, number parsing and data-kind detection.
+
+A study table is a pandas DataFrame with one row per study. Uploads use many
+spellings for the same column (metafor's ``ai n1i ci n2i``, RevMan's
+"Experimental Events", the meta package's ``event.e``); :data:`ALIASES` is the
+one place that maps them to the canonical names of the design card.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from metacore.errors import DataError
+
+__all__ = [
+    "ALIASES",
+    "KIND_COLUMNS",
+    "StudyTable",
+    "detect_kinds",
+    "map_columns",
+    "normalize_name",
+    "parse_numbers",
+    "standardize",
+]
+
+#: Canonical column -> accepted spellings (after :func:`normalize_name`).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "study": ("study", "studlab", "study_or_subgroup", "author", "authors",
+              "trial", "label", "slab", "name", "study_name", "study_id"),
+    "events_t": ("events_t", "ai", "tpos", "event_e", "events_e", "experimental_events",
+                 "treatment_events", "intervention_events", "events_treatment",
+                 "events_1", "events1", "x1i", "r1", "events"),
+    "n_t": ("n_t", "n1i", "n_e", "n1", "experimental_total", "treatment_total",
+            "intervention_total", "total_t", "total_e", "total_treatment", "n_treatment",
+            "experimental_n", "treatment_n", "total"),
+    "events_c": ("events_c", "ci", "cpos", "event_c", "control_events", "events_control",
+                 "events_2", "events2", "x2i", "r2", "events_1_"),
+    "n_c": ("n_c", "n2i", "n2", "control_total", "total_c", "total_control", "n_control",
+            "control_n"),
+    "nonevents_t": ("nonevents_t", "bi", "tneg", "non_events_t"),
+    "nonevents_c": ("nonevents_c", "di", "cneg", "non_events_c"),
+    "mean_t": ("mean_t", "m1i", "mean_e", "experimental_mean", "treatment_mean",
+               "intervention_mean", "mean1", "mean"),
+    "sd_t": ("sd_t", "sd1i", "sd_e", "experimental_sd", "treatment_sd", "intervention_sd",
+             "sd1", "sd"),
+    "mean_c": ("mean_c", "m2i", "control_mean", "mean2"),
+    "sd_c": ("sd_c", "sd2i", "control_sd", "sd2"),
+    "yi": ("yi", "te", "effect", "effect_size", "estimate", "es", "y", "log_effect"),
+    "sei": ("sei", "se", "sete", "se_te", "standard_error", "stderr", "std_err"),
+    "vi": ("vi", "var", "variance", "v"),
+    "ci_low": ("ci_low", "ci_lb", "lower", "lcl", "ci_lower", "lower_ci", "lower_95",
+               "low", "lo"),
+    "ci_high": ("ci_high", "ci_ub", "upper", "ucl", "ci_upper", "upper_ci", "upper_95",
+                "high", "hi"),
+    "include": ("include", "included", "use", "selected", "keep"),
+    "subgroup": ("subgroup", "group", "byvar", "subgroups", "category"),
+}
+
+# RevMan exports repeat "Events", "Total", "Mean", "SD" for the two arms; pandas
+# renames the second copy "Events.1", which normalizes to "events_1".
+_SECOND_ARM = {"events_1": "events_c", "total_1": "n_c", "mean_1": "mean_c", "sd_1": "sd_c"}
+
+#: Columns each data kind needs, in the canonical vocabulary.
+KIND_COLUMNS: dict[str, tuple[str, ...]] = {
+    "binary": ("events_t", "n_t", "events_c", "n_c"),
+    "continuous": ("mean_t", "sd_t", "n_t", "mean_c", "sd_c", "n_c"),
+    "generic": ("yi",),
+}
+
+NUMERIC_COLUMNS = ("events_t", "n_t", "events_c", "n_c", "nonevents_t", "nonevents_c",
+                   "mean_t", "sd_t", "mean_c", "sd_c", "yi", "sei", "vi", "ci_low", "ci_high")
+
+_LOOKUP = {alias: canon for canon, names in ALIASES.items() for alias in names}
+
+
+def normalize_name(name: object) -> str:
+    """Lower-case a column name and reduce separators to single underscores.
+
+    >>> normalize_name("  Experimental Events ")
+    'experimental_events'
+    """
+    text = str(name).strip().lower()
+    text = re.sub(r"[^0-9a-z]+", "_", text)
+    return text.strip("_")
+
+
+def map_columns(columns: list[object] | pd.Index,
+                overrides: Mapping[object, str | None] | None = None) -> dict[object, str]:
+    """Map each recognised column to its canonical name.
+
+    Parameters
+    ----------
+    columns
+        Column labels as they came in.
+    overrides
+        ``{original: canonical or None}`` set by hand; ``None`` ignores a column.
+
+    Returns
+    -------
+    dict
+        ``{original: canonical}`` for every recognised column; the first column
+        wins when two spellings map to the same name.
+
+    Examples
+    --------
+    >>> map_columns(["ai", "N1I", "ci", "n2i"])
+    {'ai': 'events_t', 'N1I': 'n_t', 'ci': 'events_c', 'n2i': 'n_c'}
+    """
+    overrides = dict(overrides or {})
+    mapping: dict[object, str] = {}
+    taken: set[str] = set()
+    for col, canon in overrides.items():
+        if canon is not None and col in list(columns):
+            mapping[col] = canon
+            taken.add(canon)
+    for col in columns:
+        if col in overrides:
+            continue
+        key = normalize_name(col)
+        canon = _SECOND_ARM.get(key) if key in _SECOND_ARM else _LOOKUP.get(key)
+        if canon is None or canon in taken:
+            continue
+        mapping[col] = canon
+        taken.add(canon)
+    return mapping
+
+
+_NUM_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _clean_text(value: str, decimal_comma: bool) -> str:
+    text = value.strip().replace("\u2212", "-").replace("\u2009", "").replace("\u00a0", "")
+    text = text.replace(" ", "").replace("'", "")
+    if decimal_comma:
+        return text.replace(".", "").replace(",", ".")
+    return text.replace(",", "")
+
+
+def _column_uses_decimal_comma(texts: list[str]) -> bool:
+    """Decide, for one column, whether a comma is the decimal mark.
+
+    "0,5" or "1.234,5" settle it; "1,234" alone reads as a thousands separator.
+    """
+    for text in texts:
+        t = text.strip()
+        if "," not in t:
+            continue
+        if "." in t:
+            return t.rfind(",") > t.rfind(".")
+        if not re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+", t):
+            return True
+    return False
+
+
+def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Parse a column of numbers that may arrive as text.
+
+    Handles surrounding spaces, thousands separators, decimal commas (decided
+    per column) and the Unicode minus sign.
+
+    Returns
+    -------
+    (numbers, bad)
+        ``numbers`` as float with NaN where nothing usable was given; ``bad``
+        is True where a value was given but is not a number.
+
+    Examples
+    --------
+    >>> nums, bad = parse_numbers(pd.Series(["12", " 0.5 ", "abc", None]))
+    >>> nums.tolist()[:2], bad.tolist()
+    ([12.0, 0.5], [False, False, True, False])
+    """
+    series = pd.Series(values)
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype(float), pd.Series(False, index=series.index)
+    if pd.api.types.is_numeric_dtype(series):
+        return series.astype(float), pd.Series(False, index=series.index)
+    out = np.full(len(series), np.nan)
+    bad = np.zeros(len(series), dtype=bool)
+    texts = [v for v in series.tolist() if isinstance(v, str)]
+    comma = _column_uses_decimal_comma(texts)
+    for i, value in enumerate(series.tolist()):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        if isinstance(value, (bool, np.bool_)):
+            out[i] = float(value)
+            continue
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            out[i] = float(value)
+            continue
+        text = _clean_text(str(value), comma)
+        if text == "" or text.lower() in {"na", "nan", "n/a", "-", "."}:
+            continue
+        if _NUM_RE.match(text):
+            out[i] = float(text)
+        elif text.lower() in {"inf", "+inf", "-inf", "infinity", "-infinity"}:
+            out[i] = float(text.lower().replace("inity", ""))
+        else:
+            bad[i] = True
+    return pd.Series(out, index=series.index), pd.Series(bad, index=series.index)
+
+
+def _parse_include(values: pd.Series) -> pd.Series:
+    """Read an include column: booleans, 0/1, yes/no, true/false; blank means yes."""
+    def one(v: object) -> bool:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return True
+        if isinstance(v, (bool, np.bool_)):
+            return bool(v)
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            return bool(v)
+        return str(v).strip().lower() not in {"0", "false", "no", "n", "f", "exclude", "excluded"}
+    return pd.Series([one(v) for v in values.tolist()], index=values.index, dtype=bool)
+
+
+@dataclass(frozen=True)
+class StudyTable:
+    """A study table in canonical columns.
+
+    Attributes
+    ----------
+    data
+        Canonical columns; numbers as float (NaN when missing or unreadable),
+        ``study`` as text, ``include`` as bool, plus a 1-based ``row`` column.
+    mapping
+        ``{original column: canonical name}`` that was applied.
+    problems
+        ``{row number: [reason, ...]}`` for cells that could not be read.
+    moderators
+        Names of extra numeric columns (kept for meta-regression).
+    """
+
+    data: pd.DataFrame
+    mapping: dict[object, str]
+    problems: dict[int, list[str]] = field(default_factory=dict)
+    moderators: tuple[str, ...] = ()
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Data kinds the table supports, in order of preference."""
+        return detect_kinds(self.data)
+
+    def label(self, position: int) -> str:
+        """Human label of a row: ``'row 3 (Aronson 1948)'``."""
+        row = self.data.iloc[position]
+        return f"row {int(row['row'])} ({row['study']})"
+
+
+def detect_kinds(data: pd.DataFrame) -> tuple[str, ...]:
+    """Data kinds whose columns are all present, most specific first.
+
+    >>> detect_kinds(pd.DataFrame(columns=["yi", "vi"]))
+    ('generic',)
+    """
+    cols = set(data.columns)
+    kinds = [k for k in ("binary", "continuous") if set(KIND_COLUMNS[k]) <= cols]
+    if "yi" in cols and ({"sei"} <= cols or {"vi"} <= cols or {"ci_low", "ci_high"} <= cols):
+        kinds.append("generic")
+    return tuple(kinds)
+
+
+def standardize(table: pd.DataFrame | StudyTable,
+                mapping: Mapping[object, str | None] | None = None) -> StudyTable:
+    """Bring a study table to canonical columns and numbers.
+
+    Parameters
+    ----------
+    table
+        Any DataFrame of studies, one per row, with canonical or alias names.
+    mapping
+        Optional hand corrections ``{original column: canonical name or None}``.
+
+    Returns
+    -------
+    StudyTable
+        Cells that cannot be read as numbers become NaN and are listed in
+        ``problems`` with the row and column, so the row is later excluded
+        with that reason instead of silently dropped.
+
+    Raises
+    ------
+    DataError
+        If ``table`` is not a table or no column is recognised.
+
+    Examples
+    --------
+    >>> st = standardize(pd.DataFrame({"ai": [4], "n1i": [123], "ci": [11], "n2i": [139]}))
+    >>> st.kinds
+    ('binary',)
+    """
+    if isinstance(table, StudyTable):
+        return table
+    if not isinstance(table, pd.DataFrame):
+        raise DataError("The study table must be a table (pandas DataFrame) with one row "
+                        "per study.")
+    colmap = map_columns(list(table.columns), mapping)
+    if not colmap:
+        names = ", ".join(str(c) for c in table.columns[:8]) or "none"
+        raise DataError(
+            "No study columns were recognised (columns found: " + names + "). Name them, e.g., "
+            "events_t, n_t, events_c, n_c for 2x2 tables; mean_t, sd_t, n_t, mean_c, sd_c, n_c "
+            "for means; or yi with sei or vi for ready effect sizes.")
+    n = len(table)
+    data = pd.DataFrame(index=range(n))
+    data["row"] = np.arange(1, n + 1)
+    problems: dict[int, list[str]] = {}
+    src = table.reset_index(drop=True)
+    for original, canon in colmap.items():
+        column = src[original]
+        if isinstance(column, pd.DataFrame):  # duplicated header: take the first copy
+            column = column.iloc[:, 0]
+        if canon == "study":
+            data["study"] = [("" if v is None or (isinstance(v, float) and np.isnan(v))
+                              else str(v).strip()) for v in column.tolist()]
+        elif canon == "include":
+            data["include"] = _parse_include(column)
+        elif canon == "subgroup":
+            data["subgroup"] = [None if v is None or (isinstance(v, float) and np.isnan(v))
+                                else str(v).strip() for v in column.tolist()]
+        else:
+            nums, bad = parse_numbers(column)
+            data[canon] = nums.to_numpy()
+            for i in np.flatnonzero(bad.to_numpy()):
+                problems.setdefault(i + 1, []).append(
+                    f"{original} is '{str(column.iloc[i]).strip()}', which is not a number")
+    if "study" not in data:
+        data["study"] = [f"Study {i}" for i in range(1, n + 1)]
+    else:
+        data["study"] = [s if s else f"Study {i}" for i, s in enumerate(data["study"], start=1)]
+    if "include" not in data:
+        data["include"] = True
+    # Counts given as events and non-events (metafor's bi, di) become arm totals.
+    for arm in ("t", "c"):
+        ev, non, tot = f"events_{arm}", f"nonevents_{arm}", f"n_{arm}"
+        if non in data and ev in data and tot not in data:
+            data[tot] = data[ev] + data[non]
+    moderators = []
+    for col in src.columns:
+        if col in colmap or not isinstance(col, str):
+            continue
+        nums, bad = parse_numbers(src[col])
+        if nums.notna().any() and not bad.any():
+            data[col] = nums.to_numpy()
+            moderators.append(col)
+    return StudyTable(data=data, mapping=colmap, problems=problems, moderators=tuple(moderators))

@@ -1,0 +1,27 @@
+# Writes the bundled example tables in metacore/datasets/ from R's metadat package,
+# in metacore's canonical columns. Run from the repository root:
+#   Rscript tests/reference/export_datasets.R
+suppressPackageStartupMessages(library(metafor))
+out <- "metacore/datasets"
+w <- function(df, name) write.csv(df, file.path(out, paste0(name, ".csv")), row.names = FALSE)
+
+# BCG vaccine trials (Colditz et al. 1994): tuberculosis cases, vaccinated vs not.
+b <- dat.bcg
+w(data.frame(study = paste(b$author, b$year), events_t = b$tpos, n_t = b$tpos + b$tneg,
+             events_c = b$cpos, n_c = b$cpos + b$cneg, subgroup = b$alloc,
+             ablat = b$ablat, year = b$year), "bcg")
+
+# Intravenous magnesium after myocardial infarction (Li et al. 2007): zero cells.
+l <- dat.li2007
+w(data.frame(study = paste(l$study, l$year), events_t = l$ai, n_t = l$n1i,
+             events_c = l$ci, n_c = l$n2i, year = l$year), "magnesium")
+
+# Specialist stroke care vs routine care, length of stay in days (Normand 1999).
+nm <- dat.normand1999
+w(data.frame(study = nm$source, mean_t = nm$m1i, sd_t = nm$sd1i, n_t = nm$n1i,
+             mean_c = nm$m2i, sd_c = nm$sd2i, n_c = nm$n2i), "stroke")
+
+# Writing-to-learn interventions (Bangert-Drowns et al. 2004): ready SMDs.
+bd <- dat.bangertdrowns2004
+w(data.frame(study = paste(bd$author, bd$year), yi = bd$yi, vi = bd$vi,
+             subgroup = bd$subject, grade = bd$grade, length = bd$length), "writing")
