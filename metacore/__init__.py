@@ -25,6 +25,7 @@ from metacore.effects import (
 from metacore.errors import DataError, MeasureError, MetacoreError, OptionError
 from metacore.mh import pool_mh, pool_peto
 from metacore.pooling import PoolResult, pool
+from metacore.sensitivity import compare_estimators, leave_one_out
 from metacore.table import ALIASES, StudyTable, map_columns, standardize
 from metacore.tau2 import ESTIMATORS, TAU2_LABELS, Interval
 
@@ -32,8 +33,8 @@ __all__ = [
     "ALIASES", "BINARY_MEASURES", "CONTINUOUS_MEASURES", "ESTIMATORS", "MEASURE_LABELS",
     "RATIO_MEASURES", "TAU2_LABELS", "DataError", "EffectSizes", "Exclusion", "Interval",
     "MeasureError", "MetacoreError", "OptionError", "PoolResult", "StudyTable",
-    "compute_effects", "datasets", "map_columns", "measures_for", "pool", "pool_mh",
-    "pool_peto", "standardize",
+    "compare_estimators", "compute_effects", "datasets", "leave_one_out", "map_columns",
+    "measures_for", "pool", "pool_mh", "pool_peto", "standardize",
 ]
 
 __version__ = "0.1.0"

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from metacore.errors import MeasureError, OptionError
+from metacore.errors import DataError, MeasureError, OptionError
 from metacore.table import KIND_COLUMNS, StudyTable, standardize
 
 __all__ = [
@@ -56,6 +56,9 @@ _CC_MEASURES = frozenset({"OR", "RR", "RD", "AS", "PETO"})
 _DEFAULT_CC = {"AS": 0.0}
 _CC_TO = ("only0", "all", "if0all", "none")
 _Z975 = stats.norm.ppf(0.975)
+# Beyond these bounds weights and squared residuals overflow double precision; no real
+# study comes near them.
+_MAX_ABS_Y, _MIN_V, _MAX_V = 1e50, 1e-50, 1e50
 
 
 class Exclusion(NamedTuple):
@@ -299,12 +302,12 @@ def _generic_effects(data: pd.DataFrame, ratio_scale: bool,
         elif not np.isnan(sei[i]):
             if sei[i] <= 0:
                 reasons[i].append(f"sei (the standard error) must be positive ({_fmt(sei[i])})")
-            vi[i] = sei[i] ** 2
+            vi[i] = np.square(sei[i])
         elif not (np.isnan(lo[i]) or np.isnan(hi[i])):
             if not lo[i] < hi[i]:
                 reasons[i].append(
                     "the confidence interval's lower bound is not below its upper bound")
-            vi[i] = from_ci[i] ** 2
+            vi[i] = np.square(from_ci[i])
         else:
             reasons[i].append("no standard error, variance or confidence interval is given")
     return yi, vi
@@ -370,17 +373,19 @@ def compute_effects(table: pd.DataFrame | StudyTable, measure: str, *, cc: float
                            f"this table has data for: {', '.join(st.kinds) or 'none'}.")
     data = st.data
     n = len(data)
+    if n == 0:
+        raise DataError("The study table has no rows: add at least one study.")
     reasons: list[list[str]] = [list(st.problems.get(r, [])) for r in data["row"]]
     user_out = ~data["include"].to_numpy(bool)
 
     cc_applied = np.zeros(n, dtype=bool)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(all="ignore"):
         if kind == "binary":
             _validate_binary(data, reasons)
             a, n1 = data["events_t"].to_numpy(float), data["n_t"].to_numpy(float)
             c, n2 = data["events_c"].to_numpy(float), data["n_c"].to_numpy(float)
             b, d = n1 - a, n2 - c
-            valid = np.array([not r for r in reasons]) & ~user_out
+            valid = np.array([not r for r in reasons], dtype=bool) & ~user_out
             double = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
             if drop00:
                 for i in np.flatnonzero(double & valid):
@@ -414,6 +419,9 @@ def compute_effects(table: pd.DataFrame | StudyTable, measure: str, *, cc: float
         elif not np.isfinite(vi[i]) or vi[i] <= 0:
             reasons[i].append("its sampling variance is zero or undefined (e.g. all or no events "
                               "in both arms, or zero SDs), so it carries no usable weight")
+        elif abs(yi[i]) > _MAX_ABS_Y or not _MIN_V <= vi[i] <= _MAX_V:
+            reasons[i].append(f"its values are too extreme to compute with (estimate "
+                              f"{yi[i]:.3g}, variance {vi[i]:.3g})")
     for i in np.flatnonzero(user_out):
         if not reasons[i]:
             reasons[i].append("left out by the user (include is unticked)")

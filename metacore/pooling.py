@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from metacore.effects import MEASURE_LABELS, EffectSizes
 from metacore.errors import DataError, OptionError
@@ -16,7 +17,6 @@ from metacore.tau2 import (
     Interval,
     estimate_tau2,
     q_profile,
-    typical_variance,
 )
 
 __all__ = ["MODELS", "CI_METHODS", "PoolResult", "pool", "heterogeneity_words"]
@@ -148,7 +148,7 @@ class PoolResult:
 
     def study_frame(self) -> pd.DataFrame:
         """One row per study: estimate, interval (analysis scale) and weight in percent."""
-        z = stats.norm.ppf(0.5 + self.level / 2)
+        z = special.ndtri(0.5 + self.level / 2)
         se = np.sqrt(self.vi)
         return pd.DataFrame({"study": list(self.study), "yi": self.yi, "vi": self.vi,
                              "ci_low": self.yi - z * se, "ci_high": self.yi + z * se,
@@ -190,18 +190,21 @@ def heterogeneity(yi: np.ndarray, vi: np.ndarray, level: float) -> dict:
     """Q, its df and p, Q-based I^2, the Q-profile tau^2 interval, zeta^2 and Z^2 terms."""
     k = yi.size
     w = 1.0 / vi
-    sw = w.sum()
-    fixed = float(np.dot(w, yi) / sw)
-    q = float(np.dot(w, (yi - fixed) ** 2))
+    sw = float(w.sum())
+    sw2 = float(np.dot(w, w))
+    fixed = float(np.dot(w, yi)) / sw
+    r = yi - fixed
+    q = float(np.dot(w, r * r))
     df = k - 1
     out = {"q": q, "q_df": df, "fixed": fixed, "fixed_var": 1.0 / sw,
-           "q_pvalue": float(stats.chi2.sf(q, df)) if df > 0 else _nan(),
+           "q_pvalue": float(special.chdtrc(df, q)) if df > 0 else _nan(),
            "i2_q": max(0.0, 100 * (q - df) / q) if df > 0 and q > 0 else 0.0,
            # seed 002: zeta^2 = (Q - (k - 1)) / sum(1 / sigma_i^2), truncated at zero.
            "zeta2": max(0.0, (q - df) / sw) if df > 0 else 0.0,
-           "z2_total": float(np.dot(w, yi * yi)), "z2_fixed": fixed**2 * sw,
-           "vt": typical_variance(vi)}
-    out["tau2_ci"], out["tau2_ci_note"] = q_profile(yi, vi, level)
+           "z2_total": float(np.dot(w, yi * yi)), "z2_fixed": fixed * fixed * sw,
+           # metafor's "typical" within-study variance, for I^2 and H^2.
+           "vt": df / (sw - sw2 / sw) if df > 0 else float(vi[0])}
+    out["tau2_ci"], out["tau2_ci_note"] = q_profile(yi, vi, level, q_fixed=q)
     return out
 
 
@@ -262,9 +265,9 @@ def pool(effects: EffectSizes, *, model: str = "random", tau2_method: str = "REM
     else:
         tau2 = 0.0
     w = 1.0 / (vi + tau2)
-    sw = w.sum()
-    est = float(np.dot(w, yi) / sw)
-    se = float(np.sqrt(1.0 / sw))
+    sw = float(w.sum())
+    est = float(np.dot(w, yi)) / sw
+    se = math.sqrt(1.0 / sw)
     alpha = 1 - level
     if ci_method == "hksj" and k < 2:
         notes.append("The Hartung-Knapp adjustment needs at least 2 studies; Wald z is used.")
@@ -273,20 +276,20 @@ def pool(effects: EffectSizes, *, model: str = "random", tau2_method: str = "REM
         ci_used = ci_method
     if ci_used == "hksj":
         s2 = float(np.dot(w, (yi - est) ** 2) / (k - 1))
-        se = float(np.sqrt(s2 / sw))
+        se = math.sqrt(s2 / sw)
         df: float | None = k - 1
-        crit = float(stats.t.ppf(1 - alpha / 2, k - 1))
+        crit = float(special.stdtrit(k - 1, 1 - alpha / 2))
         if se == 0:
             notes.append("All estimates are identical, so the Hartung-Knapp standard error is 0.")
     else:
         df = None
-        crit = float(stats.norm.ppf(1 - alpha / 2))
+        crit = float(special.ndtri(1 - alpha / 2))
     statistic = est / se if se > 0 else (np.inf * np.sign(est) if est != 0 else 0.0)
     if df is None:
-        pvalue = float(2 * stats.norm.sf(abs(statistic)))
+        pvalue = float(2 * special.ndtr(-abs(statistic)))
     else:
-        pvalue = float(2 * stats.t.sf(abs(statistic), df))
-    pi_se = float(np.sqrt(se**2 + tau2))
+        pvalue = float(2 * special.stdtr(df, -abs(statistic)))
+    pi_se = math.sqrt(se * se + tau2)
     vt = het["vt"]
     if model == "random":
         i2 = 100 * tau2 / (tau2 + vt)
@@ -303,11 +306,11 @@ def pool(effects: EffectSizes, *, model: str = "random", tau2_method: str = "REM
     return PoolResult(
         estimate=est, se=se, ci_low=est - crit * se, ci_high=est + crit * se, pvalue=pvalue,
         pi_low=est - crit * pi_se, pi_high=est + crit * pi_se, tau2=float(tau2),
-        tau2_ci=Interval(lo2, hi2), tau=float(np.sqrt(tau2)), i2=float(i2), h2=float(h2),
+        tau2_ci=Interval(lo2, hi2), tau=math.sqrt(tau2), i2=float(i2), h2=float(h2),
         q=het["q"], q_df=int(het["q_df"]), q_pvalue=het["q_pvalue"], k=k,
         weights=100 * w / sw, model=model, tau2_method=tau2_method if model == "random" else None,
         ci_method=ci_used, measure=effects.measure, level=float(level), statistic=float(statistic),
-        df=df, tau_ci=Interval(float(np.sqrt(lo2)), float(np.sqrt(hi2))),
+        df=df, tau_ci=Interval(math.sqrt(lo2), math.sqrt(hi2)),
         i2_ci=Interval(100 * lo2 / (lo2 + vt), 100 * hi2 / (hi2 + vt)),
         h2_ci=Interval((lo2 + vt) / vt, (hi2 + vt) / vt), i2_q=het["i2_q"], zeta2=het["zeta2"],
         z2_total=het["z2_total"], z2_fixed=het["z2_fixed"], converged=converged,

@@ -8,12 +8,13 @@ never return a negative value.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special
 
 __all__ = [
     "ESTIMATORS",
@@ -36,6 +37,13 @@ TAU2_LABELS: dict[str, str] = {
     "EB": "Empirical Bayes",
     "PM": "Paule-Mandel",
 }
+
+
+_EPS4 = 4 * np.finfo(float).eps
+# Newton converges quadratically: once a step moves tau^2 by less than 1e-7 of its
+# value, the next iterate (which is returned) is accurate to about 1e-14.
+_NEWTON_TOL = 1e-7
+_sum = np.add.reduce  # skips ndarray.sum's Python wrapper on the hot path
 
 
 class Interval(NamedTuple):
@@ -101,57 +109,108 @@ def _sj(yi: np.ndarray, vi: np.ndarray) -> Tau2Fit:
     return Tau2Fit(tau0 * q_generalized(tau0, yi, vi) / (k - 1))
 
 
-def _score_ml(tau2: float, yi: np.ndarray, vi: np.ndarray) -> float:
+def _ml_reml_terms(tau2: float, yi: np.ndarray, vi: np.ndarray):
+    """Sums shared by the ML and REML equations: sum w, sum w^2, sum w^3,
+    sum w^2 r^2 and its derivative in tau^2 (r = y - mu_hat)."""
     w = 1.0 / (vi + tau2)
-    mu = np.dot(w, yi) / w.sum()
-    r = w * (yi - mu)
-    return float(np.dot(r, r) - w.sum())
+    w2 = w * w
+    sw = _sum(w)
+    r = yi - np.dot(w, yi) / sw
+    wr = w * r
+    a = float(np.dot(wr, wr))
+    b = float(np.dot(w2, r))
+    da = -2.0 * float(np.dot(wr * w, wr)) + 2.0 * b * b / sw
+    return float(sw), float(_sum(w2)), float(np.dot(w2, w)), a, da
 
 
-def _score_reml(tau2: float, yi: np.ndarray, vi: np.ndarray) -> float:
-    w = 1.0 / (vi + tau2)
-    sw = w.sum()
-    mu = np.dot(w, yi) / sw
-    r = w * (yi - mu)
-    return float(np.dot(r, r) - sw + np.dot(w, w) / sw)
+def _ml_equation(tau2: float, yi: np.ndarray, vi: np.ndarray) -> tuple[float, float]:
+    """ML score (up to a factor 1/2) and its derivative in tau^2."""
+    sw, sw2, _, a, da = _ml_reml_terms(tau2, yi, vi)
+    return a - sw, da + sw2
 
 
-def _pm_equation(tau2: float, yi: np.ndarray, vi: np.ndarray) -> float:
-    return q_generalized(tau2, yi, vi) - (yi.size - 1)
+def _reml_equation(tau2: float, yi: np.ndarray, vi: np.ndarray) -> tuple[float, float]:
+    """REML score (up to a factor 1/2) and its derivative in tau^2."""
+    sw, sw2, sw3, a, da = _ml_reml_terms(tau2, yi, vi)
+    return a - sw + sw2 / sw, da + sw2 - 2.0 * sw3 / sw + sw2 * sw2 / (sw * sw)
 
 
-def _solve_decreasing(fun: Callable[[float], float], start: float) -> tuple[float, bool]:
-    """Root of a function that is positive at 0 and negative for large tau^2.
+def _q_equation(target: float):
+    """Q(tau^2) = target, written as 1/target - 1/Q(tau^2), nearly linear in tau^2."""
+    inv_target = 1.0 / target
 
-    Returns ``(root, converged)``; 0 when the function is already <= 0 at 0.
+    def equation(tau2: float, yi: np.ndarray, vi: np.ndarray) -> tuple[float, float]:
+        w = 1.0 / (vi + tau2)
+        wr = w * (yi - np.dot(w, yi) / _sum(w))
+        q = float(np.dot(wr, yi))  # sum w r y = sum w r^2, as sum w r = 0
+        if q <= 0:  # identical estimates: Q is 0 for every tau^2
+            return -math.inf, -1.0
+        return inv_target - 1.0 / q, -float(np.dot(wr, wr)) / (q * q)
+    return equation
+
+
+def _solve_decreasing(equation, yi: np.ndarray, vi: np.ndarray,
+                      start: float = 0.0) -> tuple[float, bool]:
+    """Root in tau^2 >= 0 of an equation positive at 0 and negative for large tau^2.
+
+    Safeguarded Newton (bisection whenever a step leaves the bracket); see
+    ``_NEWTON_TOL`` for the stopping rule.
+    Falls back to Brent's method if Newton stalls. Returns ``(root, converged)``;
+    0 when the equation is already <= 0 at 0.
     """
-    if fun(0.0) <= 0:
-        return 0.0, True
-    hi = max(start, 1e-8)
-    for _ in range(200):
-        if fun(hi) < 0:
-            break
-        hi *= 4.0
-    else:
-        return hi, False
-    root, info = optimize.brentq(fun, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps,
-                                 maxiter=500, full_output=True, disp=False)
+    lo, hi = 0.0, math.inf
+    x = 0.0
+    if start > 0:
+        f, d = equation(start, yi, vi)
+        if f > 0:
+            lo, x = start, start
+        elif f == 0:
+            return float(start), True
+        else:
+            hi = start
+    if x == 0.0:
+        f, d = equation(0.0, yi, vi)
+        if f <= 0:
+            return 0.0, True
+    for _ in range(100):
+        step = x - f / d if d < 0 else math.nan
+        if not lo < step < hi:
+            step = 0.5 * (lo + hi) if math.isfinite(hi) else max(4.0 * x, 1e-4)
+        elif abs(step - x) <= _NEWTON_TOL * step:
+            return float(step), True
+        x = step
+        f, d = equation(x, yi, vi)
+        if f == 0:
+            return float(x), True
+        if f > 0:
+            lo = x
+        else:
+            hi = x
+        if math.isfinite(hi) and hi - lo <= _EPS4 * hi:
+            return float(x), True
+    if not math.isfinite(hi):
+        return float(x), False
+    root, info = optimize.brentq(lambda t: equation(t, yi, vi)[0], lo, hi, xtol=1e-300,
+                                 rtol=_EPS4, maxiter=500, full_output=True, disp=False)
     return float(root), bool(info.converged)
 
 
-def _iterative(equation: Callable[[float, np.ndarray, np.ndarray], float], name: str):
+def _iterative(equation, name: str):
     def estimator(yi: np.ndarray, vi: np.ndarray) -> Tau2Fit:
-        start = max(float(np.var(yi)), float(np.mean(vi)))
-        root, ok = _solve_decreasing(lambda t: equation(t, yi, vi), start)
+        start = _dl(yi, vi).tau2
+        root, ok = _solve_decreasing(equation, yi, vi, start)
         if ok:
             return Tau2Fit(root)
-        fallback = _dl(yi, vi).tau2
-        return Tau2Fit(fallback, converged=False,
+        return Tau2Fit(start, converged=False,
                        note=f"The {name} estimator did not converge; the DerSimonian-Laird "
-                            f"estimate ({fallback:.4g}) is used instead.")
+                            f"estimate ({start:.4g}) is used instead.")
     estimator.__name__ = f"_{name.lower()}"
     estimator.__doc__ = f"{TAU2_LABELS[name]} estimate of tau^2 (solved to machine precision)."
     return estimator
+
+
+def _pm_equation(tau2: float, yi: np.ndarray, vi: np.ndarray) -> tuple[float, float]:
+    return _q_equation(yi.size - 1)(tau2, yi, vi)
 
 
 #: Estimator registry: code -> function(yi, vi) -> Tau2Fit.
@@ -160,8 +219,8 @@ ESTIMATORS: dict[str, Callable[[np.ndarray, np.ndarray], Tau2Fit]] = {
     "HE": _he,
     "HS": _hs,
     "SJ": _sj,
-    "ML": _iterative(_score_ml, "ML"),
-    "REML": _iterative(_score_reml, "REML"),
+    "ML": _iterative(_ml_equation, "ML"),
+    "REML": _iterative(_reml_equation, "REML"),
     # Morris's empirical Bayes equation reduces to Paule-Mandel's Q(tau^2) = k - 1
     # in a model without moderators; metafor gives identical values.
     "EB": _iterative(_pm_equation, "EB"),
@@ -193,7 +252,8 @@ def estimate_tau2(yi: np.ndarray, vi: np.ndarray, method: str = "REML") -> Tau2F
     return ESTIMATORS[method](yi, vi)
 
 
-def q_profile(yi: np.ndarray, vi: np.ndarray, level: float = 0.95) -> tuple[Interval, str]:
+def q_profile(yi: np.ndarray, vi: np.ndarray, level: float = 0.95, *,
+              q_fixed: float | None = None, start: float = 0.0) -> tuple[Interval, str]:
     """Q-profile confidence interval for tau^2 (Viechtbauer 2007).
 
     Bounds solve Q(tau^2) = chi^2 quantiles with k - 1 df; a bound below zero is
@@ -208,12 +268,14 @@ def q_profile(yi: np.ndarray, vi: np.ndarray, level: float = 0.95) -> tuple[Inte
         return Interval(float("nan"), float("nan")), "No interval for tau^2 with one study."
     df = k - 1
     alpha = 1 - level
-    crit_hi = stats.chi2.ppf(1 - alpha / 2, df)
-    crit_lo = stats.chi2.ppf(alpha / 2, df)
-    start = max(float(np.var(yi)), float(np.mean(vi)))
     bounds = []
-    for crit in (crit_hi, crit_lo):
-        root, _ = _solve_decreasing(lambda t, c=crit: q_generalized(t, yi, vi) - c, start)
+    q0 = q_generalized(0.0, yi, vi) if q_fixed is None else q_fixed
+    for crit in special.chdtri(df, np.array([alpha / 2, 1 - alpha / 2])):
+        if q0 <= crit:  # Q decreases in tau^2: the bound is truncated at zero
+            bounds.append(0.0)
+            continue
+        # The upper bound lies above the lower one: start its search there.
+        root, _ = _solve_decreasing(_q_equation(float(crit)), yi, vi, max(start, *bounds, 0.0))
         bounds.append(root)
     note = ""
     if bounds[1] == 0.0:

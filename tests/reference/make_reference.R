@@ -104,8 +104,21 @@ for (d in c("bcg", "magnesium", "zeros", "simulated80")) {
     k = res$k, q_df = res$k.yi - 1, weights = num(weights(res)))
 }
 
+l1o <- list()
+for (cs in list(c("bcg", "RR", "REML", "z"), c("seed002", "MD", "DL", "knha"),
+                c("magnesium", "OR", "PM", "z"))) {
+  e <- esc(tables[[cs[1]]], cs[2])
+  res <- rma(yi, vi, data = e, method = cs[3], test = cs[4], control = tight)
+  l <- leave1out(res, control = tight)
+  l1o[[length(l1o) + 1]] <- list(dataset = cs[1], measure = cs[2], method = cs[3],
+    test = cs[4], call = sprintf("leave1out(rma(yi, vi, method='%s', test='%s'))", cs[3], cs[4]),
+    estimate = num(l$estimate), se = num(l$se), ci_low = num(l$ci.lb), ci_high = num(l$ci.ub),
+    pvalue = num(l$pval), q = num(l$Q), tau2 = num(l$tau2), i2 = num(l$I2))
+}
+
 out <- list(metafor_version = as.character(packageVersion("metafor")),
-            r_version = R.version.string, effects = effects, fits = fits, mh = mh)
+            r_version = R.version.string, effects = effects, fits = fits, mh = mh,
+            leave1out = l1o)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", pretty = FALSE),
            "tests/reference/metafor_reference.json")
 cat("wrote", length(effects), "effect sets,", length(fits), "fits,", length(mh), "MH/Peto fits\n")
