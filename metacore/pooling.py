@@ -99,7 +99,7 @@ class PoolResult:
         """The settings in force, in words."""
         parts = [MODEL_LABELS.get(self.model, self.model)]
         if self.model == "random" and self.tau2_method:
-            parts.append(f"tau^2: {TAU2_LABELS.get(self.tau2_method, self.tau2_method)} "
+            parts.append(f"τ²: {TAU2_LABELS.get(self.tau2_method, self.tau2_method)} "
                          f"({self.tau2_method})")
         parts.append(f"CI: {CI_LABELS.get(self.ci_method, self.ci_method)}")
         parts.append(f"level {self.level:.0%}")

@@ -1,0 +1,344 @@
+"""Altair charts built from metacore results (pages only display them).
+
+Ratio measures are drawn on a log axis whose ticks are labelled on the natural
+scale; confidence intervals are explicit rules, not Vega-Lite error bars, which
+misbehave on log scales.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from metacore.effects import MEASURE_LABELS, EffectSizes
+from metacore.pooling import PoolResult
+from metacore.report import format_effect
+
+__all__ = ["estimator_chart", "forest_chart", "forest_frame", "leave_one_out_chart",
+           "nice_ticks"]
+
+INK = "#1f2937"
+GREY = "#9ca3af"
+ACCENT = "#1d4ed8"
+DIAMOND = {"common": "#b45309", "random": "#1d4ed8", "MH": "#7c3aed", "PETO": "#0f766e"}
+ROW_PX = 22
+_POOLED_LABEL = {"common": "Common effect", "random": "Random effects",
+                 "MH": "Mantel-Haenszel", "PETO": "Peto"}
+
+
+def nice_ticks(lo: float, hi: float, log: bool) -> list[float]:
+    """Tick values covering [lo, hi]: 1-2-5 steps on a log axis, round steps otherwise.
+
+    >>> nice_ticks(0.12, 1.9, log=True)
+    [0.1, 0.2, 0.5, 1.0, 2.0]
+    """
+    if log:
+        ticks = []
+        for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
+            for m in (1, 2, 5):
+                t = round(m * 10.0**e, 12)
+                if lo / 1.0001 <= t * 2.5 and t / 2.5 <= hi * 1.0001:
+                    ticks.append(t)
+        inside = [t for t in ticks if lo * 0.999 <= t <= hi * 1.001]
+        below = [t for t in ticks if t < lo * 0.999]
+        above = [t for t in ticks if t > hi * 1.001]
+        return ([below[-1]] if below else []) + inside + ([above[0]] if above else [])
+    span = hi - lo or 1.0
+    step = 10 ** math.floor(math.log10(span / 5))
+    for m in (1, 2, 5, 10):
+        if span / (m * step) <= 7:
+            step *= m
+            break
+    start = math.floor(lo / step) * step
+    return [round(start + i * step, 10) for i in range(int(math.ceil((hi - start) / step)) + 1)]
+
+
+def _axis_title(measure: str, ratio: bool, favours: tuple[str, str] | None) -> str:
+    name = MEASURE_LABELS.get(measure, measure)
+    title = f"{name} (log scale)" if ratio else name
+    if favours:
+        return f"\u2190 {favours[0]}        {title}        {favours[1]} \u2192"
+    return title
+
+
+def _ci_text(est: float, lo: float, hi: float, kind: str, digits: int) -> str:
+    if not np.isfinite(est):
+        return "not estimable"
+    text = f"{format_effect(est, digits)} [{format_effect(lo, digits)}, {format_effect(hi, digits)}]"
+    return text + " left out" if kind == "excluded" else text
+
+
+def forest_frame(effects: EffectSizes, results: Sequence[PoolResult], *,
+                 shadow: EffectSizes | None = None, sort: str = "input",
+                 show_pi: bool = True, digits: int = 2) -> pd.DataFrame:
+    """The rows of a forest plot: studies (used, then excluded), pooled rows, prediction.
+
+    Parameters
+    ----------
+    effects
+        Effect sizes of the studies in the analysis.
+    results
+        Pooled results to draw as diamonds; the first one sets the study weights.
+    shadow
+        Effect sizes with every row included, so studies the user left out are
+        drawn greyed at their own estimate.
+    sort
+        ``"input"``, ``"estimate"`` or ``"weight"``.
+    show_pi
+        Add the prediction interval row for a random-effects result.
+    """
+    main = results[0]
+    level = main.level
+    z = float(special.ndtri(0.5 + level / 2))
+    t = np.exp if effects.ratio else (lambda x: x)
+    lo, hi = effects.yi - z * effects.sei, effects.yi + z * effects.sei
+    weights = np.asarray(main.weights) if main.k == effects.k else np.full(effects.k, np.nan)
+    rows = []
+    for i in range(effects.k):
+        rows.append({"study": effects.study[i], "row": effects.rows[i] if effects.rows else i + 1,
+                     "kind": "study", "est": float(t(effects.yi[i])), "lo": float(t(lo[i])),
+                     "hi": float(t(hi[i])), "weight": float(weights[i]), "note": ""})
+    if sort == "estimate":
+        rows.sort(key=lambda r: r["est"])
+    elif sort == "weight":
+        rows.sort(key=lambda r: -r["weight"])
+    shadow_pos = {r: j for j, r in enumerate(shadow.rows)} if shadow is not None else {}
+    for (name, reason), row in zip(effects.excluded, effects.excluded_rows, strict=True):
+        entry = {"study": name, "row": row, "kind": "excluded", "est": np.nan, "lo": np.nan,
+                 "hi": np.nan, "weight": np.nan, "note": reason.split(": ", 1)[-1]}
+        j = shadow_pos.get(row)
+        if j is not None:
+            e, s = shadow.yi[j], math.sqrt(shadow.vi[j])
+            entry.update(est=float(t(e)), lo=float(t(e - z * s)), hi=float(t(e + z * s)))
+        rows.append(entry)
+    for res in results:
+        nat = res.natural()
+        rows.append({"study": f"{_POOLED_LABEL.get(res.model, res.model)}"
+                              f"{' (' + res.tau2_method + ')' if res.tau2_method else ''}",
+                     "row": np.nan, "kind": f"pooled_{res.model}", "est": nat["estimate"],
+                     "lo": nat["ci_low"], "hi": nat["ci_high"], "weight": 100.0,
+                     "note": res.settings})
+    if show_pi and main.model == "random" and main.k >= 2:
+        nat = main.natural()
+        rows.append({"study": f"{level:.0%} prediction interval", "row": np.nan, "kind": "pi",
+                     "est": nat["estimate"], "lo": nat["pi_low"], "hi": nat["pi_high"],
+                     "weight": np.nan, "note": "where a new study's true effect would likely be"})
+    frame = pd.DataFrame(rows)
+    # Unique labels keep the ordinal y axis one row per line even with repeated names.
+    seen: dict[str, int] = {}
+    labels = []
+    for s in frame["study"]:
+        seen[s] = seen.get(s, 0) + 1
+        labels.append(s if seen[s] == 1 else f"{s} ({seen[s]})")
+    frame["label"] = labels
+    frame["order"] = np.arange(len(frame))
+    frame["ci_text"] = [_ci_text(e, a, b, k, digits) for e, a, b, k in
+                        zip(frame["est"], frame["lo"], frame["hi"], frame["kind"], strict=True)]
+    frame["weight_text"] = [f"{w:.1f}%" if k == "study" and np.isfinite(w) else ""
+                            for w, k in zip(frame["weight"], frame["kind"], strict=True)]
+    return frame
+
+
+def forest_chart(effects: EffectSizes, results: Sequence[PoolResult], *,
+                 shadow: EffectSizes | None = None, sort: str = "input", show_pi: bool = True,
+                 favours: tuple[str, str] | None = ("Favours treatment", "Favours control"),
+                 title: str | None = None, width: int = 460) -> alt.HConcatChart:
+    """A publication-style forest plot.
+
+    Study squares are sized by weight, with their CI as a line; pooled results
+    are diamonds spanning their CI; the prediction interval is a thick bar;
+    studies left out are grey. The right columns give the estimate with its CI
+    and the weight. Rows sit at integer positions of a quantitative y axis
+    (labelled with the study names) so diamonds can be drawn as filled areas.
+
+    Examples
+    --------
+    >>> import metacore as mc
+    >>> eff = mc.compute_effects(mc.datasets.load("bcg"), "RR")
+    >>> chart = forest_chart(eff, [mc.pool(eff)])
+    >>> len(chart.to_dict()["hconcat"])
+    3
+    """
+    main = results[0]
+    frame = forest_frame(effects, results, shadow=shadow, sort=sort, show_pi=show_pi)
+    frame["pos"] = np.arange(len(frame), dtype=float)
+    n = len(frame)
+    ratio = effects.ratio
+    finite = frame[["lo", "hi"]].to_numpy(float)
+    finite = finite[np.isfinite(finite)]
+    null = 1.0 if ratio else 0.0
+    lo = min(float(finite.min()), null) if finite.size else null - 1
+    hi = max(float(finite.max()), null) if finite.size else null + 1
+    if ratio:
+        lo, hi = max(lo, 1e-6), max(hi, lo * 1.01)
+    ticks = nice_ticks(lo, hi, ratio)
+    domain = [min(ticks[0], lo), max(ticks[-1], hi)]
+    x_scale = alt.Scale(type="log", domain=domain, nice=False) if ratio else \
+        alt.Scale(domain=domain, nice=False, zero=False)
+    top = -1.6 if favours else -0.6
+    y_scale = alt.Scale(domain=[n - 0.4, top], nice=False, zero=False)
+    height = int(ROW_PX * (n - top))
+    labels = json.dumps(frame["label"].tolist())
+    # Every layer repeats the same axis: Vega-Lite merges layer axes, and a layer
+    # without it would bring back default labels (or none).
+    y_axis = alt.Axis(values=list(range(n)), labelExpr=f"{labels}[datum.value]",
+                      labelLimit=240, ticks=False, domain=False, grid=False, labelFontSize=12,
+                      labelPadding=8, labelOverlap=False, labelBound=False)
+    y = alt.Y("pos:Q", scale=y_scale, title=None, axis=y_axis)
+    kind_color = alt.Color("kind:N", legend=None, scale=alt.Scale(
+        domain=["study", "excluded", "pi", *(f"pooled_{m}" for m in DIAMOND)],
+        range=[INK, GREY, ACCENT, *DIAMOND.values()]))
+    measure = main.measure
+    name = MEASURE_LABELS.get(measure, measure)
+    tooltip = [alt.Tooltip("study:N", title="Study"),
+               alt.Tooltip("ci_text:N", title=f"{name} [{main.level:.0%} CI]"),
+               alt.Tooltip("weight_text:N", title="Weight"),
+               alt.Tooltip("note:N", title="Note")]
+    base = alt.Chart(frame).encode(y=y)
+    title_x = f"{name} (log scale)" if ratio else name
+    x_axis = alt.Axis(values=ticks, format="~g" if ratio else alt.Undefined, title=title_x,
+                      grid=False, labelFontSize=11, titleFontSize=12)
+    studies = base.transform_filter("datum.kind == 'study' || datum.kind == 'excluded'")
+    ci = studies.mark_rule(strokeWidth=1.5).encode(
+        x=alt.X("lo:Q", scale=x_scale, axis=x_axis), x2="hi:Q", color=kind_color,
+        tooltip=tooltip)
+    squares = studies.mark_square(opacity=1).encode(
+        x=alt.X("est:Q", scale=x_scale), color=kind_color, tooltip=tooltip,
+        size=alt.Size("weight:Q", legend=None, scale=alt.Scale(range=[12, 320], zero=False)))
+    pi = base.transform_filter("datum.kind == 'pi'").mark_rule(
+        strokeWidth=5, opacity=0.45, strokeCap="round").encode(
+        x=alt.X("lo:Q", scale=x_scale), x2="hi:Q", color=kind_color, tooltip=tooltip)
+    # Diamonds: filled areas, zero height at the CI bounds and full height at the estimate.
+    diamond_rows = []
+    for _, r in frame[frame["kind"].str.startswith("pooled")].iterrows():
+        for x, h in ((r["lo"], 0.0), (r["est"], 0.32), (r["hi"], 0.0)):
+            diamond_rows.append({"x": x, "y": r["pos"] - h, "y2": r["pos"] + h,
+                                 "group": r["label"], "kind": r["kind"], "study": r["study"],
+                                 "ci_text": r["ci_text"], "weight_text": "", "note": r["note"]})
+    layers: list[alt.Chart] = [
+        alt.Chart(pd.DataFrame({"x": [null]})).mark_rule(strokeDash=[4, 4], color="#6b7280")
+        .encode(x=alt.X("x:Q", scale=x_scale))]
+    main_est = main.natural()["estimate"]
+    if np.isfinite(main_est):
+        layers.append(alt.Chart(pd.DataFrame({"x": [main_est]})).mark_rule(
+            strokeDash=[2, 3], color=DIAMOND.get(main.model, ACCENT), opacity=0.6).encode(
+            x=alt.X("x:Q", scale=x_scale)))
+    layers += [ci, squares, pi]
+    if diamond_rows:
+        layers.append(alt.Chart(pd.DataFrame(diamond_rows)).mark_area(opacity=0.95).encode(
+            x=alt.X("x:Q", scale=x_scale), y=alt.Y("y:Q", scale=y_scale, title=None, axis=y_axis), y2="y2:Q",
+            detail="group:N", color=kind_color, tooltip=tooltip))
+    if favours:
+        for text, align, dx in ((f"\u2190 {favours[0]}", "right", -6),
+                                (f"{favours[1]} \u2192", "left", 6)):
+            layers.append(alt.Chart(pd.DataFrame({"x": [null], "y": [-1.1], "t": [text]}))
+                          .mark_text(fontSize=11, color="#4b5563", align=align, dx=dx)
+                          .encode(x=alt.X("x:Q", scale=x_scale),
+                                  y=alt.Y("y:Q", scale=y_scale, title=None, axis=y_axis),
+                                  text="t:N"))
+    plot = alt.layer(*layers).properties(width=width, height=height)
+
+    def column(field: str, header: str, w: int) -> alt.Chart:
+        return base.mark_text(align="right", baseline="middle", fontSize=12).encode(
+            x=alt.value(w - 4), text=f"{field}:N", color=kind_color, tooltip=tooltip,
+            y=alt.Y("pos:Q", scale=y_scale, axis=None)).properties(
+            width=w, height=height, title=alt.TitleParams(header, fontSize=12, anchor="end"))
+
+    ci_col = column("ci_text", f"{name.split(' (')[0]} [{main.level:.0%} CI]", 165)
+    w_col = column("weight_text", "Weight", 64)
+    chart = alt.hconcat(plot, ci_col, w_col, spacing=6).resolve_scale(y="shared")
+    sub = f"{main.settings}; k = {main.k}"
+    return chart.properties(title=alt.TitleParams(
+        title or f"Forest plot: {name}", subtitle=sub, anchor="start", fontSize=15)
+    ).configure_view(stroke=None)
+
+
+def estimator_chart(table: pd.DataFrame, measure: str, ratio: bool,
+                    level: float = 0.95) -> alt.VConcatChart:
+    """Pooled estimate with CI and the tau^2 estimate under each estimator.
+
+    ``table`` is :func:`metacore.sensitivity.compare_estimators` output.
+    """
+    t = np.exp if ratio else (lambda x: x)
+    frame = table.assign(est=t(table["estimate"]), lo=t(table["ci_low"]),
+                         hi=t(table["ci_high"]),
+                         ci_text=[f"{format_effect(a)} [{format_effect(b)}, {format_effect(c)}]"
+                                  for a, b, c in zip(t(table["estimate"]), t(table["ci_low"]),
+                                                     t(table["ci_high"]), strict=True)])
+    name = MEASURE_LABELS.get(measure, measure)
+    lo, hi = float(frame["lo"].min()), float(frame["hi"].max())
+    null = 1.0 if ratio else 0.0
+    ticks = nice_ticks(min(lo, null), max(hi, null), ratio) if (not ratio or lo > 0) else None
+    x_scale = alt.Scale(type="log" if ratio else "linear", zero=False, nice=False,
+                        domain=[ticks[0], ticks[-1]] if ticks else alt.Undefined)
+    y = alt.Y("method:N", sort=frame["method"].tolist(), title="Estimator")
+    tooltip = [alt.Tooltip("label:N", title="Estimator"),
+               alt.Tooltip("ci_text:N", title=f"{name} [{level:.0%} CI]"),
+               alt.Tooltip("tau2:Q", title="tau²", format=".4f"),
+               alt.Tooltip("i2:Q", title="I² (%)", format=".1f")]
+    base = alt.Chart(frame).encode(y=y, tooltip=tooltip)
+    effect = alt.layer(
+        alt.Chart(pd.DataFrame({"x": [null]})).mark_rule(strokeDash=[4, 4], color="#6b7280")
+        .encode(x=alt.X("x:Q", scale=x_scale)),
+        base.mark_rule(strokeWidth=2, color=INK).encode(
+            x=alt.X("lo:Q", scale=x_scale, title=f"{name}{' (log scale)' if ratio else ''}",
+                    axis=alt.Axis(values=ticks, format="~g" if ratio else alt.Undefined)
+                    if ticks else alt.Axis()),
+            x2="hi:Q"),
+        base.mark_point(filled=True, size=70, color=ACCENT).encode(x=alt.X("est:Q",
+                                                                          scale=x_scale)),
+    ).properties(width=420, height=24 * len(frame),
+                 title=alt.TitleParams("Pooled estimate and CI", fontSize=13))
+    tau = base.mark_bar(color="#93c5fd").encode(
+        x=alt.X("tau2:Q", title="τ² (between-study variance)")).properties(
+        width=220, height=24 * len(frame), title=alt.TitleParams("τ² estimate", fontSize=13))
+    return alt.hconcat(effect, tau).resolve_scale(y="shared").properties(
+        title=alt.TitleParams("How much does the choice of τ² estimator matter?",
+                              anchor="start", fontSize=15))
+
+
+def leave_one_out_chart(table: pd.DataFrame, full: PoolResult) -> alt.LayerChart:
+    """Pooled estimate with CI after omitting each study, against the full estimate.
+
+    ``table`` is :func:`metacore.sensitivity.leave_one_out` output.
+    """
+    ratio = full.ratio
+    t = np.exp if ratio else (lambda x: x)
+    frame = table.assign(est=t(table["estimate"]), lo=t(table["ci_low"]),
+                         hi=t(table["ci_high"]))
+    frame["ci_text"] = [f"{format_effect(a)} [{format_effect(b)}, {format_effect(c)}]"
+                        for a, b, c in zip(frame["est"], frame["lo"], frame["hi"], strict=True)]
+    name = MEASURE_LABELS.get(full.measure, full.measure)
+    nat = full.natural()
+    lo = min(float(frame["lo"].min()), nat["ci_low"])
+    hi = max(float(frame["hi"].max()), nat["ci_high"])
+    ticks = nice_ticks(lo, hi, ratio)
+    x_scale = alt.Scale(type="log" if ratio else "linear", zero=False, nice=False,
+                        domain=[min(ticks[0], lo), max(ticks[-1], hi)])
+    y = alt.Y("study:N", sort=frame["study"].tolist(), title="Study left out",
+              axis=alt.Axis(labelLimit=220))
+    tooltip = [alt.Tooltip("study:N", title="Left out"),
+               alt.Tooltip("ci_text:N", title=f"{name} [{full.level:.0%} CI]"),
+               alt.Tooltip("tau2:Q", title="τ²", format=".4f"),
+               alt.Tooltip("i2:Q", title="I² (%)", format=".1f")]
+    band = alt.Chart(pd.DataFrame({"lo": [nat["ci_low"]], "hi": [nat["ci_high"]]})).mark_rect(
+        color="#dbeafe", opacity=0.6).encode(x=alt.X("lo:Q", scale=x_scale), x2="hi:Q")
+    full_line = alt.Chart(pd.DataFrame({"x": [nat["estimate"]]})).mark_rule(
+        color=ACCENT).encode(x=alt.X("x:Q", scale=x_scale))
+    base = alt.Chart(frame).encode(y=y, tooltip=tooltip)
+    return alt.layer(
+        band, full_line,
+        base.mark_rule(strokeWidth=1.5, color=INK).encode(
+            x=alt.X("lo:Q", scale=x_scale, title=f"{name}{' (log scale)' if ratio else ''}",
+                    axis=alt.Axis(values=ticks, format="~g" if ratio else alt.Undefined)),
+            x2="hi:Q"),
+        base.mark_point(filled=True, size=50, color=INK).encode(x=alt.X("est:Q", scale=x_scale)),
+    ).properties(width=520, height=max(120, 22 * len(frame)), title=alt.TitleParams(
+        "Leave-one-out: pooled estimate without each study",
+        subtitle="Band and line: the estimate with every study", anchor="start", fontSize=15))
