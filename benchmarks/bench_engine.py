@@ -93,17 +93,17 @@ def main() -> None:
         eff = mc.compute_effects(pd.DataFrame({"yi": yi, "vi": vi}), "GEN")
         ours = _per_call(lambda eff=eff: mc.pool(eff, model="random", tau2_method="REML",
                                                  ci_method="hksj"))
-        sm = _per_call(lambda: combine_effects(yi, vi, method_re="iterated", use_t=True)) \
-            if combine_effects else None
-        pm = _per_call(lambda: VarianceBasedLikelihoodEstimator(method="REML").fit_dataset(
-            Dataset(yi, vi)), budget=0.5) if Dataset else None
+        sm = _per_call(lambda yi=yi, vi=vi: combine_effects(
+            yi, vi, method_re="iterated", use_t=True)) if combine_effects else None
+        pm = _per_call(lambda yi=yi, vi=vi: VarianceBasedLikelihoodEstimator(
+            method="REML").fit_dataset(Dataset(yi, vi)), budget=0.5) if Dataset else None
         # metafor builds k x k matrices: at k = 20,000 one fit would need ~3 GB and minutes.
         mf = _metafor_seconds(yi, vi, reps=200 if k <= 20 else 3) if k <= 1000 else None
 
         def ms(x):
             return f"{x * 1e3:9.3f}ms" if x else f"{'n/a':>11}"
 
-        def ratio(x):
+        def ratio(x, ours=ours):
             return f"{x / ours:9.1f}x" if x else f"{'n/a':>10}"
         print(f"{k:>6} {ms(ours):>11} {ms(sm):>12} {ms(pm):>11} {ms(mf):>11}"
               f"  {ratio(sm):>14} {ratio(pm):>10} {ratio(mf):>10}")

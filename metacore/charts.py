@@ -70,7 +70,8 @@ def _axis_title(measure: str, ratio: bool, favours: tuple[str, str] | None) -> s
 def _ci_text(est: float, lo: float, hi: float, kind: str, digits: int) -> str:
     if not np.isfinite(est):
         return "not estimable"
-    text = f"{format_effect(est, digits)} [{format_effect(lo, digits)}, {format_effect(hi, digits)}]"
+    text = (f"{format_effect(est, digits)} [{format_effect(lo, digits)}, "
+            f"{format_effect(hi, digits)}]")
     return text + " left out" if kind == "excluded" else text
 
 
@@ -232,7 +233,8 @@ def forest_chart(effects: EffectSizes, results: Sequence[PoolResult], *,
     layers += [ci, squares, pi]
     if diamond_rows:
         layers.append(alt.Chart(pd.DataFrame(diamond_rows)).mark_area(opacity=0.95).encode(
-            x=alt.X("x:Q", scale=x_scale), y=alt.Y("y:Q", scale=y_scale, title=None, axis=y_axis), y2="y2:Q",
+            x=alt.X("x:Q", scale=x_scale),
+            y=alt.Y("y:Q", scale=y_scale, title=None, axis=y_axis), y2="y2:Q",
             detail="group:N", color=kind_color, tooltip=tooltip))
     if favours:
         for text, align, dx in ((f"\u2190 {favours[0]}", "right", -6),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from metacore.effects import compute_effects
 from metacore.errors import DataError, MeasureError
@@ -32,10 +32,14 @@ def _counts(table: pd.DataFrame | StudyTable, measure: str):
 def _finish(estimate: float, variance: float, weights: np.ndarray, raw, measure: str,
             model: str, level: float, het_measure: str, table, cc: float, notes: list[str],
             q_override: float | None = None):
+    if not (np.isfinite(estimate) and np.isfinite(variance) and variance > 0):
+        raise DataError(f"The {'Peto' if model == 'PETO' else 'Mantel-Haenszel'} estimate "
+                        "has no usable variance for this table (for example, no study has "
+                        "both events and non-events).")
     het_eff = compute_effects(table, het_measure, cc=cc, cc_to="only0", drop00=True)
     yi, vi = het_eff.yi, het_eff.vi
     alpha = 1 - level
-    crit = float(stats.norm.ppf(1 - alpha / 2))
+    crit = float(special.ndtri(1 - alpha / 2))
     se = float(np.sqrt(variance))
     z = estimate / se
     k_het = yi.size
@@ -46,13 +50,13 @@ def _finish(estimate: float, variance: float, weights: np.ndarray, raw, measure:
         het = heterogeneity(yi, vi, level)
     else:
         q, df, het = 0.0, 0, None
-    qp = float(stats.chi2.sf(q, df)) if df > 0 else float("nan")
+    qp = float(special.chdtrc(df, q)) if df > 0 else float("nan")
     i2 = max(0.0, 100 * (q - df) / q) if df > 0 and q > 0 else 0.0
     h2 = q / df if df > 0 else 1.0
     sw = weights.sum()
     return PoolResult(
         estimate=float(estimate), se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se,
-        pvalue=float(2 * stats.norm.sf(abs(z))), pi_low=estimate - crit * se,
+        pvalue=float(2 * special.ndtr(-abs(z))), pi_low=estimate - crit * se,
         pi_high=estimate + crit * se, tau2=0.0,
         tau2_ci=het["tau2_ci"] if het else Interval(float("nan"), float("nan")), tau=0.0,
         i2=i2, h2=h2, q=q, q_df=df, q_pvalue=qp, k=raw.k,
@@ -89,6 +93,7 @@ def _align(raw, eff, values: np.ndarray) -> np.ndarray:
     return out
 
 
+@np.errstate(all="ignore")  # zero cells divide by zero on purpose; results are checked
 def pool_mh(table: pd.DataFrame | StudyTable, measure: str = "OR", *, level: float = 0.95,
             cc: float = 0.5) -> PoolResult:
     """Mantel-Haenszel pooled odds ratio, risk ratio or risk difference.
@@ -153,6 +158,7 @@ def pool_mh(table: pd.DataFrame | StudyTable, measure: str = "OR", *, level: flo
                    table, cc, notes)
 
 
+@np.errstate(all="ignore")
 def pool_peto(table: pd.DataFrame | StudyTable, *, level: float = 0.95,
               cc: float = 0.5) -> PoolResult:
     """Peto's one-step pooled (log) odds ratio, as in metafor's ``rma.peto``.

@@ -186,6 +186,13 @@ def _check_options(model: str, tau2_method: str, ci_method: str, level: float) -
         raise OptionError(f"The confidence level must be between 0 and 1 (e.g. 0.95), not {level}.")
 
 
+def _typical(df: int, sw: float, sw2: float, vi: np.ndarray) -> float:
+    """metafor's typical within-study variance (k - 1) / (sum w - sum w^2 / sum w)."""
+    denom = sw - sw2 / sw
+    # One study carrying all the weight makes the denominator round to 0.
+    return df / denom if df > 0 and denom > 0 else float(vi.min())
+
+
 def heterogeneity(yi: np.ndarray, vi: np.ndarray, level: float) -> dict:
     """Q, its df and p, Q-based I^2, the Q-profile tau^2 interval, zeta^2 and Z^2 terms."""
     k = yi.size
@@ -203,11 +210,12 @@ def heterogeneity(yi: np.ndarray, vi: np.ndarray, level: float) -> dict:
            "zeta2": max(0.0, (q - df) / sw) if df > 0 else 0.0,
            "z2_total": float(np.dot(w, yi * yi)), "z2_fixed": fixed * fixed * sw,
            # metafor's "typical" within-study variance, for I^2 and H^2.
-           "vt": df / (sw - sw2 / sw) if df > 0 else float(vi[0])}
+           "vt": _typical(df, sw, sw2, vi)}
     out["tau2_ci"], out["tau2_ci_note"] = q_profile(yi, vi, level, q_fixed=q)
     return out
 
 
+@np.errstate(all="ignore")  # extreme inputs are caught by the finiteness check below
 def pool(effects: EffectSizes, *, model: str = "random", tau2_method: str = "REML",
          ci_method: str = "z", level: float = 0.95) -> PoolResult:
     """Pool study effect sizes by inverse-variance weighting.
@@ -298,6 +306,9 @@ def pool(effects: EffectSizes, *, model: str = "random", tau2_method: str = "REM
         i2 = het["i2_q"]
         h2 = het["q"] / het["q_df"] if het["q_df"] > 0 else 1.0
     lo2, hi2 = het["tau2_ci"]
+    if not all(map(math.isfinite, (est, se, pi_se))):
+        raise DataError("The estimates and variances are too extreme to pool reliably; check "
+                        "the studies with the smallest and largest variances.")
     if k == 1:
         notes.append("Only one study: the pooled estimate is that study's estimate, and "
                      "heterogeneity cannot be assessed.")
