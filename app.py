@@ -1,0 +1,20 @@
+"""metacore dashboard: the frame (page config, navigation, state set-up); pages do the work.
+
+Each page starts with ``ui.page.setup()``, which draws the shared sidebar controls
+(``ui/controls.py``), so a page also runs on its own (and under ``AppTest``).
+"""
+
+import streamlit as st
+
+from ui import state
+
+st.set_page_config(page_title="metacore · meta-analysis", page_icon=":material/forest:", layout="wide")
+state.init()
+state.persist_widgets()
+
+st.navigation([
+    st.Page("pages/forest.py", title="Forest & heterogeneity", icon=":material/forest:", default=True),
+    st.Page("pages/data.py", title="Data", icon=":material/table:"),
+    st.Page("pages/sensitivity.py", title="Estimators & sensitivity", icon=":material/balance:"),
+    st.Page("pages/about.py", title="About & methods", icon=":material/menu_book:"),
+]).run()

@@ -1,0 +1,97 @@
+"""Bring a study table in (example, upload, paste), map its columns, edit it."""
+
+import pandas as pd
+import streamlit as st
+
+import metacore as mc
+from metacore.io import excel_sheets, read_pasted, read_table
+from metacore.report import describe
+from metacore.table import ALIASES, map_columns
+from ui import analysis as an
+from ui import state, widgets
+from ui.page import setup
+
+setup()
+s = st.session_state
+st.title("Study data")
+st.caption(f"Current table: **{s[state.SOURCE]}** — {len(state.table())} rows.")
+
+tab_upload, tab_paste, tab_example = st.tabs(["Upload a file", "Paste a table",
+                                              "Bundled examples"])
+with tab_upload:
+    up = st.file_uploader("CSV, TSV or Excel, one row per study", key="upload",
+                          type=["csv", "tsv", "txt", "tab", "xlsx", "xls"])
+    if up is not None:
+        data = up.getvalue()
+        sheet = None
+        try:
+            if up.name.lower().endswith((".xlsx", ".xls", ".xlsm")):
+                sheets = excel_sheets(data)
+                sheet = st.selectbox("Sheet", sheets, key="upload_sheet") if len(sheets) > 1 \
+                    else sheets[0]
+            token = (up.file_id, sheet)
+            if s.get("loaded_upload") != token:
+                state.set_table(read_table(data, up.name, sheet), up.name +
+                                (f" — {sheet}" if sheet else ""))
+                s["loaded_upload"] = token
+                st.rerun()
+        except mc.MetacoreError as err:
+            st.error(f"{up.name}: {err}", icon=":material/error:")
+with tab_paste:
+    st.text_area("Paste rows copied from a spreadsheet or a paper (first line: column names)",
+                 key="paste", height=150,
+                 placeholder="study\tevents_t\tn_t\tevents_c\tn_c\nSmith 2001\t12\t100\t20\t98")
+    if st.button("Use the pasted table", key="use_paste"):
+        try:
+            state.set_table(read_pasted(s.get("paste", "")), "pasted table")
+            st.rerun()
+        except mc.MetacoreError as err:
+            st.error(str(err), icon=":material/error:")
+with tab_example:
+    for info in mc.datasets.CATALOG.values():
+        st.markdown(f"**{info.title}** — {info.description} *Source: {info.source}.*")
+    st.caption("Choose one with **Example dataset** in the sidebar.")
+
+table = state.table()
+with st.expander("Column mapping", expanded=False):
+    st.caption("Columns are recognised by name (metafor, RevMan and meta spellings, any "
+               "case). Fix a mapping here if a column was missed or misread.")
+    auto = map_columns(list(table.columns))
+    current = {**auto, **{k: v for k, v in state.mapping().items() if k in table.columns}}
+    options = ["(not used)", *ALIASES]
+    cols = st.columns(3)
+    overrides = {}
+    for i, col in enumerate(table.columns):
+        now = current.get(col)
+        choice = cols[i % 3].selectbox(f"`{col}`", options,
+                                       index=options.index(now) if now in options else 0,
+                                       key=f"map_{s[state.EDITOR_VERSION]}_{i}")
+        picked = None if choice == "(not used)" else choice
+        if picked != auto.get(col):
+            overrides[col] = picked
+    if overrides != state.mapping():
+        s[state.MAPPING] = overrides
+        st.rerun()
+
+st.subheader("Edit the studies")
+st.caption("Untick **include** to leave a study out; add or delete rows at the bottom. "
+           "Every page follows your edits.")
+key = f"editor_{s[state.EDITOR_VERSION]}"
+if key not in s:  # mounted afresh: start from the latest edited table
+    s[state.EDITOR_BASE] = state.table()
+include_col = next((c for c, v in map_columns(list(table.columns)).items() if v == "include"),
+                   "include")
+edited = st.data_editor(
+    s[state.EDITOR_BASE], key=key, num_rows="dynamic", width="stretch", hide_index=True,
+    column_config={include_col: st.column_config.CheckboxColumn(include_col, default=True)})
+s[state.TABLE] = edited
+
+result = an.current()
+if not widgets.error_box(result):
+    st.success(describe(result.result, show_pi=s[state.SHOW_PI]), icon=":material/check_circle:")
+    st.caption(widgets.settings_line(result.result))
+    widgets.show_problems(result, expanded=True)
+for row, problem in result.cell_problems:
+    st.caption(f"Row {row}: {problem}")
+st.download_button("Download the edited table (CSV)", widgets.csv_bytes(pd.DataFrame(edited)),
+                   "metacore_studies.csv", "text/csv", key="dl_edited", on_click="ignore")

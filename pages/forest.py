@@ -1,0 +1,95 @@
+"""Forest plot, pooled estimates and heterogeneity for the current table and settings."""
+
+import pandas as pd
+import streamlit as st
+
+from metacore.charts import forest_chart
+from metacore.report import describe
+from ui import analysis as an
+from ui import state, widgets
+from ui.page import setup
+
+setup()
+s = st.session_state
+st.title("Forest plot & heterogeneity")
+st.caption(f"Data: **{s[state.SOURCE]}**. Edit it, upload your own or tick studies in and "
+           "out on the **Data** page.")
+
+choices = an.study_choices(state.table(), tuple(sorted(state.mapping().items(), key=str)))
+valid_rows = {r for r, _ in choices}
+s[an.LEAVE_OUT] = [r for r in s.get(an.LEAVE_OUT, []) if r in valid_rows]
+c1, c2, c3 = st.columns([2, 3, 2])
+c1.radio("Sort studies by", ["input", "estimate", "weight"], key="forest_sort",
+         horizontal=True, format_func=str.capitalize)
+c2.multiselect("What if these studies were left out?", [r for r, _ in choices],
+               key=an.LEAVE_OUT, format_func=dict(choices).get,
+               placeholder="Pick studies to drop from the analysis")
+c3.radio("The outcome is", ["undesirable", "desirable"], key=state.OUTCOME, horizontal=True,
+         help="Sets which side of the line of no effect favours treatment.")
+
+result = an.current()
+if widgets.error_box(result):
+    st.stop()
+res, eff = result.result, result.effects
+
+st.info(describe(res, show_pi=s[state.SHOW_PI]), icon=":material/chat:")
+st.caption(widgets.settings_line(res))
+widgets.show_problems(result)
+
+favours = ("Favours treatment", "Favours control")
+if s[state.OUTCOME] == "desirable":
+    favours = favours[::-1]
+show_both = st.toggle("Also show the other model's diamond", key="show_both")
+drawn = [res, *result.others] if show_both else [res]
+chart = forest_chart(eff, drawn, shadow=result.shadow, sort=s.get("forest_sort", "input"),
+                     show_pi=s[state.SHOW_PI], favours=favours)
+st.altair_chart(chart, key="forest_chart")
+for note in res.notes:
+    st.caption(f":material/info: {note}")
+
+st.subheader("Heterogeneity")
+fmt = widgets.fmt_num
+m = st.columns(4)
+m[0].metric("Q (df)", f"{res.q:.2f} ({res.q_df})", help="Cochran's Q, common-effect weights")
+m[1].metric("p (Q test)", "n/a" if res.q_df < 1 else f"{res.q_pvalue:.4f}")
+m[2].metric("I²", f"{res.i2:.1f}%", help=(
+    "τ²-based, as metafor: 100·τ²/(τ² + typical within-study variance)"
+    if res.model == "random" else "Q-based: 100·(Q − df)/Q"))
+m[3].metric("H²", fmt(res.h2, 2))
+m = st.columns(4)
+m[0].metric("τ²", fmt(res.tau2, 4) if res.model == "random" else "0 (assumed)")
+m[1].metric("τ", fmt(res.tau, 4) if res.model == "random" else "0 (assumed)")
+m[2].metric("ζ² (spread of the fixed effects)", fmt(res.zeta2, 4),
+            help="Seed 002: (Q − (k−1)) / Σ 1/σᵢ², truncated at 0")
+m[3].metric("I² (Q-based)", f"{res.i2_q:.1f}%", help="Higgins & Thompson: (Q − df)/Q")
+lvl = f"{res.level:.0%}"
+intervals = pd.DataFrame({
+    "statistic": ["τ²", "τ", "I² (%)", "H²"],
+    "estimate": [res.tau2, res.tau, res.i2, res.h2],
+    f"{lvl} CI low": [res.tau2_ci.low, res.tau_ci.low, res.i2_ci.low, res.h2_ci.low],
+    f"{lvl} CI high": [res.tau2_ci.high, res.tau_ci.high, res.i2_ci.high, res.h2_ci.high]})
+st.caption(f"Intervals by the Q-profile method (Viechtbauer 2007). Signal decomposition "
+           f"(seed 002): Z² = {res.z2_total:.2f} = Z_F² {res.z2_fixed:.2f} + Q {res.q:.2f}.")
+st.dataframe(intervals.round(4), hide_index=True)
+
+st.subheader("Pooled estimates")
+rows = []
+for r in drawn:
+    nat = r.natural()
+    rows.append({"model": r.settings, "k": r.k, "estimate": nat["estimate"],
+                 f"{lvl} CI": f"{fmt(nat['ci_low'])} to {fmt(nat['ci_high'])}",
+                 "p": r.pvalue,
+                 "prediction interval": (f"{fmt(nat['pi_low'])} to {fmt(nat['pi_high'])}"
+                                         if r.model == "random" else "—")})
+st.dataframe(pd.DataFrame(rows).round(4), hide_index=True, width="stretch")
+
+st.subheader("Downloads")
+d1, d2 = st.columns(2)
+results_csv = pd.concat([res.to_frame().assign(section="pooled"),
+                         res.study_frame().assign(section="studies")], ignore_index=True)
+d1.download_button("Results (CSV)", widgets.csv_bytes(results_csv), "metacore_results.csv",
+                   "text/csv", key="dl_results", width="stretch", on_click="ignore")
+d2.download_button("Study table as edited (CSV)", widgets.csv_bytes(state.table()),
+                   "metacore_studies.csv", "text/csv", key="dl_table", width="stretch",
+                   on_click="ignore")
+widgets.chart_downloads(chart, f"forest_{res.measure.lower()}", "dl_forest")

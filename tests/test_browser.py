@@ -1,0 +1,47 @@
+"""The whole app in a real browser: Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import CHART, ROOT, SUMMARY, chromium_page, streamlit_server, wait_for_app
+
+SHOTS = ROOT / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    with streamlit_server() as url:
+        yield url
+
+
+def test_forest_page_then_every_page_then_a_control_change(app_url):
+    SHOTS.mkdir(exist_ok=True)
+    with chromium_page() as page:
+        page.goto(app_url)
+        wait_for_app(page)
+        assert page.locator(CHART).count() >= 1
+        summary = page.locator(SUMMARY).first.inner_text()
+        assert "random-effects estimate is RR 0.49" in summary
+        page.screenshot(path=str(SHOTS / "browser_forest.png"))
+
+        for title, shot in (("Data", "browser_data"), ("Estimators & sensitivity",
+                                                        "browser_sensitivity"),
+                            ("About & methods", "browser_about"),
+                            ("Forest & heterogeneity", "browser_forest_again")):
+            page.get_by_role("link", name=title).click()
+            page.wait_for_timeout(300)
+            page.wait_for_function(
+                "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
+            assert page.locator("[data-testid='stException']").count() == 0, title
+            page.screenshot(path=str(SHOTS / f"{shot}.png"))
+
+        # A control change re-renders: switch to the common-effect model.
+        wait_for_app(page)
+        page.get_by_text("Common effect", exact=True).first.click()
+        page.wait_for_function(
+            "s => document.querySelector(s).innerText.includes('common-effect estimate')",
+            arg=SUMMARY, timeout=15_000)
+        assert "common-effect estimate is RR 0.65" in page.locator(SUMMARY).first.inner_text()
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(SHOTS / "browser_common_effect.png"))

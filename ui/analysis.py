@@ -1,0 +1,102 @@
+"""The analysis behind every page, cached on its inputs so reruns are instant."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+import metacore as mc
+from ui import state
+
+LEAVE_OUT = "leave_out"
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """Everything a page draws: effect sizes, the chosen fit, companion fits, or an error."""
+
+    effects: mc.EffectSizes | None = None
+    shadow: mc.EffectSizes | None = None
+    result: mc.PoolResult | None = None
+    others: tuple[mc.PoolResult, ...] = ()
+    error: str | None = None
+    kinds: tuple[str, ...] = ()
+    cell_problems: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def kinds_of(table: pd.DataFrame, mapping: tuple) -> tuple[str, ...]:
+    """Data kinds of a table (binary, continuous, generic); () if none is recognised."""
+    try:
+        return mc.standardize(table, dict(mapping)).kinds
+    except mc.MetacoreError:
+        return ()
+
+
+def _fit(effects: mc.EffectSizes, table: mc.StudyTable, model: str, measure: str, tau2: str,
+         ci: str, level: float) -> mc.PoolResult:
+    if model == "MH":
+        return mc.pool_mh(table, measure, level=level)
+    if model == "PETO":
+        return mc.pool_peto(table, level=level)
+    return mc.pool(effects, model=model, tau2_method=tau2, ci_method=ci, level=level)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def analyse(table: pd.DataFrame, mapping: tuple, leave_out: tuple[int, ...], measure: str,
+            model: str, tau2: str, ci: str, level: float, cc: float, cc_to: str,
+            drop00: bool) -> Analysis:
+    """Run the engine for one set of inputs; errors come back as text, never raised."""
+    try:
+        st_table = mc.standardize(table, dict(mapping))
+        data = st_table.data.copy()
+        if leave_out:
+            data.loc[data["row"].isin(leave_out), "include"] = False
+        st_table = dataclasses.replace(st_table, data=data)
+        kw = {"cc": cc, "cc_to": cc_to, "drop00": drop00}
+        effects = mc.compute_effects(st_table, measure, **kw)
+        shadow = None
+        if not data["include"].all():
+            everyone = dataclasses.replace(st_table, data=data.assign(include=True))
+            shadow = mc.compute_effects(everyone, measure, **kw)
+        result = _fit(effects, st_table, model, measure, tau2, ci, level)
+        others: list[mc.PoolResult] = []
+        companion = "common" if model == "random" else "random"
+        if effects.k >= 1:
+            others.append(mc.pool(effects, model=companion, tau2_method=tau2, ci_method=ci,
+                                  level=level))
+        problems = tuple((row, msg) for row, msgs in st_table.problems.items() for msg in msgs)
+        return Analysis(effects=effects, shadow=shadow, result=result, others=tuple(others),
+                        kinds=st_table.kinds, cell_problems=problems)
+    except mc.MetacoreError as err:
+        return Analysis(error=str(err), kinds=kinds_of(table, mapping))
+    except Exception as err:  # noqa: BLE001 - the app must answer, never show a traceback
+        return Analysis(error=f"This table could not be analysed ({type(err).__name__}: {err}). "
+                              "Check the column mapping and the values on the Data page.")
+
+
+def current() -> Analysis:
+    """The analysis for the current table and controls."""
+    s = st.session_state
+    return analyse(state.table(), tuple(sorted(state.mapping().items(), key=str)),
+                   tuple(s.get(LEAVE_OUT, ())), s[state.MEASURE], s[state.MODEL], s[state.TAU2],
+                   s[state.CI], float(s[state.LEVEL]), float(s[state.CC]), s[state.CC_TO],
+                   bool(s[state.DROP00]))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def study_choices(table: pd.DataFrame, mapping: tuple) -> list[tuple[int, str]]:
+    """``(row number, label)`` of every study, for pickers."""
+    try:
+        data = mc.standardize(table, dict(mapping)).data
+    except mc.MetacoreError:
+        return []
+    return [(int(r), f"{s} (row {int(r)})") for r, s in zip(data["row"], data["study"],
+                                                           strict=True)]

@@ -1,0 +1,74 @@
+"""The sidebar controls shared by every page (keys in :mod:`ui.state`)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import metacore as mc
+from ui import state
+from ui.analysis import kinds_of
+
+MODEL_LABELS = {"random": "Random effects", "common": "Common effect",
+                "MH": "Mantel-Haenszel", "PETO": "Peto"}
+CI_LABELS = {"z": "Wald z", "hksj": "Hartung-Knapp (HKSJ)"}
+CC_TO_LABELS = {"only0": "studies with a zero cell", "all": "all studies",
+                "if0all": "all studies, if any has a zero cell", "none": "no correction"}
+ALL_MEASURES = (*mc.BINARY_MEASURES, *mc.CONTINUOUS_MEASURES, "GEN")
+
+
+def valid_measures(kinds: tuple[str, ...]) -> list[str]:
+    """Effect measures the current table supports (all of them if none is recognised)."""
+    return [m for k in kinds for m in mc.measures_for(k)] or list(ALL_MEASURES)
+
+
+def valid_models(measure: str) -> list[str]:
+    """Pooling models available for a measure: MH for OR/RR/RD, Peto for OR."""
+    models = ["random", "common"]
+    if measure in {"OR", "RR", "RD"}:
+        models.append("MH")
+    if measure in {"OR", "PETO"}:
+        models.append("PETO")
+    return models
+
+
+def sidebar() -> None:
+    """Draw the shared controls; invalid choices left over from other data are reset first."""
+    s = st.session_state
+    with st.sidebar:
+        st.selectbox("Example dataset", mc.datasets.names(), key=state.DATASET,
+                     format_func=lambda n: mc.datasets.CATALOG[n].title,
+                     on_change=state.load_dataset,
+                     help="Loads a bundled table; your own data goes in on the Data page.")
+        kinds = kinds_of(state.table(), tuple(sorted(state.mapping().items(), key=str)))
+        measures = valid_measures(kinds)
+        if s.get(state.MEASURE) not in measures:
+            s[state.MEASURE] = measures[0]
+        st.selectbox("Effect measure", measures, key=state.MEASURE,
+                     format_func=lambda m: f"{mc.MEASURE_LABELS[m]} ({m})")
+        models = valid_models(s[state.MEASURE])
+        if s.get(state.MODEL) not in models:
+            s[state.MODEL] = "random"
+        st.radio("Pooling model", models, key=state.MODEL, format_func=MODEL_LABELS.get,
+                 horizontal=True)
+        fixed_only = s[state.MODEL] in ("MH", "PETO")
+        st.selectbox("τ² estimator", list(mc.ESTIMATORS), key=state.TAU2,
+                     format_func=lambda m: f"{mc.TAU2_LABELS[m]} ({m})",
+                     disabled=s[state.MODEL] != "random",
+                     help="Between-study variance estimator for random effects.")
+        st.radio("Confidence interval", list(CI_LABELS), key=state.CI,
+                 format_func=CI_LABELS.get, horizontal=True, disabled=fixed_only,
+                 help="HKSJ uses a t distribution with k-1 df and a rescaled SE.")
+        st.select_slider("Confidence level", options=list(state.LEVELS), key=state.LEVEL,
+                         format_func=lambda x: f"{x:.0%}")
+        st.toggle("Prediction interval", key=state.SHOW_PI,
+                  help="Where the true effect of a new study would likely lie.")
+        with st.expander("Zero cells (2×2 tables)"):
+            st.number_input("Continuity correction", min_value=0.0, max_value=1.0, step=0.05,
+                            key=state.CC)
+            st.selectbox("Add it to", list(CC_TO_LABELS), key=state.CC_TO,
+                         format_func=CC_TO_LABELS.get)
+            st.checkbox("Drop double-zero studies", key=state.DROP00)
+        st.caption("One-click presets that reproduce other tools")
+        for name, hint in state.PRESET_HINTS.items():
+            st.button(name, key=f"preset_{name}", on_click=state.apply_preset, args=(name,),
+                      width="stretch", help=hint)

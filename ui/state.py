@@ -1,0 +1,111 @@
+"""Session-state keys, defaults and the current study table.
+
+The edited table lives under its own key (``TABLE``) and everything is derived
+from it; the editor is fed from a separate snapshot (``EDITOR_BASE``) that only
+changes when the editor is mounted afresh, which avoids Streamlit's lost-edits
+problem when a data editor is fed back from session state (streamlit #7749).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+import metacore as mc
+
+# Widget keys the outside checks rely on.
+DATASET, MEASURE, MODEL, TAU2, CI, LEVEL = (
+    "dataset", "measure", "model", "tau2_method", "ci_method", "level")
+CC, CC_TO, DROP00, SHOW_PI, OUTCOME = "cc", "cc_to", "drop00", "show_pi", "outcome"
+TABLE, SOURCE, MAPPING, EDITOR_VERSION, EDITOR_BASE = (
+    "table", "source_name", "mapping", "editor_version", "editor_base")
+
+DEFAULT_DATASET = "bcg"
+DEFAULTS = {MODEL: "random", TAU2: "REML", CI: "z", LEVEL: 0.95, CC: 0.5, CC_TO: "only0",
+            DROP00: False, SHOW_PI: True, OUTCOME: "undesirable", "show_both": True,
+            "forest_sort": "input", "leave_out": [], "l1o_sort": "input"}
+LEVELS = (0.8, 0.9, 0.95, 0.99)
+
+PRESETS: dict[str, dict] = {
+    "metafor defaults": {MODEL: "random", TAU2: "REML", CI: "z", LEVEL: 0.95, CC: 0.5,
+                         CC_TO: "only0", SHOW_PI: True},
+    "RevMan 5": {MODEL: "random", TAU2: "DL", CI: "z", LEVEL: 0.95, CC: 0.5,
+                 CC_TO: "only0", SHOW_PI: False},
+    "Cochrane 2025": {MODEL: "random", TAU2: "REML", CI: "hksj", LEVEL: 0.95, CC: 0.5,
+                      CC_TO: "only0", SHOW_PI: True},
+}
+
+PRESET_HINTS = {
+    "metafor defaults": "REML, Wald z, prediction interval, 0.5 added to zero cells",
+    "RevMan 5": "DerSimonian-Laird, Wald z, no prediction interval",
+    "Cochrane 2025": "REML, Hartung-Knapp-Sidik-Jonkman, prediction interval",
+}
+
+
+def with_include(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with an ``include`` column first, ticked where not given."""
+    table = table.copy()
+    st_table = mc.standardize(table)
+    include_cols = [c for c, canon in st_table.mapping.items() if canon == "include"]
+    if include_cols:
+        col = include_cols[0]
+        table[col] = st_table.data["include"].to_numpy()
+        return table[[col, *[c for c in table.columns if c != col]]]
+    table.insert(0, "include", True)
+    return table
+
+
+def set_table(table: pd.DataFrame, source: str) -> None:
+    """Make ``table`` the current study table (a fresh editor shows it)."""
+    st.session_state[TABLE] = with_include(table)
+    st.session_state[SOURCE] = source
+    st.session_state[MAPPING] = {}
+    st.session_state["leave_out"] = []
+    st.session_state[EDITOR_VERSION] = st.session_state.get(EDITOR_VERSION, 0) + 1
+
+
+def load_dataset() -> None:
+    """Callback of the dataset selector: load the chosen bundled table."""
+    name = st.session_state[DATASET]
+    set_table(mc.datasets.load(name), mc.datasets.CATALOG[name].title)
+    info = mc.datasets.CATALOG[name]
+    st.session_state[MEASURE] = info.measure
+
+
+def init() -> None:
+    """Set defaults once per session and load the default dataset."""
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+    if DATASET not in st.session_state:
+        st.session_state[DATASET] = DEFAULT_DATASET
+    if TABLE not in st.session_state:
+        load_dataset()
+
+
+def persist_widgets() -> None:
+    """Keep widget values when the user moves to another page.
+
+    Streamlit forgets the state of widgets that were not drawn in the previous run
+    (a page switch redraws them under the new page); writing each value back as
+    plain session state makes it survive the switch.
+    """
+    for key in (DATASET, MEASURE, MODEL, TAU2, CI, LEVEL, CC, CC_TO, DROP00, SHOW_PI, OUTCOME,
+                "forest_sort", "leave_out", "show_both"):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+def apply_preset(name: str) -> None:
+    """Callback: set the controls to a preset."""
+    for key, value in PRESETS[name].items():
+        st.session_state[key] = value
+
+
+def table() -> pd.DataFrame:
+    """The current (edited) study table."""
+    return st.session_state[TABLE]
+
+
+def mapping() -> dict:
+    """Hand corrections of the column mapping: ``{column: canonical or None}``."""
+    return st.session_state.get(MAPPING, {})

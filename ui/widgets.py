@@ -1,0 +1,82 @@
+"""Small display helpers shared by pages."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+import metacore as mc
+from metacore.report import format_effect
+from ui.analysis import Analysis
+
+
+def show_problems(analysis: Analysis, *, expanded: bool = False) -> None:
+    """Name every row that is not in the analysis, with its reason."""
+    if analysis.effects is None or not analysis.effects.excluded:
+        return
+    eff = analysis.effects
+    user = [e for e in eff.excluded if "left out by the user" in e.reason]
+    bad = [e for e in eff.excluded if "left out by the user" not in e.reason]
+    if bad:
+        with st.expander(f":material/warning: {len(bad)} row(s) give no estimate and are not in the "
+                         "analysis", expanded=expanded):
+            st.dataframe(pd.DataFrame(
+                [{"row": r.split(":", 1)[0].replace("row ", ""), "study": s,
+                  "reason": r.split(": ", 1)[-1]} for s, r in bad]),
+                hide_index=True, width="stretch")
+    if user:
+        st.caption("Left out by you: " + ", ".join(s for s, _ in user))
+
+
+def error_box(analysis: Analysis) -> bool:
+    """Show the analysis error, if any; True when the page should stop."""
+    if analysis.error:
+        st.error(analysis.error, icon=":material/error:")
+        st.info("Open the **Data** page to check the table and the column mapping.")
+        return True
+    return False
+
+
+def settings_line(res: mc.PoolResult) -> str:
+    """The settings in force, written beside every result."""
+    return f"Settings: {res.settings}. Measure: {mc.MEASURE_LABELS[res.measure]}."
+
+
+def fmt_num(x: float, digits: int = 3) -> str:
+    """Number for tables and metrics ('n/a' when undefined)."""
+    return format_effect(x, digits) if x is not None and math.isfinite(x) else "n/a"
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def chart_image(spec_json: str, fmt: str) -> bytes:
+    """PNG or SVG of an Altair chart, rendered by vl-convert (only on request)."""
+    import json
+
+    import vl_convert as vlc
+    spec = json.loads(spec_json)
+    if fmt == "png":
+        return vlc.vegalite_to_png(spec, scale=2)
+    return vlc.vegalite_to_svg(spec).encode("utf-8")
+
+
+def chart_downloads(chart: alt.TopLevelMixin, stem: str, key: str) -> None:
+    """PNG and SVG download buttons; images are rendered only when clicked."""
+    spec = chart.to_json()
+    c1, c2 = st.columns(2)
+    c1.download_button("Forest plot (PNG)", data=lambda: chart_image(spec, "png"),
+                       file_name=f"{stem}.png", mime="image/png", key=f"{key}_png",
+                       on_click="ignore", width="stretch")
+    c2.download_button("Forest plot (SVG)", data=lambda: chart_image(spec, "svg"),
+                       file_name=f"{stem}.svg", mime="image/svg+xml", key=f"{key}_svg",
+                       on_click="ignore", width="stretch")
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """A DataFrame as UTF-8 CSV."""
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False)
+    return buf.getvalue().encode("utf-8")
