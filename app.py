@@ -8,12 +8,14 @@ import streamlit as st
 
 from ui import state
 
-st.set_page_config(page_title="metacore · meta-analysis", page_icon=":material/forest:", layout="wide")
+st.set_page_config(page_title="metacore · meta-analysis", page_icon=":material/forest:",
+                   layout="wide")
 state.init()
 state.persist_widgets()
 
 st.navigation([
-    st.Page("pages/forest.py", title="Forest & heterogeneity", icon=":material/forest:", default=True),
+    st.Page("pages/forest.py", title="Forest & heterogeneity", icon=":material/forest:",
+            default=True),
     st.Page("pages/data.py", title="Data", icon=":material/table:"),
     st.Page("pages/sensitivity.py", title="Estimators & sensitivity", icon=":material/balance:"),
     st.Page("pages/about.py", title="About & methods", icon=":material/menu_book:"),

@@ -22,8 +22,8 @@ def show_problems(analysis: Analysis, *, expanded: bool = False) -> None:
     user = [e for e in eff.excluded if "left out by the user" in e.reason]
     bad = [e for e in eff.excluded if "left out by the user" not in e.reason]
     if bad:
-        with st.expander(f":material/warning: {len(bad)} row(s) give no estimate and are not in the "
-                         "analysis", expanded=expanded):
+        with st.expander(f":material/warning: {len(bad)} row(s) give no estimate and are "
+                         "not in the analysis", expanded=expanded):
             st.dataframe(pd.DataFrame(
                 [{"row": r.split(":", 1)[0].replace("row ", ""), "study": s,
                   "reason": r.split(": ", 1)[-1]} for s, r in bad]),
