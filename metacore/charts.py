@@ -201,7 +201,10 @@ def forest_chart(effects: EffectSizes, results: Sequence[PoolResult], *,
                alt.Tooltip("ci_text:N", title=f"{name} [{main.level:.0%} CI]"),
                alt.Tooltip("weight_text:N", title="Weight"),
                alt.Tooltip("note:N", title="Note")]
-    base = alt.Chart(frame).encode(y=y)
+    # Data travel once, as named top-level datasets: inline copies in every layer make
+    # Altair deep-copy them again and again (most of the build time).
+    rows_data, dia_data, ref_data = (alt.Data(name=n) for n in ("rows", "diamonds", "refs"))
+    base = alt.Chart(rows_data).encode(y=y)
     title_x = f"{name} (log scale)" if ratio else name
     x_axis = alt.Axis(values=ticks, format="~g" if ratio else alt.Undefined, title=title_x,
                       grid=False, labelFontSize=11, titleFontSize=12)
@@ -222,28 +225,29 @@ def forest_chart(effects: EffectSizes, results: Sequence[PoolResult], *,
             diamond_rows.append({"x": x, "y": r["pos"] - h, "y2": r["pos"] + h,
                                  "group": r["label"], "kind": r["kind"], "study": r["study"],
                                  "ci_text": r["ci_text"], "weight_text": "", "note": r["note"]})
-    layers: list[alt.Chart] = [
-        alt.Chart(pd.DataFrame({"x": [null]})).mark_rule(strokeDash=[4, 4], color="#6b7280")
-        .encode(x=alt.X("x:Q", scale=x_scale))]
     main_est = main.natural()["estimate"]
+    refs = [{"null": null, "est": main_est if np.isfinite(main_est) else None, "fy": -1.1}]
+    layers: list[alt.Chart] = [
+        alt.Chart(ref_data).mark_rule(strokeDash=[4, 4], color="#6b7280")
+        .encode(x=alt.X("null:Q", scale=x_scale))]
     if np.isfinite(main_est):
-        layers.append(alt.Chart(pd.DataFrame({"x": [main_est]})).mark_rule(
+        layers.append(alt.Chart(ref_data).mark_rule(
             strokeDash=[2, 3], color=DIAMOND.get(main.model, ACCENT), opacity=0.6).encode(
-            x=alt.X("x:Q", scale=x_scale)))
+            x=alt.X("est:Q", scale=x_scale)))
     layers += [ci, squares, pi]
     if diamond_rows:
-        layers.append(alt.Chart(pd.DataFrame(diamond_rows)).mark_area(opacity=0.95).encode(
+        layers.append(alt.Chart(dia_data).mark_area(opacity=0.95).encode(
             x=alt.X("x:Q", scale=x_scale),
             y=alt.Y("y:Q", scale=y_scale, title=None, axis=y_axis), y2="y2:Q",
             detail="group:N", color=kind_color, tooltip=tooltip))
     if favours:
         for text, align, dx in ((f"\u2190 {favours[0]}", "right", -6),
                                 (f"{favours[1]} \u2192", "left", 6)):
-            layers.append(alt.Chart(pd.DataFrame({"x": [null], "y": [-1.1], "t": [text]}))
+            layers.append(alt.Chart(ref_data)
                           .mark_text(fontSize=11, color="#4b5563", align=align, dx=dx)
-                          .encode(x=alt.X("x:Q", scale=x_scale),
-                                  y=alt.Y("y:Q", scale=y_scale, title=None, axis=y_axis),
-                                  text="t:N"))
+                          .encode(x=alt.X("null:Q", scale=x_scale),
+                                  y=alt.Y("fy:Q", scale=y_scale, title=None, axis=y_axis),
+                                  text=alt.value(text)))
     plot = alt.layer(*layers).properties(width=width, height=height)
 
     def column(field: str, header: str, w: int) -> alt.Chart:
@@ -256,9 +260,20 @@ def forest_chart(effects: EffectSizes, results: Sequence[PoolResult], *,
     w_col = column("weight_text", "Weight", 64)
     chart = alt.hconcat(plot, ci_col, w_col, spacing=6).resolve_scale(y="shared")
     sub = f"{main.settings}; k = {main.k}"
-    return chart.properties(title=alt.TitleParams(
-        title or f"Forest plot: {name}", subtitle=sub, anchor="start", fontSize=15)
-    ).configure_view(stroke=None)
+    chart = chart.properties(
+        title=alt.TitleParams(title or f"Forest plot: {name}", subtitle=sub, anchor="start",
+                              fontSize=15)).configure_view(stroke=None)
+    # Set last: every Altair method copies the whole chart, datasets included.
+    chart.datasets = {"rows": _records(frame), "diamonds": _records(pd.DataFrame(diamond_rows)),
+                      "refs": refs}
+    return chart
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """JSON-safe records (NaN becomes null)."""
+    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else
+                 (v.item() if isinstance(v, np.generic) else v)) for k, v in row.items()}
+            for row in frame.to_dict("records")]
 
 
 def estimator_chart(table: pd.DataFrame, measure: str, ratio: bool,

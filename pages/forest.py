@@ -3,7 +3,6 @@
 import pandas as pd
 import streamlit as st
 
-from metacore.charts import forest_chart
 from metacore.report import describe
 from ui import analysis as an
 from ui import state, widgets
@@ -27,7 +26,8 @@ c2.multiselect("What if these studies were left out?", [r for r, _ in choices],
 c3.radio("The outcome is", ["undesirable", "desirable"], key=state.OUTCOME, horizontal=True,
          help="Sets which side of the line of no effect favours treatment.")
 
-result = an.current()
+inputs = an.current_inputs()
+result = an.analyse(*inputs)
 if widgets.error_box(result):
     st.stop()
 res, eff = result.result, result.effects
@@ -41,9 +41,9 @@ if s[state.OUTCOME] == "desirable":
     favours = favours[::-1]
 show_both = st.toggle("Also show the other model's diamond", key="show_both")
 drawn = [res, *result.others] if show_both else [res]
-chart = forest_chart(eff, drawn, shadow=result.shadow, sort=s.get("forest_sort", "input"),
-                     show_pi=s[state.SHOW_PI], favours=favours)
-st.altair_chart(chart, key="forest_chart")
+spec = an.forest_spec(inputs, s.get("forest_sort", "input"), bool(s[state.SHOW_PI]), favours,
+                      bool(show_both))
+st.vega_lite_chart(spec, key="forest_chart")
 for note in res.notes:
     st.caption(f":material/info: {note}")
 
@@ -92,4 +92,4 @@ d1.download_button("Results (CSV)", widgets.csv_bytes(results_csv), "metacore_re
 d2.download_button("Study table as edited (CSV)", widgets.csv_bytes(state.table()),
                    "metacore_studies.csv", "text/csv", key="dl_table", width="stretch",
                    on_click="ignore")
-widgets.chart_downloads(chart, f"forest_{res.measure.lower()}", "dl_forest")
+widgets.chart_downloads(spec, f"forest_{res.measure.lower()}", "dl_forest")

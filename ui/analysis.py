@@ -82,13 +82,35 @@ def analyse(table: pd.DataFrame, mapping: tuple, leave_out: tuple[int, ...], mea
                               "Check the column mapping and the values on the Data page.")
 
 
+def current_inputs() -> tuple:
+    """The arguments of :func:`analyse` for the current table and controls."""
+    s = st.session_state
+    return (state.table(), tuple(sorted(state.mapping().items(), key=str)),
+            tuple(s.get(LEAVE_OUT, ())), s[state.MEASURE], s[state.MODEL], s[state.TAU2],
+            s[state.CI], float(s[state.LEVEL]), float(s[state.CC]), s[state.CC_TO],
+            bool(s[state.DROP00]))
+
+
 def current() -> Analysis:
     """The analysis for the current table and controls."""
-    s = st.session_state
-    return analyse(state.table(), tuple(sorted(state.mapping().items(), key=str)),
-                   tuple(s.get(LEAVE_OUT, ())), s[state.MEASURE], s[state.MODEL], s[state.TAU2],
-                   s[state.CI], float(s[state.LEVEL]), float(s[state.CC]), s[state.CC_TO],
-                   bool(s[state.DROP00]))
+    return analyse(*current_inputs())
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def forest_spec(inputs: tuple, sort: str, show_pi: bool, favours: tuple[str, str],
+                show_both: bool) -> dict:
+    """The forest plot's Vega-Lite spec, built once per set of inputs.
+
+    Building and validating an Altair chart takes ~0.1 s; caching the plain spec
+    keeps control changes that revisit a state instant.
+    """
+    from metacore.charts import forest_chart
+
+    result = analyse(*inputs)
+    drawn = [result.result, *result.others] if show_both else [result.result]
+    chart = forest_chart(result.effects, drawn, shadow=result.shadow, sort=sort,
+                         show_pi=show_pi, favours=favours)
+    return chart.to_dict(validate=False)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 
 import altair as alt
@@ -54,8 +55,6 @@ def fmt_num(x: float, digits: int = 3) -> str:
 @st.cache_data(show_spinner=False, max_entries=32)
 def chart_image(spec_json: str, fmt: str) -> bytes:
     """PNG or SVG of an Altair chart, rendered by vl-convert (only on request)."""
-    import json
-
     import vl_convert as vlc
     spec = json.loads(spec_json)
     if fmt == "png":
@@ -63,9 +62,9 @@ def chart_image(spec_json: str, fmt: str) -> bytes:
     return vlc.vegalite_to_svg(spec).encode("utf-8")
 
 
-def chart_downloads(chart: alt.TopLevelMixin, stem: str, key: str) -> None:
+def chart_downloads(chart: alt.TopLevelMixin | dict, stem: str, key: str) -> None:
     """PNG and SVG download buttons; images are rendered only when clicked."""
-    spec = chart.to_json()
+    spec = json.dumps(chart if isinstance(chart, dict) else chart.to_dict(validate=False))
     c1, c2 = st.columns(2)
     c1.download_button("Forest plot (PNG)", data=lambda: chart_image(spec, "png"),
                        file_name=f"{stem}.png", mime="image/png", key=f"{key}_png",
