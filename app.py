@@ -18,5 +18,8 @@ st.navigation([
             default=True),
     st.Page("pages/data.py", title="Data", icon=":material/table:"),
     st.Page("pages/sensitivity.py", title="Estimators & sensitivity", icon=":material/balance:"),
+    st.Page("pages/causal.py", title="Classical vs causal", icon=":material/compare_arrows:"),
+    st.Page("pages/many.py", title="Many meta-analyses", icon=":material/scatter_plot:"),
+    st.Page("pages/simulation.py", title="Causal simulation", icon=":material/science:"),
     st.Page("pages/about.py", title="About & methods", icon=":material/menu_book:"),
 ]).run()

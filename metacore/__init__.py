@@ -11,7 +11,8 @@ Effect sizes (:func:`compute_effects`) -> a fit (:func:`pool`, :func:`pool_mh`,
 0.4894
 """
 
-from metacore import datasets
+from metacore import datasets, io
+from metacore.causal import CausalResult, causal_many, causal_pool
 from metacore.effects import (
     BINARY_MEASURES,
     CONTINUOUS_MEASURES,
@@ -30,10 +31,11 @@ from metacore.table import ALIASES, StudyTable, map_columns, standardize
 from metacore.tau2 import ESTIMATORS, TAU2_LABELS, Interval
 
 __all__ = [
-    "ALIASES", "BINARY_MEASURES", "CONTINUOUS_MEASURES", "ESTIMATORS", "MEASURE_LABELS",
+    "ALIASES", "BINARY_MEASURES", "CausalResult", "causal_many", "causal_pool",
+    "CONTINUOUS_MEASURES", "ESTIMATORS", "MEASURE_LABELS",
     "RATIO_MEASURES", "TAU2_LABELS", "DataError", "EffectSizes", "Exclusion", "Interval",
     "MeasureError", "MetacoreError", "OptionError", "PoolResult", "StudyTable",
-    "compare_estimators", "compute_effects", "datasets", "leave_one_out", "map_columns",
+    "compare_estimators", "compute_effects", "datasets", "io", "leave_one_out", "map_columns",
     "measures_for", "pool", "pool_mh", "pool_peto", "standardize",
 ]
 

@@ -33,13 +33,13 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from metacore.effects import compute_effects
+from metacore.effects import EffectSizes, compute_effects
 from metacore.errors import DataError, MeasureError, OptionError
 from metacore.pooling import PoolResult, pool
 from metacore.table import StudyTable
 
-__all__ = ["CAUSAL_MEASURES", "CausalResult", "causal_arrays", "causal_pool", "causal_terms",
-           "compare_classical_causal"]
+__all__ = ["CAUSAL_MEASURES", "CausalResult", "causal_arrays", "causal_many", "causal_pool",
+           "causal_terms", "compare_classical_causal", "verdict"]
 
 CAUSAL_MEASURES = ("RD", "RR", "OR", "SR")
 _LABELS = {"RD": "risk difference", "RR": "risk ratio", "OR": "odds ratio",
@@ -282,3 +282,158 @@ def compare_classical_causal(table: pd.DataFrame | StudyTable, measure: str = "R
                      "estimate but count in the causal one.")
     return Comparison(causal=causal, common=common, random=random, weights=frame,
                       notes=tuple(notes))
+
+
+def verdict(classical: tuple[float, float, float],
+            causal: tuple[float, float, float]) -> list[str]:
+    """Plain-word differences between two (estimate, low, high) results on the analysis scale.
+
+    Checks the direction of the effect, statistical significance, and whether one
+    interval excludes the other's estimate.
+
+    >>> verdict((0.5, 0.2, 0.8), (-0.1, -0.3, 0.1))[0][:42]
+    'They point in opposite directions: the cla'
+    """
+    out = []
+    ce, cl, ch = classical
+    ke, kl, kh = causal
+    if np.sign(ce) != np.sign(ke) and ce != 0 and ke != 0:
+        word = {1.0: "raises", -1.0: "lowers"}
+        out.append(f"They point in opposite directions: the classical estimate says the "
+                   f"treatment {word[float(np.sign(ce))]} the risk, the causal one says it "
+                   f"{word[float(np.sign(ke))]} it.")
+    sig_c, sig_k = not (cl <= 0 <= ch), not (kl <= 0 <= kh)
+    if sig_c != sig_k:
+        which, other = ("classical", "causal") if sig_c else ("causal", "classical")
+        out.append(f"The {which} interval excludes no effect, the {other} one does not: "
+                   "they disagree on statistical significance.")
+    if not (kl <= ce <= kh):
+        out.append("The classical estimate lies outside the causal confidence interval.")
+    if not (cl <= ke <= ch):
+        out.append("The causal estimate lies outside the classical confidence interval.")
+    return out
+
+
+def _segment_sum(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    return np.add.reduceat(values, starts) if values.size else np.zeros(0)
+
+
+def causal_many(table: pd.DataFrame, measure: str = "RR", *, id_column: str = "meta_id",
+                tau2_method: str = "REML", ci_method: str = "z",
+                level: float = 0.95) -> pd.DataFrame:
+    """Classical random effects versus causal, for every meta-analysis of a long table.
+
+    Effect sizes are computed once for the whole table; the causal estimates are
+    segment sums over the meta-analyses (no Python loop); only the random-effects
+    fits loop, through the fast pooling core.
+
+    Parameters
+    ----------
+    table
+        One row per study with a meta-analysis identifier column and 2x2 counts.
+    id_column
+        Name of the identifier column.
+
+    Returns
+    -------
+    DataFrame
+        One row per meta-analysis: ``k``, classical and causal estimate and CI
+        (natural scale for ratios), ``discordant`` and ``why``; a meta-analysis
+        that cannot be analysed carries the reason in ``problem``.
+
+    Raises
+    ------
+    DataError
+        If the identifier column is missing or no row has usable counts.
+
+    Examples
+    --------
+    >>> import metacore as mc
+    >>> t = mc.datasets.load("bcg").assign(meta_id=lambda d: d["subgroup"])
+    >>> causal_many(t, "RR")[["meta_id", "k"]].values.tolist()
+    [['random', 7], ['alternate', 2], ['systematic', 4]]
+    """
+    measure = str(measure).upper()
+    if measure not in CAUSAL_MEASURES:
+        raise MeasureError(f"Causal pooling supports {', '.join(CAUSAL_MEASURES)}, "
+                           f"not '{measure}'.")
+    if id_column not in table.columns:
+        raise DataError(f"The table has no '{id_column}' column to tell the meta-analyses "
+                        "apart (one row per study, with the meta-analysis identifier).")
+    ids = table[id_column].astype(str).str.strip().to_numpy()
+    order = list(dict.fromkeys(ids))
+    crit = float(special.ndtri(0.5 + level / 2))
+    # Causal part: every valid row, grouped by meta-analysis.
+    raw = compute_effects(table.drop(columns=[id_column]), "AS", cc=0.0)
+    rows = np.asarray(raw.rows) - 1
+    d = raw.data
+    e1, n1 = d["events_t"].to_numpy(float), d["n_t"].to_numpy(float)
+    e0, n0 = d["events_c"].to_numpy(float), d["n_c"].to_numpy(float)
+    gid = pd.Categorical(ids[rows], categories=order).codes
+    sort = np.argsort(gid, kind="stable")
+    gid, e1, n1, e0, n0 = gid[sort], e1[sort], n1[sort], e0[sort], n0[sort]
+    present, starts = np.unique(gid, return_index=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p1, p0, nk = e1 / n1, e0 / n0, n1 + n0
+        n = _segment_sum(nk, starts)
+        w = nk / np.repeat(n, np.diff(np.append(starts, len(gid))))
+        psi1, psi0 = _segment_sum(w * p1, starts), _segment_sum(w * p0, starts)
+        var1 = _segment_sum(w**2 * p1 * (1 - p1) / n1, starts) + (
+            _segment_sum(w * p1**2, starts) - psi1**2) / n
+        var0 = _segment_sum(w**2 * p0 * (1 - p0) / n0, starts) + (
+            _segment_sum(w * p0**2, starts) - psi0**2) / n
+        cov = (_segment_sum(w * p1 * p0, starts) - psi1 * psi0) / n
+        theta, d1, d0 = causal_terms(measure, psi1, psi0)
+        se = np.sqrt(d1**2 * var1 + d0**2 * var0 + 2 * d1 * d0 * cov)
+    k_counts = np.diff(np.append(starts, len(gid)))
+    def spread(values: np.ndarray) -> np.ndarray:
+        full = np.full(len(order), np.nan)
+        full[present] = values
+        return full
+
+    out = pd.DataFrame({"meta_id": order, "k": np.nan_to_num(spread(k_counts)).astype(int),
+                        "causal": spread(theta), "causal_low": spread(theta - crit * se),
+                        "causal_high": spread(theta + crit * se), "risk_t": spread(psi1),
+                        "risk_c": spread(psi0)})
+    # Classical part: study effects once, then one random-effects fit per meta-analysis.
+    src = table
+    if measure == "SR":
+        src = d.assign(events_t=d["n_t"] - d["events_t"], events_c=d["n_c"] - d["events_c"],
+                       **{id_column: ids[rows]})
+    eff = compute_effects(src.drop(columns=[id_column]), "RR" if measure == "SR" else measure)
+    src_ids = (src[id_column].astype(str).str.strip().to_numpy())
+    eff_gid = pd.Categorical(src_ids[np.asarray(eff.rows) - 1], categories=order).codes
+    classical = np.full((len(order), 5), np.nan)
+    sort = np.argsort(eff_gid, kind="stable")
+    bounds = np.searchsorted(eff_gid[sort], np.arange(len(order) + 1))
+    for g in range(len(order)):
+        pick = sort[bounds[g]:bounds[g + 1]]
+        if pick.size == 0:
+            continue
+        sub = EffectSizes(yi=eff.yi[pick], vi=eff.vi[pick], study=(), measure=eff.measure,
+                          ratio=eff.ratio)
+        fit = pool(sub, model="random", tau2_method=tau2_method, ci_method=ci_method,
+                   level=level)
+        classical[g] = (fit.estimate, fit.ci_low, fit.ci_high, fit.tau2, fit.i2)
+    for j, col in enumerate(("classical", "classical_low", "classical_high", "tau2", "i2")):
+        out[col] = classical[:, j]
+    why, problems = [], []
+    for r in out.itertuples():
+        problem = ""
+        if not (np.isfinite(r.causal) and np.isfinite(r.causal_low)):
+            problem = ("no usable 2x2 rows" if r.k == 0 else "the causal estimate is not "
+                       "defined (no events, or only events, in an arm)")
+        elif not np.isfinite(r.classical):
+            problem = "no study gives a classical estimate"
+        problems.append(problem)
+        why.append("" if problem else " ".join(verdict(
+            (r.classical, r.classical_low, r.classical_high),
+            (r.causal, r.causal_low, r.causal_high))))
+    out["problem"] = problems
+    out["why"] = why
+    out["discordant"] = out["why"] != ""
+    if measure != "RD":
+        for col in ("causal", "causal_low", "causal_high", "classical", "classical_low",
+                    "classical_high"):
+            out[col] = np.exp(out[col])
+    return out

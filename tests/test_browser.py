@@ -27,6 +27,9 @@ def test_forest_page_then_every_page_then_a_control_change(app_url):
 
         for title, shot in (("Data", "browser_data"), ("Estimators & sensitivity",
                                                         "browser_sensitivity"),
+                            ("Classical vs causal", "browser_causal"),
+                            ("Many meta-analyses", "browser_many"),
+                            ("Causal simulation", "browser_simulation"),
                             ("About & methods", "browser_about"),
                             ("Forest & heterogeneity", "browser_forest_again")):
             page.get_by_role("link", name=title).click()

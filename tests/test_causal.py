@@ -137,3 +137,42 @@ def test_comparison_offers_classical_fits_and_weights():
     assert cmp.common.estimate == mc.pool(eff, model="common").estimate
     assert cmp.weights[["causal", "common effect", "random effects"]].sum().round(6).tolist() \
         == [100.0, 100.0, 100.0]
+
+
+def _many_table(m: int = 40, seed: int = 5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(m):
+        for _ in range(rng.integers(2, 8)):
+            rows.append((f"MA{i}", rng.integers(0, 40), 100, rng.integers(1, 40), 90))
+    return pd.DataFrame(rows, columns=["meta_id", "events_t", "n_t", "events_c", "n_c"])
+
+
+@pytest.mark.parametrize("measure", ["RD", "RR", "OR", "SR"])
+def test_many_meta_analyses_match_one_at_a_time(measure):
+    table = _many_table()
+    out = mc.causal_many(table, measure, tau2_method="DL")
+    assert len(out) == 40 and (out["problem"] == "").all()
+    for i in (0, 17, 39):
+        sub = table[table.meta_id == f"MA{i}"].drop(columns="meta_id")
+        cmp = compare_classical_causal(sub, measure, tau2_method="DL")
+        row = out.iloc[i]
+        nat = cmp.causal.natural()
+        assert row["causal"] == pytest.approx(nat["estimate"], rel=1e-10)
+        assert row["causal_low"] == pytest.approx(nat["ci_low"], rel=1e-10)
+        assert row["classical"] == pytest.approx(cmp.random.natural()["estimate"], rel=1e-10)
+        assert row["k"] == cmp.causal.k
+
+
+def test_many_flags_discordance_and_problems():
+    table = pd.DataFrame({
+        "meta_id": ["flip"] * 2 + ["empty"] + ["agree"] * 3,
+        # 'flip': seed 003's two-study pattern; classical RR > 1 while the causal RR < 1
+        "events_t": [45, 400, 0, 10, 12, 9], "n_t": [500, 500, 0, 100, 100, 100],
+        "events_c": [5, 450, 3, 11, 13, 10], "n_c": [500, 500, 10, 100, 100, 100]})
+    out = mc.causal_many(table, "RR", tau2_method="DL").set_index("meta_id")
+    assert out.loc["flip", "discordant"] and "opposite directions" in out.loc["flip", "why"]
+    assert out.loc["empty", "problem"] == "no usable 2x2 rows"
+    assert not out.loc["agree", "discordant"]
+    with pytest.raises(mc.DataError, match="meta_id"):
+        mc.causal_many(table.drop(columns="meta_id"), "RR")

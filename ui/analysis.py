@@ -122,3 +122,29 @@ def study_choices(table: pd.DataFrame, mapping: tuple) -> list[tuple[int, str]]:
         return []
     return [(int(r), f"{s} (row {int(r)})") for r, s in zip(data["row"], data["study"],
                                                            strict=True)]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def causal_comparisons(table: pd.DataFrame, mapping: tuple, leave_out: tuple[int, ...],
+                       weights: tuple[float, ...] | None, target: str, tau2: str, ci: str,
+                       level: float) -> tuple[dict, str | None]:
+    """Classical and causal results for RD, RR, OR and SR: ``({measure: Comparison}, error)``."""
+    from metacore.causal import CAUSAL_MEASURES, compare_classical_causal
+
+    try:
+        st_table = mc.standardize(table, dict(mapping))
+        data = st_table.data.copy()
+        if leave_out:
+            data.loc[data["row"].isin(leave_out), "include"] = False
+        st_table = dataclasses.replace(st_table, data=data)
+        out = {}
+        for measure in CAUSAL_MEASURES:
+            try:
+                out[measure] = compare_classical_causal(
+                    st_table, measure, weights=list(weights) if weights else None,
+                    tau2_method=tau2, ci_method=ci, level=level, target=target)
+            except mc.DataError as err:
+                out[measure] = str(err)
+        return out, None
+    except mc.MetacoreError as err:
+        return {}, str(err)
