@@ -11,7 +11,8 @@ Effect sizes (:func:`compute_effects`) -> a fit (:func:`pool`, :func:`pool_mh`,
 0.4894
 """
 
-from metacore import datasets, io
+from metacore import datasets, io, priors
+from metacore.bayes import BayesResult, bayes_pool
 from metacore.causal import CausalResult, causal_many, causal_pool
 from metacore.effects import (
     BINARY_MEASURES,
@@ -31,7 +32,8 @@ from metacore.table import ALIASES, StudyTable, map_columns, standardize
 from metacore.tau2 import ESTIMATORS, TAU2_LABELS, Interval
 
 __all__ = [
-    "ALIASES", "BINARY_MEASURES", "CausalResult", "causal_many", "causal_pool",
+    "ALIASES", "BINARY_MEASURES", "BayesResult", "bayes_pool", "priors", "CausalResult",
+    "causal_many", "causal_pool",
     "CONTINUOUS_MEASURES", "ESTIMATORS", "MEASURE_LABELS",
     "RATIO_MEASURES", "TAU2_LABELS", "DataError", "EffectSizes", "Exclusion", "Interval",
     "MeasureError", "MetacoreError", "OptionError", "PoolResult", "StudyTable",

@@ -116,9 +116,20 @@ for (cs in list(c("bcg", "RR", "REML", "z"), c("seed002", "MD", "DL", "knha"),
     pvalue = num(l$pval), q = num(l$Q), tau2 = num(l$tau2), i2 = num(l$I2))
 }
 
+blups <- list()
+for (cs in list(c("bcg", "RR", "REML", "z"), c("seed002", "MD", "DL", "knha"),
+                c("stroke", "SMD", "PM", "z"), c("seed000", "GEN", "REML", "z"))) {
+  e <- esc(tables[[cs[1]]], cs[2])
+  res <- rma(yi, vi, data = e, method = cs[3], test = cs[4], control = tight)
+  b <- blup(res)
+  blups[[length(blups) + 1]] <- list(dataset = cs[1], measure = cs[2], method = cs[3],
+    test = cs[4], call = sprintf("blup(rma(yi, vi, method='%s', test='%s'))", cs[3], cs[4]),
+    pred = num(b$pred), se = num(b$se), ci_low = num(b$pi.lb), ci_high = num(b$pi.ub))
+}
+
 out <- list(metafor_version = as.character(packageVersion("metafor")),
             r_version = R.version.string, effects = effects, fits = fits, mh = mh,
-            leave1out = l1o)
+            leave1out = l1o, blup = blups)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", pretty = FALSE),
            "tests/reference/metafor_reference.json")
 cat("wrote", length(effects), "effect sets,", length(fits), "fits,", length(mh), "MH/Peto fits\n")
