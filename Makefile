@@ -34,6 +34,7 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev chromium
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_causal.py
+	$(PY) benchmarks/bench_bayes.py
 	$(PY) benchmarks/bench_app.py
 
 # Regenerates the metafor reference values (needs R: see tests/reference/README.md).

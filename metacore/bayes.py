@@ -57,6 +57,9 @@ class BayesResult:
     prob_pred_positive: float = float("nan")
     threshold: float | None = None
     prob_mu_beyond: float = float("nan")
+    beta_f_mean: float = float("nan")
+    beta_f_low: float = float("nan")
+    beta_f_high: float = float("nan")
     theta_low: np.ndarray = field(default_factory=lambda: np.zeros(0))
     theta_high: np.ndarray = field(default_factory=lambda: np.zeros(0))
     bf_mu0: float = float("nan")
@@ -294,6 +297,12 @@ def bayes_pool(effects: EffectSizes, *, tau_prior: TauPrior, mu_prior: Normal | 
     cs = np.sqrt(li * vi[:, None] + (1 - li) ** 2 * V[None, :])
     theta_mean = cm @ pi
     theta_q = _mixture_quantiles(probs[[0, 2]], pi, cm, cs)
+    # seed 002's fixed-effectS average beta_F = sum a_i theta_i with a_i proportional to
+    # 1/v_i; given tau the theta_i share mu's uncertainty, hence the second variance term.
+    a = (1 / vi) / np.sum(1 / vi)
+    bf_m = a @ cm
+    bf_s = np.sqrt((a**2 * vi) @ li + (a @ (1 - li)) ** 2 * V)
+    beta_f_q = _mixture_quantiles(probs[[0, 2]], pi, bf_m, bf_s)
     # Densities for the charts and the shortest interval of mu.
     span = 6 * max(mu_sd, 1e-12)
     mu_grid = np.linspace(mu_mean - span, mu_mean + span, 401)
@@ -347,7 +356,9 @@ def bayes_pool(effects: EffectSizes, *, tau_prior: TauPrior, mu_prior: Normal | 
         tau_short_low=t_sl, tau_short_high=t_sh, pred_mean=mu_mean,
         pred_low=float(pred_q[0]), pred_high=float(pred_q[1]),
         prob_pred_positive=prob_pred_pos, threshold=threshold, prob_mu_beyond=beyond,
-        theta_low=theta_q[:, 0], theta_high=theta_q[:, 1], bf_mu0=bf_mu0, bf_tau0=bf_tau0,
+        theta_low=theta_q[:, 0], theta_high=theta_q[:, 1], beta_f_mean=float(pi @ bf_m),
+        beta_f_low=float(beta_f_q[0]), beta_f_high=float(beta_f_q[1]), bf_mu0=bf_mu0,
+        bf_tau0=bf_tau0,
         level=float(level), tau_prior=tau_prior.label,
         mu_prior="flat prior for μ" if mu_prior is None else mu_prior.label,
         measure=effects.measure, ratio=effects.ratio, study=effects.study, yi=yi, vi=vi,

@@ -490,3 +490,95 @@ def simulation_chart(frame: pd.DataFrame, truth: dict[str, float]) -> alt.VConca
         "Simulated meta-analyses: classical versus causal", anchor="start", fontSize=15,
         subtitle="Each tick is one simulated meta-analysis; red: the true effect in the "
                  "population of all trials"))
+
+
+def shrinkage_chart(path: pd.DataFrame, pooled: float, tau: float, measure: str,
+                    ratio: bool) -> alt.LayerChart:
+    """Seed 001's picture: each study under no pooling (hollow) and partial pooling
+    (filled), an arrow between them, and the complete-pooling estimate (dashed).
+
+    ``path`` is :func:`metacore.shrinkage.shrinkage_path` output.
+    """
+    t = np.exp if ratio else (lambda x: x)
+    frame = path.assign(obs=t(path["yi"]), part=t(path["pred"]),
+                        precision=1 / (path["se"] ** 2),
+                        moved=(path["pred"] - path["yi"]).abs())
+    frame["study"] = frame["study"].astype(str)
+    name = MEASURE_LABELS.get(measure, measure)
+    vals = np.concatenate([frame["obs"], frame["part"], [t(pooled)]])
+    lo, hi = float(np.min(vals)), float(np.max(vals))
+    ticks = nice_ticks(lo, hi, ratio) if (not ratio or lo > 0) else None
+    scale = alt.Scale(type="log" if ratio else "linear", zero=False, nice=False,
+                      domain=[min(ticks[0], lo), max(ticks[-1], hi)] if ticks else alt.Undefined)
+    axis = alt.Axis(values=ticks, format="~g" if ratio else alt.Undefined) if ticks else \
+        alt.Axis()
+    y = alt.Y("study:N", sort=frame["study"].tolist(), title=None, axis=alt.Axis(labelLimit=200))
+    tooltip = [alt.Tooltip("study:N"), alt.Tooltip("obs:Q", title="No pooling", format=".3f"),
+               alt.Tooltip("part:Q", title="Partial pooling", format=".3f"),
+               alt.Tooltip("shrinkage:Q", title="Share pulled to the mean", format=".0%")]
+    base = alt.Chart(frame).encode(y=y, tooltip=tooltip)
+    arrows = base.mark_rule(color="#6b7280", strokeWidth=1.5).encode(
+        x=alt.X("obs:Q", scale=scale, axis=axis, title=f"{name}{' (log scale)' if ratio else ''}"),
+        x2="part:Q")
+    head = base.mark_point(shape="triangle-right", filled=True, size=60, color="#6b7280",
+                           opacity=0.9).encode(
+        x=alt.X("part:Q", scale=scale),
+        angle=alt.condition("datum.part < datum.obs", alt.value(180), alt.value(0)))
+    observed = base.mark_point(filled=False, size=90, strokeWidth=2, color=INK).encode(
+        x=alt.X("obs:Q", scale=scale))
+    partial = base.mark_circle(size=90, color=ACCENT, opacity=0.95).encode(
+        x=alt.X("part:Q", scale=scale))
+    complete = alt.Chart(pd.DataFrame({"x": [t(pooled)]})).mark_rule(
+        strokeDash=[6, 4], color="#b45309", strokeWidth=2).encode(x=alt.X("x:Q", scale=scale))
+    return alt.layer(complete, arrows, head, observed, partial).properties(
+        width=560, height=max(160, 30 * len(frame)), title=alt.TitleParams(
+            f"No, partial and complete pooling (τ = {tau:.3g})", anchor="start", fontSize=15,
+            subtitle="Hollow: each study alone; blue: partial pooling; dashed: complete "
+                     "pooling. Noisy studies move most."))
+
+
+def density_chart(x: np.ndarray, series: dict[str, np.ndarray], title: str, x_title: str,
+                  ratio: bool = False, subtitle: str = "") -> alt.Chart:
+    """Line chart of one or more densities over a common grid (natural scale for ratios)."""
+    t = np.exp if ratio else (lambda v: v)
+    pick = np.unique(np.linspace(0, len(x) - 1, min(len(x), 500)).astype(int))
+    frame = pd.concat([pd.DataFrame({"x": t(x[pick]), "density": d[pick], "curve": name})
+                       for name, d in series.items()], ignore_index=True)
+    frame = frame[np.isfinite(frame["density"])]
+    colors = ["#1d4ed8", "#b45309", "#15803d", "#7c3aed"][:len(series)]
+    return alt.Chart(frame).mark_line(strokeWidth=2).encode(
+        x=alt.X("x:Q", title=x_title, scale=alt.Scale(type="log" if ratio else "linear",
+                                                      zero=False, nice=False)),
+        y=alt.Y("density:Q", title="Density"),
+        color=alt.Color("curve:N", title=None, scale=alt.Scale(domain=list(series),
+                                                             range=colors)),
+        tooltip=[alt.Tooltip("curve:N"), alt.Tooltip("x:Q", format=".3f"),
+                 alt.Tooltip("density:Q", format=".3f")],
+    ).properties(width=420, height=220, title=alt.TitleParams(title, subtitle=subtitle,
+                                                             anchor="start", fontSize=14))
+
+
+def interval_rows_chart(frame: pd.DataFrame, title: str, x_title: str, ratio: bool = False,
+                        subtitle: str = "", color_field: str = "group") -> alt.Chart:
+    """Point and interval per labelled row: columns ``label est lo hi`` and ``group``."""
+    t = np.exp if ratio else (lambda v: v)
+    frame = frame.assign(est=t(frame["est"]), lo=t(frame["lo"]), hi=t(frame["hi"]))
+    vals = frame[["lo", "hi"]].to_numpy(float).ravel()
+    vals = vals[np.isfinite(vals)]
+    ticks = nice_ticks(float(vals.min()), float(vals.max()), ratio) if vals.size else None
+    scale = alt.Scale(type="log" if ratio else "linear", zero=False, nice=False,
+                      domain=[min(ticks[0], vals.min()), max(ticks[-1], vals.max())]
+                      if ticks else alt.Undefined)
+    y = alt.Y("label:N", sort=frame["label"].tolist(), title=None, axis=alt.Axis(labelLimit=240))
+    color = alt.Color(f"{color_field}:N", title=None)
+    tooltip = [alt.Tooltip("label:N"), alt.Tooltip("est:Q", format=".3f"),
+               alt.Tooltip("lo:Q", format=".3f"), alt.Tooltip("hi:Q", format=".3f")]
+    base = alt.Chart(frame).encode(y=y, color=color, tooltip=tooltip)
+    return alt.layer(
+        base.mark_rule(strokeWidth=2).encode(
+            x=alt.X("lo:Q", scale=scale, title=x_title,
+                    axis=alt.Axis(values=ticks, format="~g" if ratio else alt.Undefined)
+                    if ticks else alt.Axis()), x2="hi:Q"),
+        base.mark_point(filled=True, size=50).encode(x=alt.X("est:Q", scale=scale)),
+    ).properties(width=460, height=max(120, 20 * len(frame)), title=alt.TitleParams(
+        title, subtitle=subtitle, anchor="start", fontSize=14))

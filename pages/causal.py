@@ -86,7 +86,7 @@ frame = pd.DataFrame(rows)
 left, right = st.columns([3, 2])
 with left:
     st.vega_lite_chart(comparison_chart(frame, float(s[state.LEVEL])).to_dict(validate=False),
-                       key="causal_chart")
+                       key="causal_chart", width="content", theme=None)
 with right:
     st.markdown("**Do the conclusions differ?** (classical random effects vs causal)")
     names = {"RD": "Risk difference", "RR": "Risk ratio", "OR": "Odds ratio",

@@ -43,7 +43,7 @@ show_both = st.toggle("Also show the other model's diamond", key="show_both")
 drawn = [res, *result.others] if show_both else [res]
 spec = an.forest_spec(inputs, s.get("forest_sort", "input"), bool(s[state.SHOW_PI]), favours,
                       bool(show_both))
-st.vega_lite_chart(spec, key="forest_chart")
+st.vega_lite_chart(spec, key="forest_chart", width="content", theme=None)
 for note in res.notes:
     st.caption(f":material/info: {note}")
 

@@ -87,7 +87,8 @@ m[0].metric("Meta-analyses", f"{len(out):,}")
 m[1].metric("Analysed", f"{len(ok):,}")
 m[2].metric("Discordant", f"{n_disc:,} ({100 * n_disc / max(len(ok), 1):.1f}%)")
 m[3].metric("Could not be analysed", f"{len(out) - len(ok):,}")
-st.vega_lite_chart(many_scatter(out, measure).to_dict(validate=False), key="many_chart")
+st.vega_lite_chart(many_scatter(out, measure).to_dict(validate=False),
+    key="many_chart", width="content", theme=None)
 st.caption(f"Classical: random effects, τ² by {s['tau2_method']}; causal: target population "
            "of all trials pooled. Discordant: opposite directions, different statistical "
            "significance, or one estimate outside the other's interval.")

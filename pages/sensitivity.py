@@ -39,7 +39,8 @@ if eff.k < 2:
 else:
     ci = res.ci_method if res.model in ("random", "common") else "z"
     table = _compare(eff.yi, eff.vi, eff.measure, eff.ratio, ci, res.level)
-    st.altair_chart(estimator_chart(table, eff.measure, eff.ratio, res.level), key="est_chart")
+    st.vega_lite_chart(estimator_chart(table, eff.measure, eff.ratio, res.level)
+                       .to_dict(validate=False), key="est_chart", width="content", theme=None)
     t = res.transform
     lvl = f"{res.level:.0%}"
     shown = pd.DataFrame({
@@ -63,7 +64,8 @@ else:
     l1o = _leave_one_out(eff.yi, eff.vi, eff.study, eff.measure, eff.ratio, model,
                          s[state.TAU2], res.ci_method, res.level)
     full = res if res.model in ("random", "common") else result.others[0]
-    st.altair_chart(leave_one_out_chart(l1o, full), key="l1o_chart")
+    st.vega_lite_chart(leave_one_out_chart(l1o, full).to_dict(validate=False), key="l1o_chart",
+                       width="content", theme=None)
     t = full.transform
     lvl = f"{res.level:.0%}"
     shown = pd.DataFrame({"study left out": l1o["study"], "estimate": t(l1o["estimate"]),

@@ -58,7 +58,8 @@ def run(b1: tuple, b0: tuple, mix: float, n: int, reps: int, seed: int):
 
 
 frame, summary, truth = run((b1x, b1y), (b0x, b0y), float(mix), int(n), int(reps), int(seed))
-st.vega_lite_chart(simulation_chart(frame, truth).to_dict(validate=False), key="sim_chart")
+st.vega_lite_chart(simulation_chart(frame, truth).to_dict(validate=False),
+    key="sim_chart", width="content", theme=None)
 st.dataframe(summary.round(4), hide_index=True, width="stretch")
 flips = summary[(summary["method"] != "Causal (target population)")
                 & (summary["same side of no effect as the truth"].str.rstrip("%").astype(float)

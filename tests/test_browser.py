@@ -27,6 +27,8 @@ def test_forest_page_then_every_page_then_a_control_change(app_url):
 
         for title, shot in (("Data", "browser_data"), ("Estimators & sensitivity",
                                                         "browser_sensitivity"),
+                            ("Pooling & shrinkage", "browser_shrinkage"),
+                            ("Bayesian", "browser_bayes"),
                             ("Classical vs causal", "browser_causal"),
                             ("Many meta-analyses", "browser_many"),
                             ("Causal simulation", "browser_simulation"),
