@@ -54,6 +54,7 @@ def _finish(estimate: float, variance: float, weights: np.ndarray, raw, measure:
     i2 = max(0.0, 100 * (q - df) / q) if df > 0 and q > 0 else 0.0
     h2 = q / df if df > 0 else 1.0
     sw = weights.sum()
+    study_yi, study_vi = _study_effects(raw, measure, cc)
     return PoolResult(
         estimate=float(estimate), se=se, ci_low=estimate - crit * se, ci_high=estimate + crit * se,
         pvalue=float(2 * special.ndtr(-abs(z))), pi_low=estimate - crit * se,
@@ -66,21 +67,13 @@ def _finish(estimate: float, variance: float, weights: np.ndarray, raw, measure:
         z2_total=het["z2_total"] if het else float("nan"),
         z2_fixed=het["z2_fixed"] if het else float("nan"),
         ratio=measure in {"OR", "RR", "PETO"}, study=raw.study,
-        yi=_study_yi(raw, measure, cc), vi=_study_vi(raw, measure, cc), notes=tuple(notes))
+        yi=study_yi, vi=study_vi, notes=tuple(notes))
 
 
-def _study_eff(raw, measure: str, cc: float):
-    return compute_effects(raw.data, measure, cc=cc, cc_to="only0")
-
-
-def _study_yi(raw, measure: str, cc: float) -> np.ndarray:
-    eff = _study_eff(raw, measure, cc)
-    return _align(raw, eff, eff.yi)
-
-
-def _study_vi(raw, measure: str, cc: float) -> np.ndarray:
-    eff = _study_eff(raw, measure, cc)
-    return _align(raw, eff, eff.vi)
+def _study_effects(raw, measure: str, cc: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-study (yi, vi) with the usual correction, aligned with ``raw.study``."""
+    eff = compute_effects(raw.data, measure, cc=cc, cc_to="only0")
+    return _align(raw, eff, eff.yi), _align(raw, eff, eff.vi)
 
 
 def _align(raw, eff, values: np.ndarray) -> np.ndarray:

@@ -56,7 +56,8 @@ def describe(res: PoolResult, digits: int = 2, show_pi: bool = True) -> str:
         article = "an" if name[0] in "aeiou" else "a"
     level = f"{res.level * 100:g}%"
     p = "p < 0.001" if res.pvalue < 0.001 else f"p = {res.pvalue:.3f}"
-    text = (f"The {model} estimate is {name} {format_effect(nat['estimate'], digits)} "
+    named = f"{name} " if res.measure != "GEN" else ""
+    text = (f"The {model} estimate is {named}{format_effect(nat['estimate'], digits)} "
             f"({level} CI {_interval(nat['ci_low'], nat['ci_high'], digits)}; {p})")
     if res.k < 2:
         return text + "; with a single study, heterogeneity cannot be assessed."

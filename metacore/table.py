@@ -39,7 +39,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
             "intervention_total", "total_t", "total_e", "total_treatment", "n_treatment",
             "experimental_n", "treatment_n", "total"),
     "events_c": ("events_c", "ci", "cpos", "event_c", "control_events", "events_control",
-                 "events_2", "events2", "x2i", "r2", "events_1_"),
+                 "events_2", "events2", "x2i", "r2"),
     "n_c": ("n_c", "n2i", "n2", "control_total", "total_c", "total_control", "n_control",
             "control_n"),
     "nonevents_t": ("nonevents_t", "bi", "tneg", "non_events_t"),

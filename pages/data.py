@@ -91,7 +91,5 @@ if not widgets.error_box(result):
     st.success(describe(result.result, show_pi=s[state.SHOW_PI]), icon=":material/check_circle:")
     st.caption(widgets.settings_line(result.result))
     widgets.show_problems(result, expanded=True)
-for row, problem in result.cell_problems:
-    st.caption(f"Row {row}: {problem}")
 st.download_button("Download the edited table (CSV)", widgets.csv_bytes(pd.DataFrame(edited)),
                    "metacore_studies.csv", "text/csv", key="dl_edited", on_click="ignore")

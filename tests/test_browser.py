@@ -50,3 +50,25 @@ def test_forest_page_then_every_page_then_a_control_change(app_url):
         assert "common-effect estimate is RR 0.65" in page.locator(SUMMARY).first.inner_text()
         assert page.locator("[data-testid='stException']").count() == 0
         page.screenshot(path=str(SHOTS / "browser_common_effect.png"))
+
+
+def test_uploads_in_the_browser(app_url):
+    """A malformed upload gets a message; a good one (decimal commas) becomes the table."""
+    SHOTS.mkdir(exist_ok=True)
+    with chromium_page() as page:
+        page.goto(app_url)
+        wait_for_app(page)
+        page.get_by_role("link", name="Data").click()
+        uploader = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
+        uploader.set_input_files(files=[{"name": "broken.xlsx", "mimeType":
+                                         "application/octet-stream", "buffer": b"not excel"}])
+        page.get_by_text("The Excel file could not be opened").first.wait_for(timeout=20_000)
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(SHOTS / "browser_bad_upload.png"))
+        good = b"study;yi;sei\nA;0,20;0,10\nB;0,35;0,12\nC;0,05;0,08\nD;oops;0,1\n"
+        uploader.set_input_files(files=[{"name": "mine.csv", "mimeType": "text/csv",
+                                         "buffer": good}])
+        page.get_by_text("Current table: mine.csv").first.wait_for(timeout=20_000)
+        page.get_by_text("give no estimate").first.wait_for(timeout=20_000)
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(SHOTS / "browser_good_upload.png"))

@@ -24,7 +24,6 @@ class Analysis:
     others: tuple[mc.PoolResult, ...] = ()
     error: str | None = None
     kinds: tuple[str, ...] = ()
-    cell_problems: tuple[tuple[int, str], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -72,9 +71,8 @@ def analyse(table: pd.DataFrame, mapping: tuple, leave_out: tuple[int, ...], mea
         if effects.k >= 1:
             others.append(mc.pool(effects, model=companion, tau2_method=tau2, ci_method=ci,
                                   level=level))
-        problems = tuple((row, msg) for row, msgs in st_table.problems.items() for msg in msgs)
         return Analysis(effects=effects, shadow=shadow, result=result, others=tuple(others),
-                        kinds=st_table.kinds, cell_problems=problems)
+                        kinds=st_table.kinds)
     except mc.MetacoreError as err:
         return Analysis(error=str(err), kinds=kinds_of(table, mapping))
     except Exception as err:  # noqa: BLE001 - the app must answer, never show a traceback
