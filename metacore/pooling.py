@@ -273,8 +273,8 @@ def pool(effects: EffectSizes, *, model: str = "random", tau2_method: str = "REM
     else:
         tau2 = 0.0
     w = 1.0 / (vi + tau2)
-    sw = float(w.sum())
-    est = float(np.dot(w, yi)) / sw
+    sw = w.sum()   # a numpy scalar: an extreme table gives inf/nan, caught below
+    est = float(np.dot(w, yi) / sw)
     se = math.sqrt(1.0 / sw)
     alpha = 1 - level
     if ci_method == "hksj" and k < 2:

@@ -117,10 +117,12 @@ def _ml_reml_terms(tau2: float, yi: np.ndarray, vi: np.ndarray):
     sw = _sum(w)
     r = yi - np.dot(w, yi) / sw
     wr = w * r
-    a = float(np.dot(wr, wr))
-    b = float(np.dot(w2, r))
-    da = -2.0 * float(np.dot(wr * w, wr)) + 2.0 * b * b / sw
-    return float(sw), float(_sum(w2)), float(np.dot(w2, w)), a, da
+    # numpy scalars, not floats: extreme inputs then give inf/nan (caught by the caller)
+    # instead of raising ZeroDivisionError.
+    a = np.dot(wr, wr)
+    b = np.dot(w2, r)
+    da = -2.0 * np.dot(wr * w, wr) + 2.0 * b * b / sw
+    return sw, _sum(w2), np.dot(w2, w), a, da
 
 
 def _ml_equation(tau2: float, yi: np.ndarray, vi: np.ndarray) -> tuple[float, float]:
@@ -142,10 +144,10 @@ def _q_equation(target: float):
     def equation(tau2: float, yi: np.ndarray, vi: np.ndarray) -> tuple[float, float]:
         w = 1.0 / (vi + tau2)
         wr = w * (yi - np.dot(w, yi) / _sum(w))
-        q = float(np.dot(wr, yi))  # sum w r y = sum w r^2, as sum w r = 0
-        if q <= 0:  # identical estimates: Q is 0 for every tau^2
+        q = np.dot(wr, yi)  # sum w r y = sum w r^2, as sum w r = 0
+        if not q > 0:  # identical estimates: Q is 0 for every tau^2
             return -math.inf, -1.0
-        return inv_target - 1.0 / q, -float(np.dot(wr, wr)) / (q * q)
+        return inv_target - 1.0 / q, -np.dot(wr, wr) / (q * q)
     return equation
 
 

@@ -35,7 +35,9 @@ def _check_result(res: mc.PoolResult) -> None:
     assert np.all(np.isfinite(res.weights))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: CI runs the same 300 examples every time (a wider search ran 4,000 locally).
+@settings(max_examples=300, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(tables(), st.sampled_from(["OR", "RR", "RD", "AS", "PETO", "MD", "SMD", "SMDH", "ROM",
                                   "GEN"]),
        st.sampled_from(list(mc.ESTIMATORS)), st.sampled_from(["z", "hksj"]))
