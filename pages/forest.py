@@ -51,7 +51,8 @@ st.subheader("Heterogeneity")
 fmt = widgets.fmt_num
 m = st.columns(4)
 m[0].metric("Q (df)", f"{res.q:.2f} ({res.q_df})", help="Cochran's Q, common-effect weights")
-m[1].metric("p (Q test)", "n/a" if res.q_df < 1 else f"{res.q_pvalue:.4f}")
+m[1].metric("p (Q test)", "n/a" if res.q_df < 1 else (
+    "< 0.0001" if res.q_pvalue < 1e-4 else f"{res.q_pvalue:.4f}"))
 m[2].metric("I²", f"{res.i2:.1f}%", help=(
     "τ²-based, as metafor: 100·τ²/(τ² + typical within-study variance)"
     if res.model == "random" else "Q-based: 100·(Q − df)/Q"))
