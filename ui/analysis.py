@@ -48,17 +48,24 @@ def _fit(effects: mc.EffectSizes, table: mc.StudyTable, model: str, measure: str
     return mc.pool(effects, model=model, tau2_method=tau2, ci_method=ci, level=level)
 
 
+def _prepared(table: pd.DataFrame, mapping: tuple, leave_out: tuple[int, ...]) -> mc.StudyTable:
+    """The table in canonical columns, with the what-if leave-outs unticked."""
+    st_table = mc.standardize(table, dict(mapping))
+    if not leave_out:
+        return st_table
+    data = st_table.data.copy()
+    data.loc[data["row"].isin(leave_out), "include"] = False
+    return dataclasses.replace(st_table, data=data)
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def analyse(table: pd.DataFrame, mapping: tuple, leave_out: tuple[int, ...], measure: str,
             model: str, tau2: str, ci: str, level: float, cc: float, cc_to: str,
             drop00: bool) -> Analysis:
     """Run the engine for one set of inputs; errors come back as text, never raised."""
     try:
-        st_table = mc.standardize(table, dict(mapping))
-        data = st_table.data.copy()
-        if leave_out:
-            data.loc[data["row"].isin(leave_out), "include"] = False
-        st_table = dataclasses.replace(st_table, data=data)
+        st_table = _prepared(table, mapping, leave_out)
+        data = st_table.data
         kw = {"cc": cc, "cc_to": cc_to, "drop00": drop00}
         effects = mc.compute_effects(st_table, measure, **kw)
         shadow = None
@@ -130,11 +137,7 @@ def causal_comparisons(table: pd.DataFrame, mapping: tuple, leave_out: tuple[int
     from metacore.causal import CAUSAL_MEASURES, compare_classical_causal
 
     try:
-        st_table = mc.standardize(table, dict(mapping))
-        data = st_table.data.copy()
-        if leave_out:
-            data.loc[data["row"].isin(leave_out), "include"] = False
-        st_table = dataclasses.replace(st_table, data=data)
+        st_table = _prepared(table, mapping, leave_out)
         out = {}
         for measure in CAUSAL_MEASURES:
             try:
