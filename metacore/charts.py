@@ -27,7 +27,7 @@ INK = "#1f2937"
 GREY = "#9ca3af"
 ACCENT = "#1d4ed8"
 DIAMOND = {"common": "#b45309", "random": "#1d4ed8", "MH": "#7c3aed", "PETO": "#0f766e"}
-ROW_PX = 22
+ROW_PX = 24
 _POOLED_LABEL = {"common": "Common effect", "random": "Random effects",
                  "MH": "Mantel-Haenszel", "PETO": "Peto"}
 
@@ -192,7 +192,7 @@ def forest_chart(effects: EffectSizes, results: Sequence[PoolResult], *,
     # Every layer repeats the same axis: Vega-Lite merges layer axes, and a layer
     # without it would bring back default labels (or none).
     y_axis = alt.Axis(values=list(range(n)), labelExpr=f"{labels}[datum.value]",
-                      labelLimit=240, ticks=False, domain=False, grid=False, labelFontSize=12,
+                      labelLimit=260, ticks=False, domain=False, grid=False, labelFontSize=13,
                       labelPadding=8, labelOverlap=False, labelBound=False)
     y = alt.Y("pos:Q", scale=y_scale, title=None, axis=y_axis)
     kind_color = alt.Color("kind:N", legend=None, scale=alt.Scale(
@@ -210,7 +210,7 @@ def forest_chart(effects: EffectSizes, results: Sequence[PoolResult], *,
     base = alt.Chart(rows_data).encode(y=y)
     title_x = f"{name} (log scale)" if ratio else name
     x_axis = alt.Axis(values=ticks, format="~g" if ratio else alt.Undefined, title=title_x,
-                      grid=False, labelFontSize=11, titleFontSize=12)
+                      grid=False, labelFontSize=12, titleFontSize=13)
     studies = base.transform_filter("datum.kind == 'study' || datum.kind == 'excluded'")
     ci = studies.mark_rule(strokeWidth=1.5).encode(
         x=alt.X("lo:Q", scale=x_scale, axis=x_axis), x2="hi:Q", color=kind_color,
@@ -247,25 +247,25 @@ def forest_chart(effects: EffectSizes, results: Sequence[PoolResult], *,
         for text, align, dx in ((f"\u2190 {favours[0]}", "right", -6),
                                 (f"{favours[1]} \u2192", "left", 6)):
             layers.append(alt.Chart(ref_data)
-                          .mark_text(fontSize=11, color="#4b5563", align=align, dx=dx)
+                          .mark_text(fontSize=12, color="#4b5563", align=align, dx=dx)
                           .encode(x=alt.X("null:Q", scale=x_scale),
                                   y=alt.Y("fy:Q", scale=y_scale, title=None, axis=y_axis),
                                   text=alt.value(text)))
     plot = alt.layer(*layers).properties(width=width, height=height)
 
     def column(field: str, header: str, w: int) -> alt.Chart:
-        return base.mark_text(align="right", baseline="middle", fontSize=12).encode(
+        return base.mark_text(align="right", baseline="middle", fontSize=13).encode(
             x=alt.value(w - 4), text=f"{field}:N", color=kind_color, tooltip=tooltip,
             y=alt.Y("pos:Q", scale=y_scale, axis=None)).properties(
             width=w, height=height, title=alt.TitleParams(header, fontSize=12, anchor="end"))
 
-    ci_col = column("ci_text", f"{name.split(' (')[0]} [{main.level:.0%} CI]", 165)
-    w_col = column("weight_text", "Weight", 64)
+    ci_col = column("ci_text", f"{name.split(' (')[0]} [{main.level:.0%} CI]", 180)
+    w_col = column("weight_text", "Weight", 70)
     chart = alt.hconcat(plot, ci_col, w_col, spacing=6).resolve_scale(y="shared")
     sub = f"{main.settings}; k = {main.k}"
     chart = chart.properties(
         title=alt.TitleParams(title or f"Forest plot: {name}", subtitle=sub, anchor="start",
-                              fontSize=15)).configure_view(stroke=None)
+                              fontSize=17, subtitleFontSize=13)).configure_view(stroke=None)
     # Set last: every Altair method copies the whole chart, datasets included.
     chart.datasets = {"rows": _records(frame), "diamonds": _records(pd.DataFrame(diamond_rows)),
                       "refs": refs}
