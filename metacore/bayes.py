@@ -54,6 +54,8 @@ class BayesResult:
     pred_mean: float = float("nan")
     pred_low: float = float("nan")
     pred_high: float = float("nan")
+    pred_short_low: float = float("nan")
+    pred_short_high: float = float("nan")
     prob_pred_positive: float = float("nan")
     threshold: float | None = None
     prob_mu_beyond: float = float("nan")
@@ -314,6 +316,7 @@ def bayes_pool(effects: EffectSizes, *, tau_prior: TauPrior, mu_prior: Normal | 
                     / (pred_sd * _SQRT2PI)).sum(1)
     mu_cdf = _mixture_cdf(mu_grid, pi, m, sd)
     short_mu = _shortest(mu_grid, mu_cdf, level)
+    short_pred = _shortest(pred_grid, _mixture_cdf(pred_grid, pi, m, pred_sd), level)
     bf_mu0 = float("nan")
     if mu_prior is not None:
         post0 = float((pi * np.exp(-0.5 * (m / sd) ** 2) / (sd * _SQRT2PI)).sum())
@@ -354,7 +357,8 @@ def bayes_pool(effects: EffectSizes, *, tau_prior: TauPrior, mu_prior: Normal | 
         tau_low=tau_lo, tau_high=tau_hi, theta_mean=theta_mean, mu_sd=mu_sd,
         mu_short_low=short_mu[0], mu_short_high=short_mu[1], tau_mean=tau_mean,
         tau_short_low=t_sl, tau_short_high=t_sh, pred_mean=mu_mean,
-        pred_low=float(pred_q[0]), pred_high=float(pred_q[1]),
+        pred_low=float(pred_q[0]), pred_high=float(pred_q[1]), pred_short_low=short_pred[0],
+        pred_short_high=short_pred[1],
         prob_pred_positive=prob_pred_pos, threshold=threshold, prob_mu_beyond=beyond,
         theta_low=theta_q[:, 0], theta_high=theta_q[:, 1], beta_f_mean=float(pi @ bf_m),
         beta_f_low=float(beta_f_q[0]), beta_f_high=float(beta_f_q[1]), bf_mu0=bf_mu0,

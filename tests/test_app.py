@@ -211,3 +211,18 @@ def test_sensitivity_page_shows_every_estimator():
         pytest.approx(0.3088, abs=1e-4)
     l1o = next(f for f in frames if "study left out" in f.columns)
     assert len(l1o) == 13
+
+
+def test_generic_ratios_on_the_natural_scale():
+    at = _run()
+    hr = pd.DataFrame({"study": ["A", "B", "C"], "yi": [0.8, 0.7, 0.9],
+                       "ci_low": [0.6, 0.5, 0.7], "ci_high": [1.07, 0.98, 1.16],
+                       "include": True})
+    at.session_state["table"] = hr
+    at.run()
+    assert at.session_state["measure"] == "GEN"
+    at.checkbox(key="gen_ratio").check().run()
+    _no_errors(at)
+    eff = mc.compute_effects(hr, "GEN", ratio_scale=True)
+    expected = mc.pool(eff).natural()["estimate"]
+    assert f"estimate is {expected:.2f}" in _summary(at)

@@ -152,3 +152,12 @@ def test_seed002_prior_sensitivity_pattern():
     assert max(medians) - min(medians) > 1.5              # mu moves a lot with the prior
     fe = mc.pool(eff, model="common")
     assert fe.ci_high - fe.ci_low < 1                     # beta_F stays put: -2.04 [-2.45, -1.64]
+
+
+def test_shortest_intervals_are_no_wider_than_equal_tailed():
+    eff = _effects("bcg", "RR")
+    r = mc.bayes_pool(eff, tau_prior=P.HalfCauchy(0.5))
+    assert r.mu_short_high - r.mu_short_low <= r.mu_high - r.mu_low + 1e-9
+    assert r.tau_short_high - r.tau_short_low <= r.tau_high - r.tau_low + 1e-9
+    assert r.pred_short_high - r.pred_short_low <= r.pred_high - r.pred_low + 1e-3
+    assert r.tau_short_low < r.tau_low    # tau's posterior is right-skewed

@@ -61,12 +61,12 @@ def _prepared(table: pd.DataFrame, mapping: tuple, leave_out: tuple[int, ...]) -
 @st.cache_data(show_spinner=False, max_entries=256)
 def analyse(table: pd.DataFrame, mapping: tuple, leave_out: tuple[int, ...], measure: str,
             model: str, tau2: str, ci: str, level: float, cc: float, cc_to: str,
-            drop00: bool) -> Analysis:
+            drop00: bool, gen_ratio: bool = False) -> Analysis:
     """Run the engine for one set of inputs; errors come back as text, never raised."""
     try:
         st_table = _prepared(table, mapping, leave_out)
         data = st_table.data
-        kw = {"cc": cc, "cc_to": cc_to, "drop00": drop00}
+        kw = {"cc": cc, "cc_to": cc_to, "drop00": drop00, "ratio_scale": gen_ratio}
         effects = mc.compute_effects(st_table, measure, **kw)
         shadow = None
         if not data["include"].all():
@@ -93,7 +93,7 @@ def current_inputs() -> tuple:
     return (state.table(), tuple(sorted(state.mapping().items(), key=str)),
             tuple(s.get(LEAVE_OUT, ())), s[state.MEASURE], s[state.MODEL], s[state.TAU2],
             s[state.CI], float(s[state.LEVEL]), float(s[state.CC]), s[state.CC_TO],
-            bool(s[state.DROP00]))
+            bool(s[state.DROP00]), bool(s.get(state.GEN_RATIO, False)))
 
 
 def current() -> Analysis:

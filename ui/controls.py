@@ -45,6 +45,10 @@ def sidebar() -> None:
             s[state.MEASURE] = measures[0]
         st.selectbox("Effect measure", measures, key=state.MEASURE,
                      format_func=lambda m: f"{mc.MEASURE_LABELS[m]} ({m})")
+        if s[state.MEASURE] == "GEN":
+            st.checkbox("Effects are ratios (HR, OR, RR) on the natural scale", key=state.GEN_RATIO,
+                        help="yi and the CI are ratios; their logs are analysed and results "
+                             "are shown back on the ratio scale.")
         models = valid_models(s[state.MEASURE])
         if s.get(state.MODEL) not in models:
             s[state.MODEL] = "random"

@@ -17,13 +17,14 @@ import metacore as mc
 DATASET, MEASURE, MODEL, TAU2, CI, LEVEL = (
     "dataset", "measure", "model", "tau2_method", "ci_method", "level")
 CC, CC_TO, DROP00, SHOW_PI, OUTCOME = "cc", "cc_to", "drop00", "show_pi", "outcome"
+GEN_RATIO = "gen_ratio"
 TABLE, SOURCE, MAPPING, EDITOR_VERSION, EDITOR_BASE = (
     "table", "source_name", "mapping", "editor_version", "editor_base")
 
 DEFAULT_DATASET = "bcg"
 DEFAULTS = {MODEL: "random", TAU2: "REML", CI: "z", LEVEL: 0.95, CC: 0.5, CC_TO: "only0",
-            DROP00: False, SHOW_PI: True, OUTCOME: "undesirable", "show_both": True,
-            "forest_sort": "input", "leave_out": [], "l1o_sort": "input"}
+            DROP00: False, SHOW_PI: True, OUTCOME: "undesirable", GEN_RATIO: False,
+            "show_both": True, "forest_sort": "input", "leave_out": []}
 LEVELS = (0.8, 0.9, 0.95, 0.99)
 
 PRESETS: dict[str, dict] = {
@@ -90,6 +91,7 @@ def persist_widgets() -> None:
     plain session state makes it survive the switch.
     """
     for key in (DATASET, MEASURE, MODEL, TAU2, CI, LEVEL, CC, CC_TO, DROP00, SHOW_PI, OUTCOME,
+                GEN_RATIO,
                 "forest_sort", "leave_out", "show_both"):
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
