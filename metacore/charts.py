@@ -390,7 +390,7 @@ def comparison_chart(frame: pd.DataFrame, level: float = 0.95) -> alt.VConcatCha
                           domain=[min(ticks[0], lo), max(ticks[-1], hi)])
         name = {"RD": "Risk difference", "RR": "Risk ratio", "OR": "Odds ratio",
                 "SR": "Survival ratio"}.get(measure, measure)
-        color = alt.Color("method:N", title="Method", scale=alt.Scale(
+        color = alt.Color("method:N", legend=None, scale=alt.Scale(
             domain=list(METHOD_COLORS), range=list(METHOD_COLORS.values())))
         y = alt.Y("method:N", title=None, sort=list(METHOD_COLORS),
                   axis=alt.Axis(labelLimit=220))

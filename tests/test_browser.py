@@ -72,3 +72,37 @@ def test_uploads_in_the_browser(app_url):
         page.get_by_text("give no estimate").first.wait_for(timeout=20_000)
         assert page.locator("[data-testid='stException']").count() == 0
         page.screenshot(path=str(SHOTS / "browser_good_upload.png"))
+
+
+def test_causal_pages_in_the_browser(app_url):
+    """Target-population what-if, and uploads of a long table (malformed, then good)."""
+    import metacore as mc
+
+    with chromium_page() as page:
+        page.goto(app_url)
+        wait_for_app(page)
+        page.get_by_role("link", name="Classical vs causal").click()
+        metric = page.locator("[data-testid='stMetric']").filter(has_text="Causal RR")
+        metric.first.wait_for(timeout=20_000)
+        pooled = metric.first.inner_text()
+        page.get_by_text("An equal mix of the trial populations").click()
+        page.wait_for_function("([sel, old]) => { const m = [...document.querySelectorAll(sel)]"
+                               ".find(e => e.innerText.includes('Causal RR'));"
+                               " return m && m.innerText !== old; }",
+                               arg=["[data-testid='stMetric']", pooled], timeout=20_000)
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(SHOTS / "browser_causal_equal.png"))
+
+        page.get_by_role("link", name="Many meta-analyses").click()
+        uploader = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
+        uploader.wait_for(state="attached", timeout=20_000)
+        uploader.set_input_files(files=[{"name": "bad.csv", "mimeType": "text/csv",
+                                         "buffer": b"meta_id,foo\nA,1\nB,2\n"}])
+        page.get_by_text("No study columns were recognised").first.wait_for(timeout=20_000)
+        long = mc.datasets.load("bcg").assign(meta_id=lambda d: d["subgroup"])
+        uploader.set_input_files(files=[{"name": "long.csv", "mimeType": "text/csv",
+                                         "buffer": long.to_csv(index=False).encode()}])
+        page.get_by_text("Table: long.csv").first.wait_for(timeout=20_000)
+        page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=20_000)
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(SHOTS / "browser_many_upload.png"))
