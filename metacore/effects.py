@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from metacore.errors import DataError, MeasureError, OptionError
 from metacore.table import KIND_COLUMNS, StudyTable, standardize
@@ -55,7 +55,7 @@ _CC_MEASURES = frozenset({"OR", "RR", "RD", "AS", "PETO"})
 # metafor's default correction is 0 for the arcsine difference, which is finite at zero cells.
 _DEFAULT_CC = {"AS": 0.0}
 _CC_TO = ("only0", "all", "if0all", "none")
-_Z975 = stats.norm.ppf(0.975)
+_Z975 = float(special.ndtri(0.975))
 # Beyond these bounds weights and squared residuals overflow double precision; no real
 # study comes near them.
 _MAX_ABS_Y, _MIN_V, _MAX_V = 1e50, 1e-50, 1e50
@@ -130,7 +130,7 @@ class EffectSizes:
 
     def ci(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """Wald interval of each study on the analysis scale."""
-        z = stats.norm.ppf(0.5 + level / 2)
+        z = special.ndtri(0.5 + level / 2)
         return self.yi - z * self.sei, self.yi + z * self.sei
 
     def subset(self, keep: np.ndarray) -> EffectSizes:
