@@ -20,7 +20,7 @@ from metacore.tau2 import Interval
 __all__ = ["pool_mh", "pool_peto"]
 
 
-def _counts(table: pd.DataFrame | StudyTable, measure: str):
+def _counts(table: pd.DataFrame | StudyTable):
     """Validated counts, using compute_effects' row checks without a correction."""
     raw = compute_effects(table, "AS", cc=0.0)  # finite at zero cells: keeps every valid row
     d = raw.data
@@ -115,7 +115,7 @@ def pool_mh(table: pd.DataFrame | StudyTable, measure: str = "OR", *, level: flo
     measure = str(measure).upper()
     if measure not in {"OR", "RR", "RD"}:
         raise MeasureError(f"Mantel-Haenszel pooling supports OR, RR and RD, not '{measure}'.")
-    raw, a, b, c, d, n1, n2 = _counts(table, measure)
+    raw, a, b, c, d, n1, n2 = _counts(table)
     if raw.k == 0:
         raise DataError("No study has usable 2x2 counts, so nothing can be pooled.")
     n = n1 + n2
@@ -163,7 +163,7 @@ def pool_peto(table: pd.DataFrame | StudyTable, *, level: float = 0.95,
     >>> round(float(np.exp(res.estimate)), 4)
     0.6222
     """
-    raw, a, b, c, d, n1, n2 = _counts(table, "PETO")
+    raw, a, b, c, d, n1, n2 = _counts(table)
     if raw.k == 0:
         raise DataError("No study has usable 2x2 counts, so nothing can be pooled.")
     n = n1 + n2
