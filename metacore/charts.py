@@ -78,9 +78,13 @@ def _ci_text(est: float, lo: float, hi: float, kind: str, digits: int) -> str:
     return text + " left out" if kind == "excluded" else text
 
 
+MAX_FOREST_STUDIES = 150
+
+
 def forest_frame(effects: EffectSizes, results: Sequence[PoolResult], *,
                  shadow: EffectSizes | None = None, sort: str = "input",
-                 show_pi: bool = True, digits: int = 2) -> pd.DataFrame:
+                 show_pi: bool = True, digits: int = 2,
+                 max_studies: int = MAX_FOREST_STUDIES) -> pd.DataFrame:
     """The rows of a forest plot: studies (used, then excluded), pooled rows, prediction.
 
     Parameters
@@ -108,12 +112,29 @@ def forest_frame(effects: EffectSizes, results: Sequence[PoolResult], *,
         rows.append({"study": effects.study[i], "row": effects.rows[i] if effects.rows else i + 1,
                      "kind": "study", "est": float(t(effects.yi[i])), "lo": float(t(lo[i])),
                      "hi": float(t(hi[i])), "weight": float(weights[i]), "note": ""})
+    hidden = 0
+    if len(rows) > max_studies:
+        # A readable plot: the studies carrying the most weight; the rest are counted.
+        keep = set(np.argsort(-np.nan_to_num(weights, nan=0.0), kind="stable")[:max_studies])
+        hidden = len(rows) - max_studies
+        rows = [r for i, r in enumerate(rows) if i in keep]
     if sort == "estimate":
         rows.sort(key=lambda r: r["est"])
     elif sort == "weight":
         rows.sort(key=lambda r: -r["weight"])
+    if hidden:
+        rows.append({"study": f"… {hidden} smaller studies not drawn", "row": np.nan,
+                     "kind": "excluded", "est": np.nan, "lo": np.nan, "hi": np.nan,
+                     "weight": np.nan, "note": f"only the {max_studies} studies with the "
+                     "largest weights are drawn; all are in the analysis"})
     shadow_pos = {r: j for j, r in enumerate(shadow.rows)} if shadow is not None else {}
-    for (name, reason), row in zip(effects.excluded, effects.excluded_rows, strict=True):
+    excluded = list(zip(effects.excluded, effects.excluded_rows, strict=True))
+    if len(excluded) > max_studies:
+        rows.append({"study": f"… {len(excluded)} studies left out or not estimable",
+                     "row": np.nan, "kind": "excluded", "est": np.nan, "lo": np.nan,
+                     "hi": np.nan, "weight": np.nan, "note": "listed on the Data page"})
+        excluded = []
+    for (name, reason), row in excluded:
         entry = {"study": name, "row": row, "kind": "excluded", "est": np.nan, "lo": np.nan,
                  "hi": np.nan, "weight": np.nan, "note": reason.split(": ", 1)[-1]}
         j = shadow_pos.get(row)
@@ -144,6 +165,7 @@ def forest_frame(effects: EffectSizes, results: Sequence[PoolResult], *,
     frame["order"] = np.arange(len(frame))
     frame["ci_text"] = [_ci_text(e, a, b, k, digits) for e, a, b, k in
                         zip(frame["est"], frame["lo"], frame["hi"], frame["kind"], strict=True)]
+    frame.loc[frame["kind"].eq("excluded") & frame["row"].isna(), "ci_text"] = ""
     frame["weight_text"] = [f"{w:.1f}%" if k == "study" and np.isfinite(w) else ""
                             for w, k in zip(frame["weight"], frame["kind"], strict=True)]
     return frame
