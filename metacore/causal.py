@@ -39,7 +39,7 @@ from metacore.pooling import PoolResult, pool
 from metacore.table import StudyTable
 
 __all__ = ["CAUSAL_MEASURES", "CausalResult", "causal_arrays", "causal_many", "causal_pool",
-           "causal_terms", "compare_classical_causal", "verdict"]
+           "causal_terms", "compare_classical_causal", "geometric_mean_ratio", "verdict"]
 
 CAUSAL_MEASURES = ("RD", "RR", "OR", "SR")
 _LABELS = {"RD": "risk difference", "RR": "risk ratio", "OR": "odds ratio",
@@ -237,6 +237,29 @@ def causal_pool(table: pd.DataFrame | StudyTable, measure: str = "RR", *,
         risks_t=p1, risks_c=p0)
 
 
+def geometric_mean_ratio(risks_t: np.ndarray, risks_c: np.ndarray) -> float:
+    """Unweighted geometric mean of the studies' risk ratios (studies with events in both arms).
+
+    With two equally sized trials this is the classical target of seed 003's illustration,
+    sqrt(psi_1(1) psi_1(2) / (psi_0(1) psi_0(2))).
+
+    >>> round(geometric_mean_ratio(np.array([0.09, 0.8]), np.array([0.01, 0.9])), 4)
+    2.8284
+    """
+    risks_t, risks_c = np.asarray(risks_t, float), np.asarray(risks_c, float)
+    ok = (risks_t > 0) & (risks_c > 0)
+    if not ok.any():
+        return float("nan")
+    return float(np.exp(np.mean(np.log(risks_t[ok] / risks_c[ok]))))
+
+
+def _non_events(data: pd.DataFrame) -> pd.DataFrame:
+    """Canonical 2x2 rows with events and non-events swapped: the classical counterpart of
+    the survival ratio is the risk ratio of non-events."""
+    return data.assign(events_t=data["n_t"] - data["events_t"],
+                       events_c=data["n_c"] - data["events_c"])
+
+
 @dataclass(frozen=True, eq=False)
 class Comparison:
     """Classical common-effect and random-effects fits beside the causal one."""
@@ -258,14 +281,12 @@ def compare_classical_causal(table: pd.DataFrame | StudyTable, measure: str = "R
     swapped). Weights of each method are given per study, in percent.
     """
     causal = causal_pool(table, measure, weights=weights, level=level, target=target)
-    eff_table = table
-    classical_measure = measure
     if measure == "SR":
-        st = compute_effects(table, "AS", cc=0.0).data
-        eff_table = st.assign(events_t=st["n_t"] - st["events_t"],
-                              events_c=st["n_c"] - st["events_c"])
+        eff = compute_effects(_non_events(compute_effects(table, "AS", cc=0.0).data), "RR")
         classical_measure = "RR"
-    eff = compute_effects(eff_table, classical_measure)
+    else:
+        eff = compute_effects(table, measure)
+        classical_measure = measure
     notes = []
     common = random = None
     if eff.k:
@@ -398,8 +419,7 @@ def causal_many(table: pd.DataFrame, measure: str = "RR", *, id_column: str = "m
     # Classical part: study effects once, then one random-effects fit per meta-analysis.
     src = table
     if measure == "SR":
-        src = d.assign(events_t=d["n_t"] - d["events_t"], events_c=d["n_c"] - d["events_c"],
-                       **{id_column: ids[rows]})
+        src = _non_events(d).assign(**{id_column: ids[rows]})
     eff = compute_effects(src.drop(columns=[id_column]), "RR" if measure == "SR" else measure)
     src_ids = (src[id_column].astype(str).str.strip().to_numpy())
     eff_gid = pd.Categorical(src_ids[np.asarray(eff.rows) - 1], categories=order).codes

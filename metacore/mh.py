@@ -30,13 +30,14 @@ def _counts(table: pd.DataFrame | StudyTable):
 
 
 def _finish(estimate: float, variance: float, weights: np.ndarray, raw, measure: str,
-            model: str, level: float, het_measure: str, table, cc: float, notes: list[str],
+            model: str, level: float, table, cc: float, notes: list[str],
             q_override: float | None = None):
     if not (np.isfinite(estimate) and np.isfinite(variance) and variance > 0):
         raise DataError(f"The {'Peto' if model == 'PETO' else 'Mantel-Haenszel'} estimate "
                         "has no usable variance for this table (for example, no study has "
                         "both events and non-events).")
-    het_eff = compute_effects(table, het_measure, cc=cc, cc_to="only0", drop00=True)
+    # The Q test, as in rma.mh / rma.peto: study effects with the correction, double zeros out.
+    het_eff = compute_effects(table, measure, cc=cc, cc_to="only0", drop00=True)
     yi, vi = het_eff.yi, het_eff.vi
     alpha = 1 - level
     crit = float(special.ndtri(1 - alpha / 2))
@@ -147,8 +148,7 @@ def pool_mh(table: pd.DataFrame | StudyTable, measure: str = "OR", *, level: flo
         Q = np.sum((a * (n2 - c) + c * (n1 - a)) / (2 * n))
         var = (est * P + Q) / W**2
         weights = n1 * n2 / n
-    return _finish(float(est), float(var), weights, raw, measure, "MH", level, measure,
-                   table, cc, notes)
+    return _finish(float(est), float(var), weights, raw, measure, "MH", level, table, cc, notes)
 
 
 @np.errstate(all="ignore")
@@ -179,5 +179,5 @@ def pool_peto(table: pd.DataFrame | StudyTable, *, level: float = 0.95,
     pos = v > 0
     o_e = (a - expected)[pos]
     q = max(0.0, float(np.sum(o_e**2 / v[pos]) - o_e.sum() ** 2 / v[pos].sum()))
-    return _finish(float(est), float(1 / v.sum()), v, raw, "PETO", "PETO", level, "PETO",
-                   table, cc, [], q_override=q)
+    return _finish(float(est), float(1 / v.sum()), v, raw, "PETO", "PETO", level, table, cc, [],
+                   q_override=q)

@@ -17,6 +17,7 @@ from metacore.tau2 import (
     Interval,
     estimate_tau2,
     q_profile,
+    typical_variance,
 )
 
 __all__ = ["MODELS", "CI_METHODS", "PoolResult", "pool", "heterogeneity_words"]
@@ -186,19 +187,11 @@ def _check_options(model: str, tau2_method: str, ci_method: str, level: float) -
         raise OptionError(f"The confidence level must be between 0 and 1 (e.g. 0.95), not {level}.")
 
 
-def _typical(df: int, sw: float, sw2: float, vi: np.ndarray) -> float:
-    """metafor's typical within-study variance (k - 1) / (sum w - sum w^2 / sum w)."""
-    denom = sw - sw2 / sw
-    # One study carrying all the weight makes the denominator round to 0.
-    return df / denom if df > 0 and denom > 0 else float(vi.min())
-
-
 def heterogeneity(yi: np.ndarray, vi: np.ndarray, level: float) -> dict:
     """Q, its df and p, Q-based I^2, the Q-profile tau^2 interval, zeta^2 and Z^2 terms."""
     k = yi.size
     w = 1.0 / vi
     sw = float(w.sum())
-    sw2 = float(np.dot(w, w))
     fixed = float(np.dot(w, yi)) / sw
     r = yi - fixed
     q = float(np.dot(w, r * r))
@@ -210,7 +203,7 @@ def heterogeneity(yi: np.ndarray, vi: np.ndarray, level: float) -> dict:
            "zeta2": max(0.0, (q - df) / sw) if df > 0 else 0.0,
            "z2_total": float(np.dot(w, yi * yi)), "z2_fixed": fixed * fixed * sw,
            # metafor's "typical" within-study variance, for I^2 and H^2.
-           "vt": _typical(df, sw, sw2, vi)}
+           "vt": typical_variance(vi)}
     out["tau2_ci"], out["tau2_ci_note"] = q_profile(yi, vi, level, q_fixed=q)
     return out
 

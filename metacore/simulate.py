@@ -11,11 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+from scipy import special
 
 from metacore.causal import causal_arrays, causal_terms
 from metacore.tau2 import ESTIMATORS
 
-__all__ = ["AppendixA", "SimulationResult", "simulate", "true_risks"]
+__all__ = ["METHODS", "AppendixA", "SimulationResult", "compare_methods", "simulate",
+           "true_effect", "true_risks"]
 
 
 @dataclass(frozen=True)
@@ -130,3 +133,44 @@ def simulate(design: AppendixA = AppendixA(), reps: int = 100,
         counts[:, j, 2] = (in_j & ~treated & y).sum(1)
         counts[:, j, 3] = (in_j & ~treated).sum(1)
     return SimulationResult(design=design, counts=counts)
+
+
+METHODS = ("Common effect", "Random effects", "Causal (target population)")
+
+
+def compare_methods(sim: SimulationResult, measures: tuple[str, ...] = ("RD", "RR", "OR"),
+                    level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """Classical common effect, classical random effects (DL) and causal, per repetition.
+
+    Returns
+    -------
+    (estimates, summary, truth)
+        ``estimates``: one row per repetition and method (natural scale);
+        ``summary``: per measure and method the mean estimate (geometric for ratios), the
+        true theta(P*), the share of repetitions on the same side of no effect as the truth
+        and the coverage of the ``level`` interval; ``truth``: theta(P*) per measure.
+
+    Examples
+    --------
+    >>> est, summary, truth = compare_methods(simulate(reps=20, seed=1), ("RR",))
+    >>> summary["method"].tolist() == list(METHODS), truth["RR"] < 1
+    (True, True)
+    """
+    crit = float(special.ndtri(0.5 + level / 2))
+    rows, summary, truth = [], [], {}
+    for measure in measures:
+        t = np.exp if measure != "RD" else (lambda x: x)
+        true = true_effect(sim.design, measure)
+        truth[measure] = float(t(true))
+        fits = (sim.classical(measure, "common"), sim.classical(measure, "random", "DL"),
+                sim.causal(measure))
+        for method, (est, var) in zip(METHODS, fits, strict=True):
+            ok = np.isfinite(est)
+            rows.append(pd.DataFrame({"measure": measure, "method": method,
+                                      "estimate": t(est[ok])}))
+            summary.append({"measure": measure, "method": method,
+                            "mean_estimate": float(t(np.nanmean(est))),
+                            "truth": float(t(true)),
+                            "same_side": float(np.mean(np.sign(est) == np.sign(true))),
+                            "coverage": float(np.mean(np.abs(est - true) <= crit * np.sqrt(var)))})
+    return pd.concat(rows, ignore_index=True), pd.DataFrame(summary), truth

@@ -74,12 +74,18 @@ def q_generalized(tau2: float, yi: np.ndarray, vi: np.ndarray) -> float:
 
 
 def typical_variance(vi: np.ndarray) -> float:
-    """metafor's 'typical' within-study variance used for I^2 and H^2."""
-    w = 1.0 / vi
+    """metafor's 'typical' within-study variance (k-1) / (sum w - sum w^2 / sum w), for I^2, H^2.
+
+    With one study, or one study carrying all the weight (the denominator rounds to 0),
+    the smallest variance is used.
+    """
     k = vi.size
-    if k < 2:
-        return float(vi[0]) if k else float("nan")
-    return float((k - 1) / (w.sum() - np.dot(w, w) / w.sum()))
+    if k == 0:
+        return float("nan")
+    w = 1.0 / vi
+    sw = w.sum()
+    denom = sw - np.dot(w, w) / sw
+    return float((k - 1) / denom) if k > 1 and denom > 0 else float(vi.min())
 
 
 def _dl(yi: np.ndarray, vi: np.ndarray) -> Tau2Fit:

@@ -8,7 +8,6 @@ import metacore as mc
 from metacore import priors as P
 from metacore.charts import density_chart, interval_rows_chart
 from metacore.report import format_effect
-from ui import analysis as an
 from ui import state, widgets
 from ui.page import setup
 
@@ -19,9 +18,7 @@ st.markdown("The heterogeneity τ is uncertain too: a Bayesian analysis puts a p
             "(and optionally on μ) and averages over it. Computed exactly, without MCMC: μ is "
             "integrated analytically and τ on an adaptive grid.")
 
-result = an.current()
-if widgets.error_box(result):
-    st.stop()
+result = widgets.analysis_or_stop()
 eff = result.effects
 FAMILIES = {
     "halfnormal": "Half-normal(scale)", "halfcauchy": "Half-Cauchy(scale)",

@@ -1,10 +1,9 @@
 """Classical versus causal meta-analysis of the current 2x2 table (seed 003)."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from metacore.causal import verdict
+from metacore.causal import geometric_mean_ratio, verdict
 from metacore.charts import METHOD_COLORS, comparison_chart
 from metacore.report import format_effect
 from ui import analysis as an
@@ -119,10 +118,7 @@ if not isinstance(cmp, str):
 rr = results.get("RR")
 if not isinstance(rr, str) and rr is not None:
     st.subheader("Why ratios disagree: two averages")
-    r1, r0 = rr.causal.risks_t, rr.causal.risks_c
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ok = (r1 > 0) & (r0 > 0)
-        geo = float(np.exp(np.mean(np.log(r1[ok] / r0[ok])))) if ok.any() else float("nan")
+    geo = geometric_mean_ratio(rr.causal.risks_t, rr.causal.risks_c)
     st.markdown(
         "With two equally sized trials, the classical target is the **geometric mean** of the "
         "trials' risk ratios, √(ψ₁(1)ψ₁(2) / ψ₀(1)ψ₀(2)), while the causal one is the **ratio of "

@@ -6,16 +6,13 @@ import streamlit as st
 import metacore as mc
 from metacore.charts import estimator_chart, leave_one_out_chart
 from metacore.sensitivity import compare_estimators, leave_one_out
-from ui import analysis as an
 from ui import state, widgets
 from ui.page import setup
 
 setup()
 s = st.session_state
 st.title("Estimators & sensitivity")
-result = an.current()
-if widgets.error_box(result):
-    st.stop()
+result = widgets.analysis_or_stop()
 res, eff = result.result, result.effects
 st.caption(widgets.settings_line(res))
 

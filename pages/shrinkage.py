@@ -8,7 +8,6 @@ import metacore as mc
 from metacore.charts import shrinkage_chart
 from metacore.report import format_effect
 from metacore.shrinkage import blup, shrinkage_path
-from ui import analysis as an
 from ui import state, widgets
 from ui.page import setup
 
@@ -21,9 +20,7 @@ st.markdown(
     "model θᵢ ~ N(μ, τ²)) shrinks each study toward the mean — noisy studies a lot, precise "
     "ones a little. τ sets how much: τ = 0 is complete pooling, τ → ∞ no pooling.")
 
-result = an.current()
-if widgets.error_box(result):
-    st.stop()
+result = widgets.analysis_or_stop()
 eff = result.effects
 fit = result.result if result.result.model == "random" else next(
     (r for r in result.others if r.model == "random"), None)

@@ -1,11 +1,9 @@
 """Simulation sandbox: seed 003's Appendix A, with every parameter adjustable."""
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
 from metacore.charts import simulation_chart
-from metacore.simulate import AppendixA, simulate, true_effect
+from metacore.simulate import METHODS, AppendixA, compare_methods, simulate
 from ui.page import setup
 
 setup()
@@ -34,36 +32,19 @@ seed = c[3].number_input("Random seed", 0, 10_000, 0, key="sim_seed")
 @st.cache_data(show_spinner="Simulating…", max_entries=32)
 def run(b1: tuple, b0: tuple, mix: float, n: int, reps: int, seed: int):
     design = AppendixA(beta1=b1, beta0=b0, mix=(mix, 1 - mix), n=n)
-    sim = simulate(design, reps=reps, seed=seed)
-    rows, summary = [], []
-    for measure in ("RD", "RR", "OR"):
-        truth = true_effect(design, measure)
-        t = np.exp if measure != "RD" else (lambda x: x)
-        fits = {"Common effect": sim.classical(measure, "common"),
-                "Random effects": sim.classical(measure, "random", "DL"),
-                "Causal (target population)": sim.causal(measure)}
-        for method, (est, var) in fits.items():
-            rows += [{"measure": measure, "method": method, "estimate": float(t(e))}
-                     for e in est if np.isfinite(e)]
-            cover = np.mean(np.abs(est - truth) <= 1.959964 * np.sqrt(var))
-            summary.append({"measure": measure, "method": method,
-                            "mean estimate": float(t(np.nanmean(est))),
-                            "true θ(P*)": float(t(truth)),
-                            "same side of no effect as the truth":
-                                f"{100 * np.mean(np.sign(est) == np.sign(truth)):.0f}%",
-                            "95% CI covers the truth": f"{100 * cover:.0f}%"})
-    return pd.DataFrame(rows), pd.DataFrame(summary), {
-        m: float((np.exp if m != "RD" else (lambda x: x))(true_effect(design, m)))
-        for m in ("RD", "RR", "OR")}
+    return compare_methods(simulate(design, reps=reps, seed=seed))
 
 
 frame, summary, truth = run((b1x, b1y), (b0x, b0y), float(mix), int(n), int(reps), int(seed))
 st.vega_lite_chart(simulation_chart(frame, truth).to_dict(validate=False),
-    key="sim_chart", width="content", theme=None)
-st.dataframe(summary.round(4), hide_index=True, width="stretch")
-flips = summary[(summary["method"] != "Causal (target population)")
-                & (summary["same side of no effect as the truth"].str.rstrip("%").astype(float)
-                   < 50)]
+                   key="sim_chart", width="content", theme=None)
+st.dataframe(summary.assign(same_side=100 * summary["same_side"],
+                            coverage=100 * summary["coverage"]).rename(columns={
+                 "mean_estimate": "mean estimate", "truth": "true θ(P*)",
+                 "same_side": "same side of no effect as the truth (%)",
+                 "coverage": "95% CI covers the truth (%)"}).round(4),
+             hide_index=True, width="stretch")
+flips = summary[(summary["method"] != METHODS[-1]) & (summary["same_side"] < 0.5)]
 if len(flips):
     st.warning("The classical answer points the wrong way for: " + ", ".join(
         f"{r.method} ({r.measure})" for r in flips.itertuples()) + ".",

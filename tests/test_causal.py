@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import metacore as mc
-from metacore.causal import causal_pool, compare_classical_causal
+from metacore.causal import causal_pool, compare_classical_causal, geometric_mean_ratio
 from metacore.simulate import AppendixA, simulate, true_effect
 
 TWO = pd.DataFrame({"study": ["big", "small"], "events_t": [10, 30], "n_t": [100, 50],
@@ -48,6 +48,8 @@ def test_two_balanced_studies_ratio_of_sums_vs_geometric_mean():
     causal = causal_pool(t, "RR", weights=[1, 1], target="equal").natural()["estimate"]
     assert causal == pytest.approx((0.09 + 0.8) / (0.01 + 0.9))
     geometric = np.sqrt(0.09 * 0.8 / (0.01 * 0.9))
+    res = causal_pool(t, "RR")
+    assert geometric_mean_ratio(res.risks_t, res.risks_c) == pytest.approx(geometric)
     assert geometric > 1 > causal
 
 

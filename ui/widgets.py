@@ -12,7 +12,7 @@ import streamlit as st
 
 import metacore as mc
 from metacore.report import format_effect
-from ui.analysis import Analysis
+from ui.analysis import Analysis, current
 
 
 def show_problems(analysis: Analysis, *, expanded: bool = False) -> None:
@@ -40,6 +40,14 @@ def error_box(analysis: Analysis) -> bool:
         st.info("Open the **Data** page to check the table and the column mapping.")
         return True
     return False
+
+
+def analysis_or_stop() -> Analysis:
+    """The current analysis; if it failed, show why and stop the page here."""
+    result = current()
+    if error_box(result):
+        st.stop()
+    return result
 
 
 def settings_line(res: mc.PoolResult) -> str:
