@@ -45,7 +45,11 @@ def tidy_columns(frame: pd.DataFrame) -> pd.DataFrame:
         column = frame[col]
         if isinstance(column, pd.DataFrame):
             column = column.iloc[:, 0]
-        nums, bad = parse_numbers(column)
+        try:
+            nums, bad = parse_numbers(column)
+        except DataError:  # mixed decimal marks: left as text, named when analysed
+            out[col] = column.astype(object).where(column.notna(), None)
+            continue
         given = column.notna() & (column.astype(str).str.strip() != "")
         if not bad.any() and nums[given].notna().all() and given.any():
             out[col] = nums

@@ -131,43 +131,94 @@ def map_columns(columns: list[object] | pd.Index,
 
 
 _NUM_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# Digit groups of three after a leading group of 1-3 digits (no leading zero): the only
+# places where "." or "," can be a thousands separator.
+_DOT_THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(\.\d{3})+(,\d*)?([eE][+-]?\d+)?$")
+_COMMA_THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?([eE][+-]?\d+)?$")
 
 
-def _clean_text(value: str, decimal_comma: bool) -> str:
+def _clean_text(value: str) -> str:
     text = value.strip().replace("\u2212", "-").replace("\u2009", "").replace("\u00a0", "")
-    text = text.replace(" ", "").replace("'", "")
-    if decimal_comma:
-        return text.replace(".", "").replace(",", ".")
-    return text.replace(",", "")
+    return text.replace(" ", "").replace("'", "")
 
 
-def _column_uses_decimal_comma(texts: list[str]) -> bool:
-    """Decide, for one column, whether a comma is the decimal mark.
+def _convention(text: str) -> str | None:
+    """Which decimal mark a cell proves: "comma", "dot", or None when it proves neither.
 
-    "0,5" or "1.234,5" settle it; "1,234" alone reads as a thousands separator.
+    "0,12" proves a decimal comma and "0.10" a decimal point; "1,234" and "1.234" could be
+    either (thousands or decimals) and prove nothing; "1.234,5" and "1,234.5" prove the mark
+    that comes last; "1.234.567" proves the dot is not the decimal mark.
     """
-    for text in texts:
-        t = text.strip()
-        if "," not in t:
-            continue
-        if "." in t:
-            return t.rfind(",") > t.rfind(".")
-        if not re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+", t):
-            return True
-    return False
+    has_dot, has_comma = "." in text, "," in text
+    if has_dot and has_comma:
+        return "comma" if text.rfind(",") > text.rfind(".") else "dot"
+    if has_comma:
+        if _COMMA_THOUSANDS.match(text):
+            return "dot" if text.count(",") > 1 else None
+        return "comma"
+    if has_dot:
+        if _DOT_THOUSANDS.match(text):
+            return "comma" if text.count(".") > 1 else None
+        return "dot"
+    return None
+
+
+def _to_plain(text: str, convention: str | None) -> str:
+    """Rewrite a cell in the column's convention as a plain Python float literal.
+
+    A separator is removed only where it stands in a thousands pattern, so a decimal
+    point can never silently vanish.
+    """
+    if convention == "comma":
+        if "." in text and _DOT_THOUSANDS.match(text):
+            text = text.replace(".", "")
+        return text.replace(",", ".") if text.count(",") == 1 and "." not in text else text
+    if "," in text and _COMMA_THOUSANDS.match(text):
+        return text.replace(",", "")
+    return text
+
+
+def _decimal_convention(cells: list[tuple[int, str]]) -> str | None:
+    """The column's decimal mark, from the cells that prove one.
+
+    Raises
+    ------
+    DataError
+        If some cells prove a decimal comma and others a decimal point, naming them.
+    """
+    votes: dict[str, list[tuple[int, str]]] = {"comma": [], "dot": []}
+    for i, text in cells:
+        mark = _convention(text)
+        if mark:
+            votes[mark].append((i, text))
+    if votes["comma"] and votes["dot"]:
+        def cite(items: list[tuple[int, str]]) -> str:
+            shown = ", ".join(f"row {i + 1} ('{t}')" for i, t in items[:4])
+            return shown + (f" and {len(items) - 4} more" if len(items) > 4 else "")
+        raise DataError(
+            "mixes decimal conventions: " + cite(votes["comma"]) + " use a decimal comma, "
+            "while " + cite(votes["dot"]) + " use a decimal point. Write every number in "
+            "this column the same way, then load the table again.")
+    return "comma" if votes["comma"] else ("dot" if votes["dot"] else None)
 
 
 def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Parse a column of numbers that may arrive as text.
 
     Handles surrounding spaces, thousands separators, decimal commas (decided
-    per column) and the Unicode minus sign.
+    per column, from the cells that prove a convention) and the Unicode minus sign.
 
     Returns
     -------
     (numbers, bad)
         ``numbers`` as float with NaN where nothing usable was given; ``bad``
         is True where a value was given but is not a number.
+
+    Raises
+    ------
+    DataError
+        If the column mixes a decimal comma ("0,12") with a decimal point ("0.10");
+        guessing would silently change values by orders of magnitude.
 
     Examples
     --------
@@ -176,24 +227,20 @@ def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     ([12.0, 0.5], [False, False, True, False])
     """
     series = pd.Series(values)
-    if pd.api.types.is_bool_dtype(series):
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return series.astype(float), pd.Series(False, index=series.index)
-    if pd.api.types.is_numeric_dtype(series):
-        return series.astype(float), pd.Series(False, index=series.index)
+    items = series.tolist()
+    texts = [(i, _clean_text(v)) for i, v in enumerate(items) if isinstance(v, str)]
+    convention = _decimal_convention(texts)
     out = np.full(len(series), np.nan)
     bad = np.zeros(len(series), dtype=bool)
-    texts = [v for v in series.tolist() if isinstance(v, str)]
-    comma = _column_uses_decimal_comma(texts)
-    for i, value in enumerate(series.tolist()):
+    for i, value in enumerate(items):
         if value is None or (isinstance(value, float) and np.isnan(value)):
             continue
-        if isinstance(value, (bool, np.bool_)):
+        if isinstance(value, (bool, np.bool_, int, float, np.integer, np.floating)):
             out[i] = float(value)
             continue
-        if isinstance(value, (int, float, np.integer, np.floating)):
-            out[i] = float(value)
-            continue
-        text = _clean_text(str(value), comma)
+        text = _to_plain(_clean_text(str(value)), convention)
         if text == "" or text.lower() in {"na", "nan", "n/a", "-", "."}:
             continue
         if _NUM_RE.match(text):
@@ -323,7 +370,10 @@ def standardize(table: pd.DataFrame | StudyTable,
             data["subgroup"] = [None if v is None or (isinstance(v, float) and np.isnan(v))
                                 else str(v).strip() for v in column.tolist()]
         else:
-            nums, bad = parse_numbers(column)
+            try:
+                nums, bad = parse_numbers(column)
+            except DataError as err:
+                raise DataError(f"Column {original} {err}") from None
             data[canon] = nums.to_numpy()
             for i in np.flatnonzero(bad.to_numpy()):
                 problems.setdefault(i + 1, []).append(
@@ -339,12 +389,26 @@ def standardize(table: pd.DataFrame | StudyTable,
         ev, non, tot = f"events_{arm}", f"nonevents_{arm}", f"n_{arm}"
         if non in data and ev in data and tot not in data:
             data[tot] = data[ev] + data[non]
+    # Extra columns travel with their rows under their own names (numbers as float, text
+    # as text) for subgroups and moderators; built in one step, as a table may be wide.
+    extras: dict[str, object] = {}
     moderators = []
     for col in src.columns:
-        if col in colmap or not isinstance(col, str):
+        if col in colmap or not isinstance(col, str) or col in data or col in extras:
             continue
-        nums, bad = parse_numbers(src[col])
-        if nums.notna().any() and not bad.any():
-            data[col] = nums.to_numpy()
+        column = src[col]
+        if isinstance(column, pd.DataFrame):
+            continue
+        try:
+            nums, bad = parse_numbers(column)
+        except DataError:
+            nums, bad = None, None
+        if nums is not None and nums.notna().any() and not bad.any():
+            extras[col] = nums.to_numpy()
             moderators.append(col)
+        else:
+            extras[col] = [None if v is None or (isinstance(v, float) and np.isnan(v))
+                           else str(v).replace("\x00", "").strip() for v in column.tolist()]
+    if extras:
+        data = pd.concat([data, pd.DataFrame(extras, index=data.index)], axis=1)
     return StudyTable(data=data, mapping=colmap, problems=problems, moderators=tuple(moderators))

@@ -9,6 +9,7 @@ from metacore import priors as P
 from metacore.charts import density_chart, interval_rows_chart
 from metacore.report import format_effect
 from ui import state, widgets
+from ui.cache import cached
 from ui.page import setup
 
 setup()
@@ -48,7 +49,7 @@ def make_prior(family: str, value: float) -> P.TauPrior:
             "jeffreys": P.Jeffreys(), "fixed": P.Fixed(value)}[family]
 
 
-@st.cache_data(show_spinner=False, max_entries=128)
+@cached(max_entries=128)
 def fit(yi, vi, study, measure, ratio, family, value, mu_kind, mu_sd, level, thr):
     e = mc.EffectSizes(yi=yi, vi=vi, study=study, measure=measure, ratio=ratio)
     mu_prior = None if mu_kind == "flat" else P.Normal(0.0, mu_sd)
@@ -139,7 +140,7 @@ st.caption("Fixed τ² ∈ {1/4, 1, 25, 100} with normal priors μ ~ N(0, ψ²),
            "for β_F, the precision-weighted average of the studies' effects.")
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@cached(max_entries=16)
 def sensitivity(yi, vi, measure, ratio, level):
     e = mc.EffectSizes(yi=yi, vi=vi, study=tuple(map(str, range(len(yi)))), measure=measure,
                        ratio=ratio)

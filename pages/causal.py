@@ -20,13 +20,13 @@ st.markdown(
     "default everyone in the trials pooled, P* = Σ nₖ/n Pₖ — and then forms the ratio. For the "
     "risk difference both coincide in spirit; for ratios they can disagree, even reverse.")
 
-mapping = tuple(sorted(state.mapping().items(), key=str))
-if "binary" not in an.kinds_of(state.table(), mapping):
+mapping = state.mapping_key()
+if "binary" not in an.kinds_of(state.table_ref(), mapping):
     st.info("The causal comparison needs 2×2 tables (events and totals per arm). Load the BCG "
             "or magnesium example in the sidebar, or bring such a table on the Data page.")
     st.stop()
 
-usable = an.analyse(state.table(), mapping, tuple(s.get(an.LEAVE_OUT, ())), "AS", "common",
+usable = an.analyse(state.table_ref(), mapping, tuple(s.get(an.LEAVE_OUT, ())), "AS", "common",
                     "DL", "z", 0.95, 0.0, "none", False)
 if widgets.error_box(usable):
     st.stop()
@@ -57,7 +57,7 @@ elif target == "custom":
     else:
         weights, label = tuple(w / w.sum()), "custom"
 
-results, error = an.causal_comparisons(state.table(), mapping, tuple(s.get(an.LEAVE_OUT, ())),
+results, error = an.causal_comparisons(state.table_ref(), mapping, tuple(s.get(an.LEAVE_OUT, ())),
                                        weights, label, s[state.TAU2], s[state.CI],
                                        float(s[state.LEVEL]))
 if error:

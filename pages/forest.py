@@ -14,7 +14,7 @@ st.title("Forest plot & heterogeneity")
 st.caption(f"Data: **{s[state.SOURCE]}**. Edit it, upload your own or tick studies in and "
            "out on the **Data** page.")
 
-choices = an.study_choices(state.table(), tuple(sorted(state.mapping().items(), key=str)))
+choices = an.study_choices(state.table_ref(), state.mapping_key())
 valid_rows = {r for r, _ in choices}
 s[an.LEAVE_OUT] = [r for r in s.get(an.LEAVE_OUT, []) if r in valid_rows]
 c1, c2, c3 = st.columns([2, 3, 2])

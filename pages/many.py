@@ -8,7 +8,8 @@ import metacore as mc
 from metacore.causal import CAUSAL_MEASURES, causal_many
 from metacore.charts import many_scatter
 from metacore.io import read_table
-from ui import widgets
+from ui import state, widgets
+from ui.cache import TableRef, cached
 from ui.page import setup
 
 setup()
@@ -39,11 +40,11 @@ def example_table(m: int = 300, seed: int = 11) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def run(table: pd.DataFrame, id_column: str, measure: str, tau2: str, ci: str,
+@cached(max_entries=16)
+def run(ref: TableRef, id_column: str, measure: str, tau2: str, ci: str,
         level: float) -> tuple[pd.DataFrame | None, str | None]:
     try:
-        return causal_many(table, measure, id_column=id_column, tau2_method=tau2,
+        return causal_many(ref.frame, measure, id_column=id_column, tau2_method=tau2,
                            ci_method=ci, level=level), None
     except mc.MetacoreError as err:
         return None, str(err)
@@ -74,7 +75,7 @@ c1, c2 = st.columns(2)
 id_column = c1.selectbox("Meta-analysis identifier column", cols, index=cols.index(guess),
                          key="many_id")
 measure = c2.selectbox("Effect measure", list(CAUSAL_MEASURES), index=1, key="many_measure")
-out, error = run(table, id_column, measure, s["tau2_method"], s["ci_method"],
+out, error = run(state.ref_of("many_table"), id_column, measure, s["tau2_method"], s["ci_method"],
                  float(s["level"]))
 if error:
     st.error(error, icon=":material/error:")

@@ -7,6 +7,7 @@ import metacore as mc
 from metacore.charts import estimator_chart, leave_one_out_chart
 from metacore.sensitivity import compare_estimators, leave_one_out
 from ui import state, widgets
+from ui.cache import cached
 from ui.page import setup
 
 setup()
@@ -17,14 +18,14 @@ res, eff = result.result, result.effects
 st.caption(widgets.settings_line(res))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@cached(max_entries=64)
 def _compare(yi, vi, measure, ratio, ci, level):
     eff = mc.EffectSizes(yi=yi, vi=vi, study=tuple(str(i) for i in range(len(yi))),
                          measure=measure, ratio=ratio)
     return compare_estimators(eff, ci_method=ci, level=level)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@cached(max_entries=64)
 def _leave_one_out(yi, vi, study, measure, ratio, model, tau2, ci, level):
     eff = mc.EffectSizes(yi=yi, vi=vi, study=study, measure=measure, ratio=ratio)
     return leave_one_out(eff, model=model, tau2_method=tau2, ci_method=ci, level=level)

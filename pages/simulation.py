@@ -4,6 +4,7 @@ import streamlit as st
 
 from metacore.charts import simulation_chart
 from metacore.simulate import METHODS, AppendixA, compare_methods, simulate
+from ui.cache import cached
 from ui.page import setup
 
 setup()
@@ -29,7 +30,7 @@ reps = c[2].select_slider("Repetitions", [20, 50, 100, 200, 500], 100, key="sim_
 seed = c[3].number_input("Random seed", 0, 10_000, 0, key="sim_seed")
 
 
-@st.cache_data(show_spinner="Simulating…", max_entries=32)
+@cached(max_entries=32, show_spinner="Simulating…")
 def run(b1: tuple, b0: tuple, mix: float, n: int, reps: int, seed: int):
     design = AppendixA(beta1=b1, beta0=b0, mix=(mix, 1 - mix), n=n)
     return compare_methods(simulate(design, reps=reps, seed=seed))

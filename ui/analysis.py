@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import pandas as pd
 import streamlit as st
 
 import metacore as mc
 from ui import state
+from ui.cache import TableRef, cached
 
 LEAVE_OUT = "leave_out"
 
@@ -30,11 +30,11 @@ class Analysis:
         return self.result is not None
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def kinds_of(table: pd.DataFrame, mapping: tuple) -> tuple[str, ...]:
+@cached(max_entries=64)
+def kinds_of(ref: TableRef, mapping: tuple) -> tuple[str, ...]:
     """Data kinds of a table (binary, continuous, generic); () if none is recognised."""
     try:
-        return mc.standardize(table, dict(mapping)).kinds
+        return mc.standardize(ref.frame, dict(mapping)).kinds
     except mc.MetacoreError:
         return ()
 
@@ -48,9 +48,9 @@ def _fit(effects: mc.EffectSizes, table: mc.StudyTable, model: str, measure: str
     return mc.pool(effects, model=model, tau2_method=tau2, ci_method=ci, level=level)
 
 
-def _prepared(table: pd.DataFrame, mapping: tuple, leave_out: tuple[int, ...]) -> mc.StudyTable:
+def _prepared(ref: TableRef, mapping: tuple, leave_out: tuple[int, ...]) -> mc.StudyTable:
     """The table in canonical columns, with the what-if leave-outs unticked."""
-    st_table = mc.standardize(table, dict(mapping))
+    st_table = mc.standardize(ref.frame, dict(mapping))
     if not leave_out:
         return st_table
     data = st_table.data.copy()
@@ -58,13 +58,13 @@ def _prepared(table: pd.DataFrame, mapping: tuple, leave_out: tuple[int, ...]) -
     return dataclasses.replace(st_table, data=data)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def analyse(table: pd.DataFrame, mapping: tuple, leave_out: tuple[int, ...], measure: str,
+@cached(max_entries=64)
+def analyse(ref: TableRef, mapping: tuple, leave_out: tuple[int, ...], measure: str,
             model: str, tau2: str, ci: str, level: float, cc: float, cc_to: str,
             drop00: bool, gen_ratio: bool = False) -> Analysis:
     """Run the engine for one set of inputs; errors come back as text, never raised."""
     try:
-        st_table = _prepared(table, mapping, leave_out)
+        st_table = _prepared(ref, mapping, leave_out)
         data = st_table.data
         kw = {"cc": cc, "cc_to": cc_to, "drop00": drop00, "ratio_scale": gen_ratio}
         effects = mc.compute_effects(st_table, measure, **kw)
@@ -81,7 +81,7 @@ def analyse(table: pd.DataFrame, mapping: tuple, leave_out: tuple[int, ...], mea
         return Analysis(effects=effects, shadow=shadow, result=result, others=tuple(others),
                         kinds=st_table.kinds)
     except mc.MetacoreError as err:
-        return Analysis(error=str(err), kinds=kinds_of(table, mapping))
+        return Analysis(error=str(err), kinds=kinds_of(ref, mapping))
     except Exception as err:  # noqa: BLE001 - the app must answer, never show a traceback
         return Analysis(error=f"This table could not be analysed ({type(err).__name__}: {err}). "
                               "Check the column mapping and the values on the Data page.")
@@ -90,7 +90,7 @@ def analyse(table: pd.DataFrame, mapping: tuple, leave_out: tuple[int, ...], mea
 def current_inputs() -> tuple:
     """The arguments of :func:`analyse` for the current table and controls."""
     s = st.session_state
-    return (state.table(), tuple(sorted(state.mapping().items(), key=str)),
+    return (state.table_ref(), state.mapping_key(),
             tuple(s.get(LEAVE_OUT, ())), s[state.MEASURE], s[state.MODEL], s[state.TAU2],
             s[state.CI], float(s[state.LEVEL]), float(s[state.CC]), s[state.CC_TO],
             bool(s[state.DROP00]), bool(s.get(state.GEN_RATIO, False)))
@@ -101,7 +101,7 @@ def current() -> Analysis:
     return analyse(*current_inputs())
 
 
-@st.cache_data(show_spinner=False, max_entries=128)
+@cached(max_entries=64)
 def forest_spec(inputs: tuple, sort: str, show_pi: bool, favours: tuple[str, str],
                 show_both: bool) -> dict:
     """The forest plot's Vega-Lite spec, built once per set of inputs.
@@ -118,26 +118,26 @@ def forest_spec(inputs: tuple, sort: str, show_pi: bool, favours: tuple[str, str
     return chart.to_dict(validate=False)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def study_choices(table: pd.DataFrame, mapping: tuple) -> list[tuple[int, str]]:
+@cached(max_entries=64)
+def study_choices(ref: TableRef, mapping: tuple) -> list[tuple[int, str]]:
     """``(row number, label)`` of every study, for pickers."""
     try:
-        data = mc.standardize(table, dict(mapping)).data
+        data = mc.standardize(ref.frame, dict(mapping)).data
     except mc.MetacoreError:
         return []
     return [(int(r), f"{s} (row {int(r)})") for r, s in zip(data["row"], data["study"],
                                                            strict=True)]
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def causal_comparisons(table: pd.DataFrame, mapping: tuple, leave_out: tuple[int, ...],
+@cached(max_entries=32)
+def causal_comparisons(ref: TableRef, mapping: tuple, leave_out: tuple[int, ...],
                        weights: tuple[float, ...] | None, target: str, tau2: str, ci: str,
                        level: float) -> tuple[dict, str | None]:
     """Classical and causal results for RD, RR, OR and SR: ``({measure: Comparison}, error)``."""
     from metacore.causal import CAUSAL_MEASURES, compare_classical_causal
 
     try:
-        st_table = _prepared(table, mapping, leave_out)
+        st_table = _prepared(ref, mapping, leave_out)
         out = {}
         for measure in CAUSAL_MEASURES:
             try:

@@ -39,7 +39,7 @@ def sidebar() -> None:
                      format_func=lambda n: mc.datasets.CATALOG[n].title,
                      on_change=state.load_dataset,
                      help="Loads a bundled table; your own data goes in on the Data page.")
-        kinds = kinds_of(state.table(), tuple(sorted(state.mapping().items(), key=str)))
+        kinds = kinds_of(state.table_ref(), state.mapping_key())
         measures = valid_measures(kinds)
         if s.get(state.MEASURE) not in measures:
             s[state.MEASURE] = measures[0]

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 import metacore as mc
+from ui.cache import TableRef
 
 # Widget keys the outside checks rely on.
 DATASET, MEASURE, MODEL, TAU2, CI, LEVEL = (
@@ -106,6 +107,30 @@ def apply_preset(name: str) -> None:
 def table() -> pd.DataFrame:
     """The current (edited) study table."""
     return st.session_state[TABLE]
+
+
+def ref_of(key: str) -> TableRef:
+    """The table under session key ``key`` with its full-content digest.
+
+    The digest is computed once per table object: the memo holds the object itself,
+    so an identity check cannot be fooled by a recycled ``id``.
+    """
+    frame = st.session_state[key]
+    memo = st.session_state.get(f"_ref_{key}")
+    if memo is None or memo.frame is not frame:
+        memo = TableRef.of(frame)
+        st.session_state[f"_ref_{key}"] = memo
+    return memo
+
+
+def table_ref() -> TableRef:
+    """The current study table with its full-content digest."""
+    return ref_of(TABLE)
+
+
+def mapping_key() -> tuple:
+    """The hand mapping as a hashable, ordered tuple."""
+    return tuple(sorted(mapping().items(), key=str))
 
 
 def mapping() -> dict:
