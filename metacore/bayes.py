@@ -29,7 +29,42 @@ __all__ = ["BayesResult", "bayes_pool"]
 
 _SQRT2PI = math.sqrt(2 * math.pi)
 _DROP = 40.0        # grid covers log-posterior within 40 of its maximum
-_COARSE, _FINE, _TAU_GRID = 241, 301, 4001
+_COARSE, _FINE, _FINE_CUT, _TAU_GRID = 241, 301, 2001, 4001
+# A posterior whose log density in log tau falls by less than this per unit is proper
+# only in name: its tail reaches beyond any representable tau.
+_MIN_DECAY = 0.05
+# Effect sizes (log ratios, SMDs, mean differences in natural units) live far inside these.
+_MAX_ABS_Y, _MIN_V, _MAX_V = 1e12, 1e-24, 1e24
+
+
+def _trapezoid_weights(u: np.ndarray) -> np.ndarray:
+    h = u[1] - u[0]
+    w = np.full(u.size, h)
+    w[[0, -1]] = h / 2
+    return w
+
+
+def _simpson_weights(u: np.ndarray) -> np.ndarray:
+    """Composite Simpson weights (odd number of equally spaced nodes)."""
+    h = u[1] - u[0]
+    w = np.full(u.size, 2 * h / 3)
+    w[1::2] = 4 * h / 3
+    w[[0, -1]] = h / 3
+    return w
+
+
+def _improper_message(tau_prior: TauPrior, mu_prior: Normal | None, k: int,
+                      decay: float) -> str:
+    lik = f"τ^−{k - 1 if mu_prior is None else k}"
+    mu = "a flat" if mu_prior is None else "a normal"
+    if decay <= 0:
+        return (f"With {tau_prior.label} for τ and {mu} prior for μ, the posterior of τ is "
+                f"improper for k = {k}: the likelihood falls only like {lik} as τ grows, "
+                "which the prior's tail does not make integrable. Use a proper prior for τ "
+                "with a lighter tail (e.g. half-normal), or a normal prior for μ.")
+    return (f"With {tau_prior.label} for τ and {mu} prior for μ, the posterior of τ is proper "
+            f"but its tail is so heavy (density ~ τ^−{decay + 1:.3g}) that no summary of it is "
+            "meaningful for k = " + f"{k}. Use an informative prior for τ.")
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,6 +256,14 @@ def bayes_pool(effects: EffectSizes, *, tau_prior: TauPrior, mu_prior: Normal | 
         raise DataError("No study has a usable estimate, so nothing can be pooled.")
     if not 0 < level < 1:
         raise OptionError(f"The credible level must be between 0 and 1, not {level}.")
+    if not (np.all(np.isfinite(yi)) and np.all(np.isfinite(vi)) and np.all(vi > 0)):
+        raise DataError("Every study needs a finite estimate and a positive, finite variance.")
+    if np.max(np.abs(yi)) > _MAX_ABS_Y or not _MIN_V <= np.min(vi) <= np.max(vi) <= _MAX_V:
+        raise DataError(
+            "The estimates or variances are too extreme for Bayesian pooling (|estimate| up "
+            f"to {np.max(np.abs(yi)):.3g}, variances {np.min(vi):.3g} to {np.max(vi):.3g}); "
+            "priors for τ are stated on the scale of ordinary effect sizes. Check the data, "
+            "or rescale the outcome.")
     tau_prior = _check_prior(tau_prior, mu_prior, k)
     if isinstance(tau_prior, Jeffreys):
         tau_prior = tau_prior.bind(vi)
@@ -233,12 +276,22 @@ def bayes_pool(effects: EffectSizes, *, tau_prior: TauPrior, mu_prior: Normal | 
         tau_density = np.array([np.inf])
     else:
         scale = max(float(np.sqrt(np.mean(vi))), float(np.std(yi)), 1e-8)
+        # In u = log tau the log posterior's upper tail is linear: the prior falls like
+        # tau^-tail and the marginal likelihood like tau^-(k-1) (flat mu) or tau^-k (normal
+        # mu); the Jacobian adds +1. Propriety and the grid's reach follow analytically.
+        decay = tau_prior.tail + (k - 1 if mu_prior is None else k) - 1.0
+        bounded = math.isfinite(tau_prior.upper)
+        if not bounded and decay <= _MIN_DECAY:
+            raise OptionError(_improper_message(tau_prior, mu_prior, k, decay))
         lo = math.log(max(tau_prior.lower, scale * 1e-9)) if tau_prior.lower > 0 else \
             math.log(scale * 1e-9)
-        hi = math.log(min(tau_prior.upper, scale * 1e9))
+        reach = 9 * math.log(10) + (0.0 if math.isinf(decay) else (_DROP + 10) / decay)
+        hi = math.log(min(tau_prior.upper, scale * math.exp(reach)))
+        support = (tau_prior.lower, tau_prior.upper)
 
         def logpost(u: np.ndarray) -> tuple[np.ndarray, ...]:
-            tau = np.exp(u)
+            # exp(log(b)) may round above b: clip, so a bound's own node keeps its mass
+            tau = np.clip(np.exp(u), *support)
             ll, m, V = _marginal_loglik(tau, yi, vi, mu_prior)
             with np.errstate(divide="ignore", invalid="ignore"):
                 lp = tau_prior.logpdf(tau) + u + ll   # + u: the Jacobian of tau = e^u
@@ -249,24 +302,20 @@ def bayes_pool(effects: EffectSizes, *, tau_prior: TauPrior, mu_prior: Normal | 
         top = lp.max()
         if not np.isfinite(top):
             raise OptionError("The prior for τ gives the data no support at all; widen it.")
-        keep = np.flatnonzero(lp > top - _DROP)
+        keep = np.flatnonzero(lp >= top - _DROP)
         a = coarse[max(keep[0] - 1, 0)]
         b = coarse[min(keep[-1] + 1, _COARSE - 1)]
         edge_lo = keep[0] == 0 and tau_prior.lower == 0
-        edge_hi = keep[-1] == _COARSE - 1 and math.isinf(tau_prior.upper)
-        if edge_hi:
-            raise OptionError(
-                f"The posterior of τ has no upper bound with {tau_prior.label} and "
-                f"{'a flat' if mu_prior is None else 'this'} prior for μ (k = {k}): the data "
-                "cannot rule out huge heterogeneity. Use a proper, informative prior for τ.")
+        # Mass piled against a bound of the support: the integrand is cut off there, so
+        # the trapezoid rule loses its spectral accuracy and Simpson's rule is used.
+        cut = (keep[-1] == _COARSE - 1 and bounded) or (keep[0] == 0 and tau_prior.lower > 0)
         if edge_lo and lp[0] > top - 10:
             notes.append("Much posterior mass of τ lies near 0 (τ below "
                          f"{math.exp(coarse[1]):.2g} is as plausible as any value).")
-        u = np.linspace(a, b, _FINE)
+        n_fine = _FINE_CUT if cut else _FINE
+        u = np.linspace(a, b, n_fine)
         lp, m, V = logpost(u)
-        h = u[1] - u[0]
-        tw = np.full(_FINE, h)
-        tw[[0, -1]] = h / 2
+        tw = _simpson_weights(u) if cut else _trapezoid_weights(u)
         dens = np.exp(lp - lp.max())
         z = float((tw * dens).sum())
         pi = tw * dens / z

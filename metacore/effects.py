@@ -241,8 +241,24 @@ def _check_missing(data: pd.DataFrame, cols: tuple[str, ...], reasons: list[list
             reasons[i].append(f"{col} is not a finite number")
 
 
+#: No trial has more participants than this; larger "counts" are typing or export errors.
+MAX_COUNT = 1e9
+
+
+def _check_counts(data: pd.DataFrame, cols: tuple[str, ...], reasons: list[list[str]]) -> None:
+    """Counts must be whole numbers of plausible size."""
+    for col in cols:
+        x = data[col].to_numpy(float)
+        finite = np.isfinite(x)
+        for i in np.flatnonzero(finite & (np.abs(x) > MAX_COUNT)):
+            reasons[i].append(f"{col} ({_fmt(x[i])}) is implausibly large for a count")
+        for i in np.flatnonzero(finite & (np.abs(x) <= MAX_COUNT) & (x != np.round(x))):
+            reasons[i].append(f"{col} ({_fmt(x[i])}) is not a whole number")
+
+
 def _validate_binary(data: pd.DataFrame, reasons: list[list[str]]) -> None:
     _check_missing(data, KIND_COLUMNS["binary"], reasons)
+    _check_counts(data, KIND_COLUMNS["binary"], reasons)
     a, n1 = data["events_t"].to_numpy(float), data["n_t"].to_numpy(float)
     c, n2 = data["events_c"].to_numpy(float), data["n_c"].to_numpy(float)
     for name, x in (("events_t", a), ("events_c", c)):
@@ -258,6 +274,7 @@ def _validate_binary(data: pd.DataFrame, reasons: list[list[str]]) -> None:
 
 def _validate_continuous(data: pd.DataFrame, measure: str, reasons: list[list[str]]) -> None:
     _check_missing(data, KIND_COLUMNS["continuous"], reasons)
+    _check_counts(data, ("n_t", "n_c"), reasons)
     for name in ("sd_t", "sd_c"):
         x = data[name].to_numpy(float)
         for i in np.flatnonzero(x < 0):

@@ -4,32 +4,101 @@ Pure pandas: the app passes the uploaded bytes, so every rule here is tested
 without a browser. Numbers are parsed by :func:`metacore.table.parse_numbers`
 (decimal commas, thousands separators); a column that holds text that is not a
 number stays text, so the offending cells can be named row by row later.
+
+Everything read here is untrusted: tables are capped in rows and columns before
+pandas sees them, and Excel workbooks are parsed in a limited child process
+(:mod:`metacore.xlsx`). Notes about the reading (a duplicated header renamed, say)
+are kept in ``frame.attrs["notes"]``.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import re
 
 import pandas as pd
 
+from metacore import xlsx
 from metacore.errors import DataError
 from metacore.table import parse_numbers
 
-__all__ = ["MAX_ROWS", "excel_sheets", "read_pasted", "read_table", "tidy_columns"]
+__all__ = ["MAX_COLUMNS", "MAX_ROWS", "excel_sheets", "read_pasted", "read_table",
+           "reading_notes", "tidy_columns"]
 
 #: Largest table the reader accepts (the engine is fast far beyond; the editor is not).
-MAX_ROWS = 50_000
+MAX_ROWS = xlsx.LIMITS["rows"]
+#: Widest table the reader accepts: a study table has a few dozen columns at most.
+MAX_COLUMNS = xlsx.LIMITS["columns"]
+
+_SEPARATORS = ("\t", ",", ";", "|")
+
+
+def _fields(lines: list[str], sep: str) -> list[int]:
+    try:
+        return [len(row) for row in csv.reader(lines, delimiter=sep)]
+    except csv.Error:
+        return []
 
 
 def _sniff_separator(text: str) -> str:
-    sample = "\n".join(text.splitlines()[:20])
-    if "\t" in sample:
-        return "\t"
+    """The separator that splits the first lines into the same number (> 1) of fields.
+
+    Quoted fields are honoured, so a tab inside a quoted label does not make a
+    comma-separated file look tab-separated. Ties go to tab, then comma, semicolon, bar.
+    """
+    lines = [ln for ln in text.splitlines()[:30] if ln.strip()]
+    best, best_score = ",", (-1, -1)
+    for sep in _SEPARATORS:
+        counts = _fields(lines, sep)
+        if not counts or counts[0] < 2:
+            continue
+        consistent = sum(c == counts[0] for c in counts)
+        score = (consistent, counts[0])
+        if score > best_score:
+            best, best_score = sep, score
+    if best_score[0] < 0 and len(lines) > 0 and re.search(r"\S\s{1,}\S", lines[0]):
+        return r"\s+"   # columns separated by spaces
+    return best
+
+
+def _decode(data: bytes, filename: str) -> str:
+    """Text of an upload: UTF-16/32 by byte-order mark, else UTF-8, else Latin-1."""
+    for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                break
     try:
-        return csv.Sniffer().sniff(sample, delimiters=",;|").delimiter
-    except csv.Error:
-        return ","
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    if "\x00" in text[:4096]:
+        raise DataError(f"{filename} does not look like a text table (it contains binary "
+                        "data). Upload CSV, TSV or Excel.")
+    return text.replace("\x00", "")
+
+
+def _dedupe_headers(names: list[object]) -> tuple[list[str], list[str]]:
+    """Unique column names ("Events", "Events.1", as pandas does) and a note per repeat."""
+    seen: dict[str, int] = {}
+    out, notes = [], []
+    for i, name in enumerate(names):
+        text = "" if name is None else str(name).replace("\x00", "").strip()
+        text = text or f"column {i + 1}"
+        if text in seen:
+            seen[text] += 1
+            new = f"{text}.{seen[text]}"
+            notes.append(f"The column name '{text}' appears more than once; copy "
+                         f"{seen[text] + 1} is called '{new}'.")
+            text = new
+        else:
+            seen[text] = 0
+        out.append(text)
+    return out, notes
 
 
 def tidy_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -38,6 +107,7 @@ def tidy_columns(frame: pd.DataFrame) -> pd.DataFrame:
     >>> tidy_columns(pd.DataFrame({"a": ["1", "2,5"], "b": ["x", None]})).dtypes.tolist()
     [dtype('float64'), dtype('O')]
     """
+    notes = list(frame.attrs.get("notes", []))
     frame = frame.dropna(how="all").dropna(axis=1, how="all").reset_index(drop=True)
     frame.columns = [str(c).strip() for c in frame.columns]
     out = {}
@@ -55,7 +125,14 @@ def tidy_columns(frame: pd.DataFrame) -> pd.DataFrame:
             out[col] = nums
         else:
             out[col] = column.astype(object).where(column.notna(), None)
-    return pd.DataFrame(out)
+    tidy = pd.DataFrame(out)
+    tidy.attrs["notes"] = notes
+    return tidy
+
+
+def reading_notes(frame: pd.DataFrame) -> list[str]:
+    """What the reader noticed and changed (duplicated headers renamed, ...)."""
+    return list(frame.attrs.get("notes", []))
 
 
 def _check_size(frame: pd.DataFrame) -> pd.DataFrame:
@@ -67,32 +144,53 @@ def _check_size(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _check_shape(text: str, sep: str) -> None:
+    """Refuse a table that is too wide or too long before pandas parses it."""
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    width = len(re.split(sep, first.strip())) if sep == r"\s+" else \
+        max(_fields([first], sep) or [1])
+    if width > MAX_COLUMNS:
+        raise DataError(f"The table has {width:,} columns; the dashboard takes up to "
+                        f"{MAX_COLUMNS}. Keep only the study columns (labels, counts or "
+                        "estimates, subgroups and moderators).")
+    if text.count("\n") > MAX_ROWS + 1000:
+        raise DataError(f"The table has more than {MAX_ROWS:,} rows; the dashboard takes up "
+                        f"to {MAX_ROWS:,}. Split it, or analyse it with the metacore engine.")
+
+
 def read_pasted(text: str) -> pd.DataFrame:
-    """Read a table pasted from a spreadsheet or a paper (tabs, commas or semicolons).
+    """Read a table pasted from a spreadsheet or a paper (tabs, commas, semicolons, spaces).
 
     Examples
     --------
     >>> read_pasted("study\\tyi\\tsei\\nA\\t0,25\\t0,1").loc[0, "yi"]
     np.float64(0.25)
     """
-    text = (text or "").strip("\n")
+    text = (text or "").replace("\x00", "").strip("\n")
     if not text.strip():
         raise DataError("Nothing was pasted.")
     sep = _sniff_separator(text)
+    _check_shape(text, sep)
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, skipinitialspace=True,
-                            keep_default_na=False, na_values=[""], engine="python")
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
-        raise DataError(f"The pasted text could not be read as a table ({err}).") from err
+        raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, header=None,
+                          skipinitialspace=True, keep_default_na=False, na_values=[""],
+                          engine="python" if len(sep) > 1 else "c", skip_blank_lines=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+            ValueError) as err:
+        raise DataError(f"The text could not be read as a table ({err}).") from None
+    if raw.shape[1] > MAX_COLUMNS:
+        raise DataError(f"The table has {raw.shape[1]:,} columns; the dashboard takes up to "
+                        f"{MAX_COLUMNS}.")
+    names, notes = _dedupe_headers(raw.iloc[0].tolist() if len(raw) else [])
+    frame = raw.iloc[1:].reset_index(drop=True)
+    frame.columns = names
+    frame.attrs["notes"] = notes
     return _check_size(tidy_columns(frame))
 
 
 def excel_sheets(data: bytes) -> list[str]:
-    """Names of the sheets in an Excel workbook."""
-    try:
-        return list(pd.ExcelFile(io.BytesIO(data)).sheet_names)
-    except Exception as err:  # openpyxl raises many kinds for a broken file
-        raise DataError(f"The Excel file could not be opened ({type(err).__name__}).") from err
+    """Names of the sheets in an Excel workbook (read in a limited child process)."""
+    return xlsx.sheet_names(data)
 
 
 def read_table(data: bytes, filename: str, sheet: str | int | None = None) -> pd.DataFrame:
@@ -103,31 +201,26 @@ def read_table(data: bytes, filename: str, sheet: str | int | None = None) -> pd
     data
         The file's bytes.
     filename
-        Its name; ``.xlsx``/``.xls`` is read as Excel, ``.tsv``/``.tab`` as
-        tab-separated, anything else as delimited text (separator sniffed).
+        Its name; ``.xlsx``/``.xlsm`` is read as Excel, anything else as delimited
+        text (separator sniffed; UTF-8, UTF-16 with a byte-order mark, or Latin-1).
     sheet
         Excel sheet name or position (default: the first).
 
     Raises
     ------
     DataError
-        If the file cannot be read, is empty, or is too large.
+        If the file cannot be read, is empty, or is too large (rows, columns, or an
+        Excel file that would unpack beyond :data:`metacore.xlsx.LIMITS`).
     """
     name = filename.lower()
     if name.endswith((".xlsx", ".xlsm", ".xls")):
-        try:
-            frame = pd.read_excel(io.BytesIO(data), sheet_name=sheet or 0, dtype=object)
-        except Exception as err:  # noqa: BLE001 - broken workbooks raise many kinds
-            raise DataError(f"The Excel file could not be read ({type(err).__name__}: "
-                            f"{err}).") from err
+        if name.endswith(".xls"):
+            raise DataError("Old .xls workbooks are not supported: save the sheet as .xlsx or "
+                            "CSV and upload that.")
+        header, rows = xlsx.read_sheet(data, sheet)
+        names, notes = _dedupe_headers(header)
+        frame = pd.DataFrame(rows, columns=names, dtype=object) if names else pd.DataFrame()
+        frame.attrs["notes"] = notes
         return _check_size(tidy_columns(frame))
-    for encoding in ("utf-8-sig", "latin-1"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    if "\x00" in text[:1000]:
-        raise DataError(f"{filename} does not look like a text table (it contains binary "
-                        "data). Upload CSV, TSV or Excel.")
+    text = _decode(data, filename)
     return read_pasted(text) if text.strip() else _check_size(pd.DataFrame())

@@ -36,6 +36,15 @@ class TauPrior:
         return np.exp(self.logpdf(np.asarray(tau, float)))
 
     @property
+    def tail(self) -> float:
+        """Upper-tail exponent a: the density falls like tau^-a as tau grows.
+
+        ``inf`` for a bounded support or a tail lighter than any power. Whether the
+        posterior is proper, and how far the integration grid must reach, follow from it.
+        """
+        return math.inf
+
+    @property
     def label(self) -> str:
         return type(self).__name__
 
@@ -72,6 +81,10 @@ class HalfCauchy(TauPrior):
         return np.where(tau < 0, -np.inf, out)
 
     @property
+    def tail(self) -> float:
+        return 2.0
+
+    @property
     def label(self) -> str:
         return f"Half-Cauchy({self.scale:g})"
 
@@ -90,6 +103,10 @@ class HalfT(TauPrior):
              - 0.5 * math.log(nu * math.pi) - math.log(self.scale))
         out = c - (nu + 1) / 2 * np.log1p((tau / self.scale) ** 2 / nu)
         return np.where(tau < 0, -np.inf, out)
+
+    @property
+    def tail(self) -> float:
+        return self.df + 1.0
 
     @property
     def label(self) -> str:
@@ -172,6 +189,10 @@ class InvGamma(TauPrior):
         return np.where(tau <= 0, -np.inf, out)
 
     @property
+    def tail(self) -> float:
+        return 2.0 * self.shape + 1.0
+
+    @property
     def label(self) -> str:
         return f"τ⁻² ~ Γ({self.shape:g}, {self.rate:g})"
 
@@ -245,6 +266,10 @@ class Jeffreys(TauPrior):
         with np.errstate(divide="ignore"):
             out = 0.5 * np.log(np.sum((tau[..., None] / (v + tau[..., None] ** 2)) ** 2, -1))
         return np.where(tau < 0, -np.inf, out)
+
+    @property
+    def tail(self) -> float:
+        return 1.0
 
     @property
     def label(self) -> str:

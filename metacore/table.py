@@ -363,12 +363,13 @@ def standardize(table: pd.DataFrame | StudyTable,
             column = column.iloc[:, 0]
         if canon == "study":
             data["study"] = [("" if v is None or (isinstance(v, float) and np.isnan(v))
-                              else str(v).strip()) for v in column.tolist()]
+                              else str(v).replace("\x00", "").strip()) for v in column.tolist()]
         elif canon == "include":
             data["include"] = _parse_include(column)
         elif canon == "subgroup":
             data["subgroup"] = [None if v is None or (isinstance(v, float) and np.isnan(v))
-                                else str(v).strip() for v in column.tolist()]
+                                else str(v).replace("\x00", "").strip()
+                                for v in column.tolist()]
         else:
             try:
                 nums, bad = parse_numbers(column)

@@ -11,6 +11,7 @@ from metacore.report import format_effect
 from ui import state, widgets
 from ui.cache import cached
 from ui.page import setup
+from ui.text import md
 
 setup()
 s = st.session_state
@@ -66,7 +67,7 @@ thr = float(np.log(threshold)) if eff.ratio and threshold > 0 else (
 res, error = fit(eff.yi, eff.vi, eff.study, eff.measure, eff.ratio, family, float(value),
                  mu_kind, float(mu_sd), level, thr)
 if error:
-    st.error(error, icon=":material/error:")
+    st.error(md(error), icon=":material/error:")
     st.stop()
 
 t = res.transform
@@ -152,19 +153,25 @@ def sensitivity(yi, vi, measure, ratio, level):
         ("L5 τ⁻²~U(.001,1000)", P.UniformPrecision(0.001, 1000)),
         ("L7 τ⁻²~Par(1,.001)", P.ParetoPrecision(1, 0.001)),
         ("L9 τ~U(0,100)", P.Uniform(100)), ("L11 τ~N(0,100)", P.HalfNormal(10)))]
-    out = []
+    out, skipped = [], []
     for label, tau_prior, mu_prior in specs:
-        r = mc.bayes_pool(e, tau_prior=tau_prior, mu_prior=mu_prior, level=level)
+        try:
+            r = mc.bayes_pool(e, tau_prior=tau_prior, mu_prior=mu_prior, level=level)
+        except mc.MetacoreError as err:
+            skipped.append(f"{label}: {err}")
+            continue
         out.append({"label": label, "group": "μ", "est": r.mu_median, "lo": r.mu_low,
                     "hi": r.mu_high})
         out.append({"label": label, "group": "β_F", "est": r.beta_f_mean, "lo": r.beta_f_low,
                     "hi": r.beta_f_high})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=["label", "group", "est", "lo", "hi"]), skipped
 
 
-sens = sensitivity(eff.yi, eff.vi, eff.measure, eff.ratio, level)
+sens, skipped = sensitivity(eff.yi, eff.vi, eff.measure, eff.ratio, level)
+for why in skipped:
+    st.caption(f":material/info: Not shown — {why}")
 c1, c2 = st.columns(2)
-for col, group in ((c1, "μ"), (c2, "β_F")):
+for col, group in ((c1, "μ"), (c2, "β_F")) if len(sens) else ():
     col.vega_lite_chart(interval_rows_chart(sens[sens.group == group], f"Estimating {group}",
                                             name, ratio=eff.ratio).to_dict(validate=False),
                         key=f"bayes_sens_{group}", width="content", theme=None)

@@ -9,6 +9,7 @@ from metacore.report import format_effect
 from ui import analysis as an
 from ui import state, widgets
 from ui.page import setup
+from ui.text import md
 
 setup()
 s = st.session_state
@@ -44,8 +45,14 @@ label = "study sizes"
 if target == "equal":
     weights, label = tuple(1.0 for _ in studies), "equal"
 elif target == "trial":
-    pick = st.selectbox("Trial", studies, key="causal_trial")
-    weights, label = tuple(float(x == pick) for x in studies), pick
+    # Chosen by position: two trials may share a name.
+    trials = [f"{name} (row {row})" for name, row in zip(studies, usable.effects.rows,
+                                                          strict=True)]
+    pick = st.selectbox("Trial", range(len(trials)), key="causal_trial",
+                        format_func=trials.__getitem__)
+    pick = pick if pick is not None and pick < len(trials) else 0
+    weights = tuple(float(i == pick) for i in range(len(trials)))
+    label = trials[pick]
 elif target == "custom":
     start = pd.DataFrame({"study": studies, "weight": sizes / sizes.sum()})
     edited = st.data_editor(start, key=f"causal_weights_{len(studies)}", hide_index=True,
@@ -61,7 +68,7 @@ results, error = an.causal_comparisons(state.table_ref(), mapping, tuple(s.get(a
                                        weights, label, s[state.TAU2], s[state.CI],
                                        float(s[state.LEVEL]))
 if error:
-    st.error(error, icon=":material/error:")
+    st.error(md(error), icon=":material/error:")
     st.stop()
 
 rows, verdicts = [], {}
@@ -84,15 +91,20 @@ for measure, cmp in results.items():
 frame = pd.DataFrame(rows)
 left, right = st.columns([3, 2])
 with left:
-    st.vega_lite_chart(comparison_chart(frame, float(s[state.LEVEL])).to_dict(validate=False),
-                       key="causal_chart", width="content", theme=None)
+    if frame.empty:
+        st.info("No measure could be estimated from these tables (for example, no events in "
+                "any arm); the reasons are listed beside.", icon=":material/info:")
+    else:
+        st.vega_lite_chart(comparison_chart(frame, float(s[state.LEVEL]))
+                           .to_dict(validate=False), key="causal_chart", width="content",
+                           theme=None)
 with right:
     st.markdown("**Do the conclusions differ?** (classical random effects vs causal)")
     names = {"RD": "Risk difference", "RR": "Risk ratio", "OR": "Odds ratio",
              "SR": "Survival ratio"}
     for measure, why in verdicts.items():
         if why:
-            st.warning(f"**{names[measure]}** — " + " ".join(why), icon=":material/warning:")
+            st.warning(f"**{names[measure]}** — " + md(" ".join(why)), icon=":material/warning:")
         else:
             st.success(f"**{names[measure]}** — same direction, same significance, and each "
                        "estimate inside the other's interval.", icon=":material/check_circle:")
@@ -105,7 +117,7 @@ measure = s[state.MEASURE] if s[state.MEASURE] in results else "RR"
 cmp = results.get(measure)
 if not isinstance(cmp, str):
     st.subheader(f"{names[measure]}: what is estimated, and with which weights")
-    st.info(cmp.causal.summary(), icon=":material/target:")
+    st.info(md(cmp.causal.summary()), icon=":material/target:")
     table = cmp.weights.rename(columns={"causal": "causal (%)", "common effect":
                                         "common effect (%)", "random effects":
                                         "random effects (%)"})

@@ -10,11 +10,12 @@ from metacore.table import ALIASES, map_columns
 from ui import analysis as an
 from ui import state, widgets
 from ui.page import setup
+from ui.text import md
 
 setup()
 s = st.session_state
 st.title("Study data")
-st.caption(f"Current table: **{s[state.SOURCE]}** — {len(state.table())} rows.")
+st.caption(f"Current table: **{md(s[state.SOURCE])}** — {len(state.table())} rows.")
 
 tab_upload, tab_paste, tab_example = st.tabs(["Upload a file", "Paste a table",
                                               "Bundled examples"])
@@ -36,7 +37,7 @@ with tab_upload:
                 s["loaded_upload"] = token
                 st.rerun()
         except mc.MetacoreError as err:
-            st.error(f"{up.name}: {err}", icon=":material/error:")
+            st.error(md(f"{up.name}: {err}"), icon=":material/error:")
 with tab_paste:
     st.text_area("Paste rows copied from a spreadsheet or a paper (first line: column names)",
                  key="paste", height=150,
@@ -46,7 +47,7 @@ with tab_paste:
             state.set_table(read_pasted(s.get("paste", "")), "pasted table")
             st.rerun()
         except mc.MetacoreError as err:
-            st.error(str(err), icon=":material/error:")
+            st.error(md(err), icon=":material/error:")
 with tab_example:
     for info in mc.datasets.CATALOG.values():
         st.markdown(f"**{info.title}** — {info.description} *Source: {info.source}.*")
@@ -63,7 +64,7 @@ with st.expander("Column mapping", expanded=False):
     overrides = {}
     for i, col in enumerate(table.columns):
         now = current.get(col)
-        choice = cols[i % 3].selectbox(f"`{col}`", options,
+        choice = cols[i % 3].selectbox(md(col), options,
                                        index=options.index(now) if now in options else 0,
                                        key=f"map_{s[state.EDITOR_VERSION]}_{i}")
         picked = None if choice == "(not used)" else choice

@@ -7,11 +7,12 @@ from metacore.report import describe
 from ui import analysis as an
 from ui import state, widgets
 from ui.page import setup
+from ui.text import md
 
 setup()
 s = st.session_state
 st.title("Forest plot & heterogeneity")
-st.caption(f"Data: **{s[state.SOURCE]}**. Edit it, upload your own or tick studies in and "
+st.caption(f"Data: **{md(s[state.SOURCE])}**. Edit it, upload your own or tick studies in and "
            "out on the **Data** page.")
 
 choices = an.study_choices(state.table_ref(), state.mapping_key())

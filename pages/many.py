@@ -11,6 +11,7 @@ from metacore.io import read_table
 from ui import state, widgets
 from ui.cache import TableRef, cached
 from ui.page import setup
+from ui.text import md
 
 setup()
 s = st.session_state
@@ -60,13 +61,13 @@ if up is not None and s.get("many_file") != up.file_id:
         s["many_table"], s["many_source"] = read_table(up.getvalue(), up.name), up.name
         s["many_file"] = up.file_id
     except mc.MetacoreError as err:
-        st.error(f"{up.name}: {err}", icon=":material/error:")
+        st.error(md(f"{up.name}: {err}"), icon=":material/error:")
 
 table = s.get("many_table")
 if table is None:
     st.info("Upload a table or use the simulated collection to start.")
     st.stop()
-st.caption(f"Table: **{s['many_source']}**, {len(table):,} rows.")
+st.caption(f"Table: **{md(s['many_source'])}**, {len(table):,} rows.")
 cols = list(table.columns)
 guess = next((c for c in cols if any(w in str(c).lower() for w in
                                      ("meta", "review", "analysis", "ma_id", "group"))),
@@ -78,7 +79,7 @@ measure = c2.selectbox("Effect measure", list(CAUSAL_MEASURES), index=1, key="ma
 out, error = run(state.ref_of("many_table"), id_column, measure, s["tau2_method"], s["ci_method"],
                  float(s["level"]))
 if error:
-    st.error(error, icon=":material/error:")
+    st.error(md(error), icon=":material/error:")
     st.stop()
 
 ok = out[out["problem"] == ""]

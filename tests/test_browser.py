@@ -62,7 +62,7 @@ def test_uploads_in_the_browser(app_url):
         uploader = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
         uploader.set_input_files(files=[{"name": "broken.xlsx", "mimeType":
                                          "application/octet-stream", "buffer": b"not excel"}])
-        page.get_by_text("The Excel file could not be opened").first.wait_for(timeout=20_000)
+        page.get_by_text("The Excel file could not be read").first.wait_for(timeout=20_000)
         assert page.locator("[data-testid='stException']").count() == 0
         page.screenshot(path=str(SHOTS / "browser_bad_upload.png"))
         good = b"study;yi;sei\nA;0,20;0,10\nB;0,35;0,12\nC;0,05;0,08\nD;oops;0,1\n"

@@ -8,6 +8,8 @@ problem when a data editor is fed back from session state (streamlit #7749).
 
 from __future__ import annotations
 
+import copy
+
 import pandas as pd
 import streamlit as st
 
@@ -77,7 +79,8 @@ def load_dataset() -> None:
 def init() -> None:
     """Set defaults once per session and load the default dataset."""
     for key, value in DEFAULTS.items():
-        st.session_state.setdefault(key, value)
+        if key not in st.session_state:   # a copy: no session may share a default list
+            st.session_state[key] = copy.deepcopy(value)
     if DATASET not in st.session_state:
         st.session_state[DATASET] = DEFAULT_DATASET
     if TABLE not in st.session_state:

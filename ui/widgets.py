@@ -13,6 +13,7 @@ import streamlit as st
 import metacore as mc
 from metacore.report import format_effect
 from ui.analysis import Analysis, current
+from ui.text import md
 
 
 def show_problems(analysis: Analysis, *, expanded: bool = False) -> None:
@@ -30,13 +31,13 @@ def show_problems(analysis: Analysis, *, expanded: bool = False) -> None:
                   "reason": r.split(": ", 1)[-1]} for s, r in bad]),
                 hide_index=True, width="stretch")
     if user:
-        st.caption("Left out by you: " + ", ".join(s for s, _ in user))
+        st.caption("Left out by you: " + ", ".join(md(s) for s, _ in user))
 
 
 def error_box(analysis: Analysis) -> bool:
     """Show the analysis error, if any; True when the page should stop."""
     if analysis.error:
-        st.error(analysis.error, icon=":material/error:")
+        st.error(md(analysis.error), icon=":material/error:")
         st.info("Open the **Data** page to check the table and the column mapping.")
         return True
     return False
@@ -82,8 +83,32 @@ def chart_downloads(chart: alt.TopLevelMixin | dict, stem: str, key: str) -> Non
                        on_click="ignore", width="stretch")
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, prefixed with ' (OWASP)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        try:
+            float(value)
+            return value          # "-0.5" is a number, not a formula
+        except ValueError:
+            return "'" + value
+    return value
+
+
+def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with formula-like text cells and headers made inert; numbers untouched."""
+    out = frame.copy()
+    out.columns = [_inert(str(c)) for c in out.columns]
+    for i in range(out.shape[1]):
+        if not pd.api.types.is_numeric_dtype(out.dtypes.iloc[i]):
+            out.isetitem(i, out.iloc[:, i].map(_inert))
+    return out
+
+
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """A DataFrame as UTF-8 CSV."""
+    """A DataFrame as UTF-8 CSV that is safe to open in a spreadsheet."""
     buf = io.StringIO()
-    frame.to_csv(buf, index=False)
+    neutralise(frame).to_csv(buf, index=False)
     return buf.getvalue().encode("utf-8")
