@@ -28,6 +28,20 @@ GREY = "#9ca3af"
 ACCENT = "#1d4ed8"
 DIAMOND = {"common": "#b45309", "random": "#1d4ed8", "MH": "#7c3aed", "PETO": "#0f766e"}
 ROW_PX = 24
+#: Longest study label drawn; longer ones end in an ellipsis (the table keeps the full text).
+MAX_LABEL = 60
+
+
+def clip_label(text: object, limit: int = MAX_LABEL) -> str:
+    """A label cut to ``limit`` characters with an ellipsis.
+
+    >>> clip_label("x" * 70)[-3:], len(clip_label("x" * 70))
+    ('xx…', 60)
+    """
+    text = str(text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 _POOLED_LABEL = {"common": "Common effect", "random": "Random effects",
                  "MH": "Mantel-Haenszel", "PETO": "Peto"}
 
@@ -109,7 +123,8 @@ def forest_frame(effects: EffectSizes, results: Sequence[PoolResult], *,
     weights = np.asarray(main.weights) if main.k == effects.k else np.full(effects.k, np.nan)
     rows = []
     for i in range(effects.k):
-        rows.append({"study": effects.study[i], "row": effects.rows[i] if effects.rows else i + 1,
+        rows.append({"study": clip_label(effects.study[i]),
+                     "row": effects.rows[i] if effects.rows else i + 1,
                      "kind": "study", "est": float(t(effects.yi[i])), "lo": float(t(lo[i])),
                      "hi": float(t(hi[i])), "weight": float(weights[i]), "note": ""})
     hidden = 0
@@ -135,8 +150,9 @@ def forest_frame(effects: EffectSizes, results: Sequence[PoolResult], *,
                      "hi": np.nan, "weight": np.nan, "note": "listed on the Data page"})
         excluded = []
     for (name, reason), row in excluded:
-        entry = {"study": name, "row": row, "kind": "excluded", "est": np.nan, "lo": np.nan,
-                 "hi": np.nan, "weight": np.nan, "note": reason.split(": ", 1)[-1]}
+        entry = {"study": clip_label(name), "row": row, "kind": "excluded", "est": np.nan,
+                 "lo": np.nan, "hi": np.nan, "weight": np.nan,
+                 "note": clip_label(reason.split(": ", 1)[-1], 200)}
         j = shadow_pos.get(row)
         if j is not None:
             e, s = shadow.yi[j], math.sqrt(shadow.vi[j])

@@ -22,22 +22,31 @@ tab_upload, tab_paste, tab_example = st.tabs(["Upload a file", "Paste a table",
 with tab_upload:
     up = st.file_uploader("CSV, TSV or Excel, one row per study", key="upload",
                           type=["csv", "tsv", "txt", "tab", "xlsx", "xls"])
-    if up is not None:
-        data = up.getvalue()
-        sheet = None
+    if up is not None and s.get("upload_seen") != up.file_id:
+        # Each file is read once (Excel in a child process), not on every rerun; a failure
+        # is remembered with the file so its message stays without re-reading.
+        s["upload_seen"], s["upload_error"], s["upload_sheets"] = up.file_id, None, [None]
         try:
             if up.name.lower().endswith((".xlsx", ".xls", ".xlsm")):
-                sheets = excel_sheets(data)
-                sheet = st.selectbox("Sheet", sheets, key="upload_sheet") if len(sheets) > 1 \
-                    else sheets[0]
-            token = (up.file_id, sheet)
-            if s.get("loaded_upload") != token:
-                state.set_table(read_table(data, up.name, sheet), up.name +
-                                (f" — {sheet}" if sheet else ""))
-                s["loaded_upload"] = token
-                st.rerun()
+                s["upload_sheets"] = excel_sheets(up.getvalue())
         except mc.MetacoreError as err:
-            st.error(md(f"{up.name}: {err}"), icon=":material/error:")
+            s["upload_sheets"], s["upload_error"] = [], f"{up.name}: {err}"
+    if up is not None and s["upload_sheets"]:
+        sheets = s["upload_sheets"]
+        sheet = st.selectbox("Sheet", sheets, key="upload_sheet") if len(sheets) > 1 \
+            else sheets[0]
+        if s.get("loaded_upload") != (up.file_id, sheet):
+            s["loaded_upload"], s["upload_error"] = (up.file_id, sheet), None
+            try:
+                state.set_table(read_table(up.getvalue(), up.name, sheet),
+                                up.name + (f" — {sheet}" if sheet else ""))
+                st.rerun()
+            except mc.MetacoreError as err:
+                s["upload_error"] = f"{up.name}: {err}"
+    if up is not None and s.get("upload_error"):
+        st.error(md(s["upload_error"]), icon=":material/error:")
+    for note in s.get("reading_notes", []):
+        st.caption(f":material/info: {md(note)}")
 with tab_paste:
     st.text_area("Paste rows copied from a spreadsheet or a paper (first line: column names)",
                  key="paste", height=150,
@@ -92,5 +101,6 @@ if not widgets.error_box(result):
     st.success(describe(result.result, show_pi=s[state.SHOW_PI]), icon=":material/check_circle:")
     st.caption(widgets.settings_line(result.result))
     widgets.show_problems(result, expanded=True)
-st.download_button("Download the edited table (CSV)", widgets.csv_bytes(pd.DataFrame(edited)),
+st.download_button("Download the edited table (CSV)",
+                   widgets.deferred_csv(pd.DataFrame(edited)),
                    "metacore_studies.csv", "text/csv", key="dl_edited", on_click="ignore")

@@ -87,11 +87,11 @@ st.dataframe(pd.DataFrame(rows).round(4), hide_index=True, width="stretch")
 
 st.subheader("Downloads")
 d1, d2 = st.columns(2)
-results_csv = pd.concat([res.to_frame().assign(section="pooled"),
-                         res.study_frame().assign(section="studies")], ignore_index=True)
-d1.download_button("Results (CSV)", widgets.csv_bytes(results_csv), "metacore_results.csv",
+d1.download_button("Results (CSV)", lambda: widgets.csv_bytes(pd.concat(
+    [res.to_frame().assign(section="pooled"), res.study_frame().assign(section="studies")],
+    ignore_index=True)), "metacore_results.csv",
                    "text/csv", key="dl_results", width="stretch", on_click="ignore")
-d2.download_button("Study table as edited (CSV)", widgets.csv_bytes(state.table()),
+d2.download_button("Study table as edited (CSV)", widgets.deferred_csv(state.table()),
                    "metacore_studies.csv", "text/csv", key="dl_table", width="stretch",
                    on_click="ignore")
 widgets.chart_downloads(spec, f"forest_{res.measure.lower()}", "dl_forest")

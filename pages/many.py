@@ -103,5 +103,5 @@ problems = out[out["problem"] != ""]
 if len(problems):
     with st.expander(f"{len(problems)} meta-analysis(es) could not be analysed"):
         st.dataframe(problems[["meta_id", "k", "problem"]], hide_index=True, width="stretch")
-st.download_button("All results (CSV)", widgets.csv_bytes(out), "classical_vs_causal.csv",
+st.download_button("All results (CSV)", widgets.deferred_csv(out), "classical_vs_causal.csv",
                    "text/csv", key="dl_many", on_click="ignore")

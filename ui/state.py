@@ -63,6 +63,7 @@ def set_table(table: pd.DataFrame, source: str) -> None:
     """Make ``table`` the current study table (a fresh editor shows it)."""
     st.session_state[TABLE] = with_include(table)
     st.session_state[SOURCE] = source
+    st.session_state["reading_notes"] = list(table.attrs.get("notes", []))
     st.session_state[MAPPING] = {}
     st.session_state["leave_out"] = []
     st.session_state[EDITOR_VERSION] = st.session_state.get(EDITOR_VERSION, 0) + 1

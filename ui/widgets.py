@@ -11,8 +11,10 @@ import pandas as pd
 import streamlit as st
 
 import metacore as mc
+from metacore import render
 from metacore.report import format_effect
 from ui.analysis import Analysis, current
+from ui.cache import cached
 from ui.text import md
 
 
@@ -61,24 +63,21 @@ def fmt_num(x: float, digits: int = 3) -> str:
     return format_effect(x, digits) if x is not None and math.isfinite(x) else "n/a"
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@cached(max_entries=16)
 def chart_image(spec_json: str, fmt: str) -> bytes:
-    """PNG or SVG of an Altair chart, rendered by vl-convert (only on request)."""
-    import vl_convert as vlc
-    spec = json.loads(spec_json)
-    if fmt == "png":
-        return vlc.vegalite_to_png(spec, scale=2)
-    return vlc.vegalite_to_svg(spec).encode("utf-8")
+    """PNG (2x) or SVG of a chart, rendered in a child process (only on request)."""
+    return render.to_image(json.loads(spec_json), fmt, scale=2.0)
 
 
-def chart_downloads(chart: alt.TopLevelMixin | dict, stem: str, key: str) -> None:
+def chart_downloads(chart: alt.TopLevelMixin | dict, stem: str, key: str,
+                    label: str = "Forest plot") -> None:
     """PNG and SVG download buttons; images are rendered only when clicked."""
     spec = json.dumps(chart if isinstance(chart, dict) else chart.to_dict(validate=False))
     c1, c2 = st.columns(2)
-    c1.download_button("Forest plot (PNG)", data=lambda: chart_image(spec, "png"),
+    c1.download_button(f"{label} (PNG)", data=lambda: chart_image(spec, "png"),
                        file_name=f"{stem}.png", mime="image/png", key=f"{key}_png",
                        on_click="ignore", width="stretch")
-    c2.download_button("Forest plot (SVG)", data=lambda: chart_image(spec, "svg"),
+    c2.download_button(f"{label} (SVG)", data=lambda: chart_image(spec, "svg"),
                        file_name=f"{stem}.svg", mime="image/svg+xml", key=f"{key}_svg",
                        on_click="ignore", width="stretch")
 
@@ -105,6 +104,11 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
         if not pd.api.types.is_numeric_dtype(out.dtypes.iloc[i]):
             out.isetitem(i, out.iloc[:, i].map(_inert))
     return out
+
+
+def deferred_csv(frame: pd.DataFrame):
+    """A download payload built only when the button is clicked (no bytes kept per rerun)."""
+    return lambda: csv_bytes(frame)
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
