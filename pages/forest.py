@@ -42,9 +42,10 @@ if s[state.OUTCOME] == "desirable":
     favours = favours[::-1]
 show_both = st.toggle("Also show the other model's diamond", key="show_both")
 drawn = [res, *result.others] if show_both else [res]
-spec = an.forest_spec(inputs, s.get("forest_sort", "input"), bool(s[state.SHOW_PI]), favours,
-                      bool(show_both))
-st.vega_lite_chart(spec, key="forest_chart", width="content", theme=None)
+chart_args = (inputs, s.get("forest_sort", "input"), bool(s[state.SHOW_PI]), favours,
+              bool(show_both))
+st.vega_lite_chart(an.forest_display_spec(*chart_args), key="forest_chart", width="content",
+                   theme=None)
 for note in res.notes:
     st.caption(f":material/info: {note}")
 
@@ -94,4 +95,5 @@ d1.download_button("Results (CSV)", lambda: widgets.csv_bytes(pd.concat(
 d2.download_button("Study table as edited (CSV)", widgets.deferred_csv(state.table()),
                    "metacore_studies.csv", "text/csv", key="dl_table", width="stretch",
                    on_click="ignore")
-widgets.chart_downloads(spec, f"forest_{res.measure.lower()}", "dl_forest")
+widgets.chart_downloads(an.forest_spec(*chart_args), f"forest_{res.measure.lower()}",
+                        "dl_forest")
