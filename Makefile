@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8501
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench chromium reference clean
+.PHONY: run test lint bench chromium nginx hall reference clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,7 +24,14 @@ run: $(VENV)/.runtime
 chromium:
 	@test -x /usr/bin/chromium || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
 
-test: $(VENV)/.dev chromium
+nginx:
+	@test -x /usr/sbin/nginx || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nginx-light)
+
+# A lecture hall: one Streamlit process per core behind nginx with sticky sessions (PORT=8080).
+hall: $(VENV)/.runtime nginx
+	$(PY) deploy/hall.py --port $(or $(HALL_PORT),8080)
+
+test: $(VENV)/.dev chromium nginx
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
@@ -36,6 +43,7 @@ bench: $(VENV)/.dev chromium
 	$(PY) benchmarks/bench_causal.py
 	$(PY) benchmarks/bench_bayes.py
 	$(PY) benchmarks/bench_app.py
+	$(PY) benchmarks/bench_load.py --sessions 1 25 100
 
 # Regenerates the metafor reference values (needs R: see tests/reference/README.md).
 reference:

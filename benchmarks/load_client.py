@@ -33,6 +33,7 @@ class Session:
         self.widget_ids: dict[str, str] = {}
         self.states: dict[str, tuple[str, object]] = {}
         self.page_hash = ""
+        self.pages: dict[str, str] = {}
 
     async def connect(self) -> None:
         self.ws = await websockets.connect(self.ws_url, subprotocols=["streamlit"],
@@ -41,6 +42,15 @@ class Session:
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()
+
+    def _learn_pages(self, pages) -> None:
+        for page in pages:
+            self.pages[page.page_name] = page.page_script_hash
+
+    async def goto(self, page_name: str) -> float:
+        """Open another page of the app (as a click in the navigation does)."""
+        self.page_hash = self.pages[page_name]
+        return await self.rerun()
 
     async def rerun(self, changes: dict[str, tuple[str, object]] | None = None,
                     timeout: float = 60.0) -> float:
@@ -72,5 +82,9 @@ class Session:
                     self.widget_ids[wid.split("-", 2)[2]] = wid
             elif kind == "new_session":
                 self.page_hash = fwd.new_session.page_script_hash or self.page_hash
+                self._learn_pages(fwd.new_session.app_pages)
+            elif kind == "navigation":
+                self._learn_pages(fwd.navigation.app_pages)
+                self.page_hash = fwd.navigation.page_script_hash or self.page_hash
             elif kind == "script_finished":
                 return time.perf_counter() - t0

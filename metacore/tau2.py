@@ -44,6 +44,10 @@ _EPS4 = 4 * np.finfo(float).eps
 # value, the next iterate (which is returned) is accurate to about 1e-14.
 _NEWTON_TOL = 1e-7
 _sum = np.add.reduce  # skips ndarray.sum's Python wrapper on the hot path
+# Points of the score scan that brackets every local maximum of the (restricted)
+# likelihood; the scan is one vectorised pass up to _VECTOR_K studies.
+_GRID, _VECTOR_K = 48, 50_000
+_UNIT_GRID = np.concatenate([[0.0], np.linspace(0.0, 1.0, _GRID)])
 
 
 class Interval(NamedTuple):
@@ -203,12 +207,106 @@ def _solve_decreasing(equation, yi: np.ndarray, vi: np.ndarray,
     return float(root), bool(info.converged)
 
 
+def _loglik(tau2: float | np.ndarray, yi: np.ndarray, vi: np.ndarray,
+            reml: bool) -> np.ndarray:
+    """Log-likelihood (ML) or restricted log-likelihood (REML) of tau^2, up to a constant.
+
+    Accepts a vector of tau^2 values (one likelihood each).
+    """
+    t = np.atleast_1d(np.asarray(tau2, float))[:, None]
+    s = vi[None, :] + t
+    w = 1.0 / s
+    sw = w.sum(1)
+    mu = (w @ yi) / sw
+    ll = -0.5 * np.log(s).sum(1) - 0.5 * (w * (yi[None, :] - mu[:, None]) ** 2).sum(1)
+    if reml:
+        ll -= 0.5 * np.log(sw)
+    return ll
+
+
+def _score_grid(equation, yi: np.ndarray, vi: np.ndarray) -> np.ndarray:
+    """tau^2 values at which the score is evaluated to bracket every stationary point.
+
+    0, then a geometric grid from far below the smallest variance up to a bound beyond
+    which the score is negative (for tau^2 well above every v_i and every squared
+    distance between estimates, the likelihood only falls).
+    """
+    upper = 10.0 * (float(yi.max() - yi.min()) ** 2 + float(vi.max()))
+    # Below 1e-4 of the smallest variance a maximum moves the likelihood by less than
+    # 1e-4 relative to tau^2 = 0 (itself a candidate); the Newton root covers the rest.
+    lower = max(1e-4 * float(vi.min()), upper * 1e-16)
+    grid = np.exp(_UNIT_GRID * math.log(upper / lower))
+    grid *= lower
+    grid[0] = 0.0
+    return grid
+
+
+def _global_maximum(equation, yi: np.ndarray, vi: np.ndarray, reml: bool,
+                    start: float) -> tuple[float, bool, str]:
+    """The tau^2 >= 0 that maximises the (restricted) likelihood, over every local maximum.
+
+    Every sign change of the score from + to - on :func:`_score_grid` brackets a local
+    maximum, refined by Brent's method; tau^2 = 0 is a candidate when the score is <= 0
+    there; so is the root Newton reaches from ``start`` (the DerSimonian-Laird value).
+    The candidate with the highest likelihood wins.
+    """
+    grid = _score_grid(equation, yi, vi)
+    with np.errstate(all="ignore"):
+        f = np.array([equation(t, yi, vi)[0] for t in grid]) if yi.size > _VECTOR_K else \
+            _score_vector(grid, yi, vi, reml)
+    brackets = np.flatnonzero((f[:-1] > 0) & (f[1:] <= 0))
+    at_zero = not f[0] > 0
+    newton, ok = _solve_decreasing(equation, yi, vi, start)
+    if len(brackets) + at_zero <= 1:   # one maximum: the root Newton reached (or 0)
+        return (newton, True, "") if ok else (start, False, "")
+    candidates = [0.0] if at_zero else []
+    for i in brackets:
+        root = optimize.brentq(lambda t: equation(t, yi, vi)[0], grid[i], grid[i + 1],
+                               xtol=1e-300, rtol=_EPS4, maxiter=500)
+        candidates.append(float(root))
+    if ok:
+        candidates.append(newton)
+    values = _loglik(np.array(candidates), yi, vi, reml)
+    best = float(candidates[int(np.argmax(values))])
+    distinct = sorted({round(c, 12) for c in candidates})
+    maxima = [c for c in distinct if not any(abs(c - d) <= 1e-8 * max(c, d, 1e-300)
+                                             for d in distinct if d < c)]
+    note = ""
+    if len(maxima) > 1:
+        which = "restricted likelihood" if reml else "likelihood"
+        listed = ", ".join(f"{m:.4g}" for m in maxima)
+        note = (f"The {which} of τ² has more than one maximum (at τ² = {listed}); the "
+                f"highest, τ² = {best:.4g}, is used.")
+    return best, True, note
+
+
+def _score_vector(grid: np.ndarray, yi: np.ndarray, vi: np.ndarray, reml: bool) -> np.ndarray:
+    """The ML/REML score (up to a factor 1/2) at every grid value at once."""
+    w = np.add.outer(grid, vi)
+    np.reciprocal(w, out=w)
+    sw = w.sum(1)
+    wy = w @ yi
+    # sum w^2 (y - mu)^2 = sum w^2 y^2 - 2 mu sum w^2 y + mu^2 sum w^2, with mu = wy / sw
+    w2 = np.square(w, out=w)
+    s0, s1, s2 = w2.sum(1), w2 @ yi, w2 @ (yi * yi)
+    mu = wy / sw
+    f = s2 - 2 * mu * s1 + mu * mu * s0 - sw
+    if reml:
+        f += s0 / sw
+    return f
+
+
 def _iterative(equation, name: str):
+    likelihood = name in ("ML", "REML")
+
     def estimator(yi: np.ndarray, vi: np.ndarray) -> Tau2Fit:
         start = _dl(yi, vi).tau2
-        root, ok = _solve_decreasing(equation, yi, vi, start)
+        if likelihood:
+            root, ok, note = _global_maximum(equation, yi, vi, name == "REML", start)
+        else:   # Q(tau^2) decreases strictly: one root, no search needed
+            (root, ok), note = _solve_decreasing(equation, yi, vi, start), ""
         if ok:
-            return Tau2Fit(root)
+            return Tau2Fit(root, note=note)
         return Tau2Fit(start, converged=False,
                        note=f"The {name} estimator did not converge; the DerSimonian-Laird "
                             f"estimate ({start:.4g}) is used instead.")
