@@ -285,6 +285,13 @@ def _validate_continuous(data: pd.DataFrame, measure: str, reasons: list[list[st
         for i in np.flatnonzero(x < need):
             reasons[i].append(f"the {arm} arm needs at least {need} participant"
                               f"{'s' if need > 1 else ''} ({name} = {_fmt(x[i])})")
+    if measure == "SMD":
+        # Hedges' correction c(m) needs m = n_t + n_c - 2 > 1 (metafor: NA otherwise).
+        total = data["n_t"].to_numpy(float) + data["n_c"].to_numpy(float)
+        for i in np.flatnonzero(np.isfinite(total) & (total < 4) & (total >= 2)):
+            reasons[i].append(f"the standardised mean difference needs at least 4 participants "
+                              f"in all (n_t + n_c = {_fmt(total[i])}), so Hedges' correction "
+                              "is undefined")
     if measure == "ROM":
         for name in ("mean_t", "mean_c"):
             x = data[name].to_numpy(float)

@@ -29,6 +29,10 @@ MODEL_LABELS = {"common": "Common effect", "random": "Random effects",
 CI_LABELS = {"z": "Wald z", "hksj": "Hartung-Knapp-Sidik-Jonkman (t, k-1 df)"}
 
 
+# metafor's evtol: a ratio of sampling variances beyond 1 / 1e-7 earns a warning.
+_VI_RATIO_WARN = 1e7
+
+
 def _nan() -> float:
     return float("nan")
 
@@ -254,6 +258,12 @@ def pool(effects: EffectSizes, *, model: str = "random", tau2_method: str = "REM
         raise DataError("No study has a usable estimate, so nothing can be pooled"
                         + (f" ({reasons})." if reasons else "."))
     notes: list[str] = []
+    if k > 1 and vi.max() / vi.min() >= _VI_RATIO_WARN:
+        notes.append(f"The largest sampling variance is {vi.max() / vi.min():.2g} times the "
+                     "smallest: results may not be numerically stable (metafor warns too).")
+    if model == "common" and ci_method == "hksj" and k > 1:
+        notes.append("The Hartung-Knapp adjustment is not meant for the common-effect model "
+                     "(metafor warns too); it is applied as asked.")
     het = heterogeneity(yi, vi, level)
     if het["tau2_ci_note"] and model == "random":
         notes.append(het["tau2_ci_note"])

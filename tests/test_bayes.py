@@ -18,7 +18,7 @@ def brute_force(yi, vi, tau_prior, mu_prior=None, level=0.95):
         np.log(scale * 1e-7)
     hi = np.log(min(tau_prior.upper, scale * 1e5))
     u = np.linspace(lo, hi, 1500)
-    tau = np.exp(u)
+    tau = np.clip(np.exp(u), tau_prior.lower, tau_prior.upper)   # exp(log b) may exceed b
     center = float(np.average(yi, weights=1 / vi))
     t = np.linspace(-9, 9, 2401)
     c = scale
@@ -61,6 +61,7 @@ CASES = [
     ("bcg_k2", "RR", P.HalfCauchy(0.5), None),               # k = 2
     ("seed000", "GEN", P.HalfNormal(0.5), None),             # tau^2 = 0 by DL
     ("seed000", "GEN", P.Uniform(2.0), None),
+    ("bcg_k2", "RR", P.HalfCauchy(0.5), P.Normal(0, 1)),
 ]
 
 
@@ -161,3 +162,70 @@ def test_shortest_intervals_are_no_wider_than_equal_tailed():
     assert r.tau_short_high - r.tau_short_low <= r.tau_high - r.tau_low + 1e-9
     assert r.pred_short_high - r.pred_short_low <= r.pred_high - r.pred_low + 1e-3
     assert r.tau_short_low < r.tau_low    # tau's posterior is right-skewed
+
+
+def _adaptive_reference(yi, vi, upper):
+    """mu's mean and quantiles under tau ~ U(0, upper), flat mu, by adaptive quadrature in tau
+    (mu | tau, y is normal), independent of the engine's grids."""
+    import math
+
+    from scipy import integrate, optimize, special
+
+    def parts(t):
+        w = 1 / (vi + t * t)
+        sw = w.sum()
+        m = (w @ yi) / sw
+        ll = -0.5 * np.log(vi + t * t).sum() - 0.5 * np.log(sw) - 0.5 * (w * (yi - m) ** 2).sum()
+        return ll, m, 1 / sw
+
+    top = max(parts(t)[0] for t in np.linspace(0, upper, 2001))
+    dens = lambda t: math.exp(parts(t)[0] - top)  # noqa: E731
+    quad = lambda f: integrate.quad(f, 0, upper, epsabs=0, epsrel=1e-11, limit=500)[0]  # noqa: E731
+    z = quad(dens)
+    mean = quad(lambda t: dens(t) * parts(t)[1]) / z
+
+    def cdf(q):
+        return quad(lambda t: dens(t) * special.ndtr((q - parts(t)[1]) / math.sqrt(parts(t)[2])))
+
+    qs = [optimize.brentq(lambda q, p=p: cdf(q) / z - p, yi.min() - 50, yi.max() + 50,
+                          xtol=1e-10) for p in (0.025, 0.5, 0.975)]
+    return mean, qs
+
+
+def test_uniform_prior_whose_posterior_piles_up_at_the_bound():
+    # normand1999 (stroke) MD, tau ~ U(0, 2): the mass next to tau = 2 must not be lost
+    eff = mc.compute_effects(mc.datasets.load("stroke"), "MD")
+    res = mc.bayes_pool(eff, tau_prior=P.Uniform(2.0))
+    mean, (lo, med, hi) = _adaptive_reference(eff.yi, eff.vi, 2.0)
+    assert mean == pytest.approx(-7.1325, abs=1e-4)          # the issue's dense quadrature
+    width = hi - lo
+    assert abs(res.mu_mean - mean) < 1e-5 * width
+    np.testing.assert_allclose([res.mu_low, res.mu_median, res.mu_high], [lo, med, hi],
+                               atol=1e-5 * width)
+
+
+@pytest.mark.parametrize("prior, mu_prior, k, proper", [
+    (P.HalfCauchy(0.5), None, 2, True),        # likelihood ~ tau^-1, prior ~ tau^-2
+    (P.HalfCauchy(0.5), None, 1, True),        # the posterior is the prior
+    (P.Jeffreys(), None, 1, False),            # ~ tau^-1 alone: improper
+    (P.Jeffreys(), None, 2, True),
+    (P.InvGamma(0.001, 0.001), None, 1, False),        # tau^-1.002: proper only in name
+    (P.InvGamma(0.001, 0.001), P.Normal(0, 31.6), 1, True),
+    (P.HalfT(0.5, 3), None, 2, True),
+])
+def test_propriety_is_decided_from_the_tails(prior, mu_prior, k, proper):
+    eff = mc.compute_effects(mc.datasets.load("bcg").iloc[:k], "RR")
+    if proper:
+        res = mc.bayes_pool(eff, tau_prior=prior, mu_prior=mu_prior)
+        assert np.isfinite(res.mu_median) and np.isfinite(res.tau_high)
+    else:
+        with pytest.raises(mc.OptionError, match="improper|heavy"):
+            mc.bayes_pool(eff, tau_prior=prior, mu_prior=mu_prior)
+
+
+def test_two_studies_half_cauchy_flat_mu_matches_brute_force():
+    eff = mc.compute_effects(mc.datasets.load("bcg").iloc[:2], "RR")
+    res = mc.bayes_pool(eff, tau_prior=P.HalfCauchy(0.5))
+    mq, tq, _ = brute_force(eff.yi, eff.vi, P.HalfCauchy(0.5))
+    np.testing.assert_allclose([res.mu_low, res.mu_median, res.mu_high], mq,
+                               atol=2e-3 * (mq[2] - mq[0]))

@@ -116,3 +116,14 @@ def test_to_frame_keeps_excluded_rows_in_order():
     frame = mc.compute_effects(t, "GEN").to_frame()
     assert frame["row"].tolist() == [1, 2, 3]
     assert frame.loc[1, "excluded"].startswith("row 2: yi")
+
+
+def test_smd_with_three_participants_is_excluded_like_metafor():
+    # metafor: escalc("SMD", ...) gives NA when n1i + n2i - 2 <= 1 (Hedges' c(m) undefined)
+    table = pd.DataFrame({"mean_t": [1.0, 2.0, 3.0], "sd_t": [1.0, 1.0, 1.0],
+                          "n_t": [2, 10, 12], "mean_c": [0.0, 0.0, 1.0],
+                          "sd_c": [1.0, 1.0, 1.0], "n_c": [1, 10, 12]})
+    eff = mc.compute_effects(table, "SMD")
+    assert eff.k == 2 and eff.excluded[0].study == "Study 1"
+    assert "at least 4 participants" in eff.excluded[0].reason
+    assert mc.compute_effects(table, "MD").k == 3          # a mean difference is defined

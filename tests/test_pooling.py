@@ -132,3 +132,16 @@ def test_nothing_to_pool():
     eff = mc.compute_effects(pd.DataFrame({"yi": [None], "sei": [0.1]}), "GEN")
     with pytest.raises(mc.DataError, match="No study has a usable estimate"):
         mc.pool(eff)
+
+
+def test_metafor_warnings_become_notes():
+    # metafor warns: "Ratio of largest to smallest sampling variance extremely large"
+    eff = mc.EffectSizes(yi=np.array([0.1, 0.2, 0.3]), vi=np.array([1e-8, 0.01, 0.5]),
+                         study=("a", "b", "c"), measure="GEN")
+    assert any("times the smallest" in n for n in mc.pool(eff).notes)
+    # metafor warns: "Knapp & Hartung method is not meant to be used in the context of FE"
+    common = mc.pool(mc.compute_effects(mc.datasets.load("bcg"), "RR"), model="common",
+                     ci_method="hksj")
+    assert any("not meant for the common-effect model" in n for n in common.notes)
+    plain = mc.pool(mc.compute_effects(mc.datasets.load("bcg"), "RR"))
+    assert not any("metafor warns" in n for n in plain.notes)
