@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from metacore.effects import EffectSizes, compute_effects
+from metacore.effects import EffectSizes, binary_counts, compute_effects
 from metacore.errors import DataError, MeasureError, OptionError
 from metacore.pooling import PoolResult, pool
 from metacore.table import StudyTable
@@ -207,7 +207,7 @@ def causal_pool(table: pd.DataFrame | StudyTable, measure: str = "RR", *,
                            f"not '{measure}'.")
     if not 0 < level < 1:
         raise OptionError(f"The confidence level must be between 0 and 1, not {level}.")
-    eff = compute_effects(table, "AS", cc=0.0)   # row checks only; AS is finite at zero cells
+    eff = binary_counts(table)
     if eff.k == 0:
         raise DataError("No study has usable 2x2 counts, so nothing can be pooled.")
     d = eff.data
@@ -282,7 +282,7 @@ def compare_classical_causal(table: pd.DataFrame | StudyTable, measure: str = "R
     """
     causal = causal_pool(table, measure, weights=weights, level=level, target=target)
     if measure == "SR":
-        eff = compute_effects(_non_events(compute_effects(table, "AS", cc=0.0).data), "RR")
+        eff = compute_effects(_non_events(binary_counts(table).data), "RR")
         classical_measure = "RR"
     else:
         eff = compute_effects(table, measure)
@@ -385,7 +385,7 @@ def causal_many(table: pd.DataFrame, measure: str = "RR", *, id_column: str = "m
     order = list(dict.fromkeys(ids))
     crit = float(special.ndtri(0.5 + level / 2))
     # Causal part: every valid row, grouped by meta-analysis.
-    raw = compute_effects(table.drop(columns=[id_column]), "AS", cc=0.0)
+    raw = binary_counts(table.drop(columns=[id_column]))
     rows = np.asarray(raw.rows) - 1
     d = raw.data
     e1, n1 = d["events_t"].to_numpy(float), d["n_t"].to_numpy(float)

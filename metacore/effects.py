@@ -20,6 +20,9 @@ from metacore.table import KIND_COLUMNS, StudyTable, standardize
 
 __all__ = [
     "BINARY_MEASURES",
+    "Counts",
+    "binary_counts",
+    "effects_from_counts",
     "CONTINUOUS_MEASURES",
     "GENERIC_MEASURES",
     "MEASURE_LABELS",
@@ -337,6 +340,169 @@ def _generic_effects(data: pd.DataFrame, ratio_scale: bool,
     return yi, vi
 
 
+@dataclass(frozen=True, eq=False)
+class Counts:
+    """Validated 2x2 counts of the usable studies: the one home of the row checks.
+
+    Effect sizes (:func:`compute_effects`), Mantel-Haenszel and Peto pooling and the
+    causal estimator all start from these. Rows with unreadable or impossible counts,
+    and rows the user left out, are in ``excluded`` with their reasons.
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+    d: np.ndarray
+    data: pd.DataFrame
+    excluded: tuple[Exclusion, ...] = ()
+    excluded_rows: tuple[int, ...] = ()
+
+    @property
+    def n1(self) -> np.ndarray:
+        return self.a + self.b
+
+    @property
+    def n2(self) -> np.ndarray:
+        return self.c + self.d
+
+    @property
+    def k(self) -> int:
+        return int(self.a.size)
+
+    @property
+    def study(self) -> tuple[str, ...]:
+        return tuple(str(x) for x in self.data["study"])
+
+    @property
+    def rows(self) -> tuple[int, ...]:
+        return tuple(int(r) for r in self.data["row"])
+
+
+def _table_of_kind(table: pd.DataFrame | StudyTable, kind: str,
+                   measure: str) -> tuple[StudyTable, list[list[str]]]:
+    """The standardised table, checked to hold ``kind`` data, and each row's read problems."""
+    st = standardize(table)
+    if kind not in st.kinds:
+        need = ", ".join(KIND_COLUMNS[kind]) if kind != "generic" else \
+            "yi with sei, vi, or ci_low and ci_high"
+        label = MEASURE_LABELS.get(measure, measure)
+        raise MeasureError(f"{label} ({measure}) needs the columns {need}; "
+                           f"this table has data for: {', '.join(st.kinds) or 'none'}.")
+    if len(st.data) == 0:
+        raise DataError("The study table has no rows: add at least one study.")
+    return st, [list(st.problems.get(r, [])) for r in st.data["row"]]
+
+
+def _split(data: pd.DataFrame, reasons: list[list[str]]):
+    """Indices of the rows without reasons, and the others as exclusions in row order."""
+    user_out = ~data["include"].to_numpy(bool)
+    for i in np.flatnonzero(user_out):
+        if not reasons[i]:
+            reasons[i].append("left out by the user (include is unticked)")
+    keep = np.array([not r for r in reasons], dtype=bool)
+    out = np.flatnonzero(~keep)
+    excluded = tuple(Exclusion(str(data["study"].iat[i]), f"row {int(data['row'].iat[i])}: "
+                               + "; ".join(reasons[i])) for i in out)
+    return np.flatnonzero(keep), excluded, tuple(int(data["row"].iat[i]) for i in out)
+
+
+def binary_counts(table: pd.DataFrame | StudyTable) -> Counts:
+    """Validated 2x2 counts (events and totals per arm) of every usable study.
+
+    Examples
+    --------
+    >>> import metacore as mc
+    >>> cnt = binary_counts(mc.datasets.load("bcg"))
+    >>> cnt.k, int(cnt.a[0]), int(cnt.b[0])
+    (13, 4, 119)
+    """
+    st, reasons = _table_of_kind(table, "binary", "2x2")
+    data = st.data
+    _validate_binary(data, reasons)
+    idx, excluded, excluded_rows = _split(data, reasons)
+    kept = data.iloc[idx].reset_index(drop=True)
+    a, n1 = kept["events_t"].to_numpy(float), kept["n_t"].to_numpy(float)
+    c, n2 = kept["events_c"].to_numpy(float), kept["n_c"].to_numpy(float)
+    return Counts(a=a, b=n1 - a, c=c, d=n2 - c, data=kept, excluded=excluded,
+                  excluded_rows=excluded_rows)
+
+
+def _check_options(measure: str, cc: float | None, cc_to: str) -> tuple[str, float]:
+    measure = str(measure).upper()
+    if measure not in _KIND_OF:
+        raise MeasureError(f"Unknown effect measure '{measure}'. Choose one of "
+                           + ", ".join(_KIND_OF) + ".")
+    if cc_to not in _CC_TO:
+        raise OptionError(f"cc_to must be one of {', '.join(_CC_TO)}, not '{cc_to}'.")
+    if cc is None:
+        cc = _DEFAULT_CC.get(measure, 0.5)
+    if not np.isfinite(cc) or cc < 0:
+        raise OptionError(f"The continuity correction must be a non-negative number, not {cc}.")
+    return measure, float(cc)
+
+
+@np.errstate(all="ignore")
+def effects_from_counts(counts: Counts, measure: str, *, cc: float | None = None,
+                        cc_to: str = "only0", drop00: bool = False) -> EffectSizes:
+    """Effect sizes of validated 2x2 counts (the binary part of :func:`compute_effects`)."""
+    measure, cc = _check_options(measure, cc, cc_to)
+    if _KIND_OF[measure] != "binary":
+        raise MeasureError(f"{measure} is not a measure for 2x2 tables.")
+    a, b, c, d = counts.a, counts.b, counts.c, counts.d
+    reasons: list[list[str]] = [[] for _ in range(counts.k)]
+    valid = np.ones(counts.k, dtype=bool)
+    double = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
+    if drop00:
+        for i in np.flatnonzero(double):
+            reasons[i].append("no events (or only events) in both arms, and double-zero "
+                              "studies are set to be dropped")
+        valid &= ~double
+    cc_applied = np.zeros(counts.k, dtype=bool)
+    if measure in _CC_MEASURES and cc > 0 and cc_to != "none":
+        zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
+        if cc_to == "all":
+            cc_applied = valid.copy()
+        elif cc_to == "only0":
+            cc_applied = zero & valid
+        elif (zero & valid).any():
+            cc_applied = valid.copy()
+        add = np.where(cc_applied, cc, 0.0)
+        a, b, c, d = a + add, b + add, c + add, d + add
+    yi, vi = _BINARY[measure](a, b, c, d, a + b, c + d)
+    return _assemble(counts.data, reasons, yi, vi, measure, cc, cc_to, drop00, False,
+                     cc_applied, counts.excluded, counts.excluded_rows)
+
+
+def _assemble(data: pd.DataFrame, reasons: list[list[str]], yi: np.ndarray, vi: np.ndarray,
+              measure: str, cc: float, cc_to: str, drop00: bool, ratio_scale: bool,
+              cc_applied: np.ndarray, prior: tuple[Exclusion, ...] = (),
+              prior_rows: tuple[int, ...] = ()) -> EffectSizes:
+    """EffectSizes from per-row estimates: rows that give none are named with the reason."""
+    for i in range(len(data)):
+        if reasons[i] or not data["include"].iat[i]:
+            continue
+        if not np.isfinite(yi[i]):
+            reasons[i].append(_why_not_finite(measure, cc_to, cc))
+        elif not np.isfinite(vi[i]) or vi[i] <= 0:
+            reasons[i].append("its sampling variance is zero or undefined (e.g. all or no events "
+                              "in both arms, or zero SDs), so it carries no usable weight")
+        elif abs(yi[i]) > _MAX_ABS_Y or not _MIN_V <= vi[i] <= _MAX_V:
+            reasons[i].append(f"its values are too extreme to compute with (estimate "
+                              f"{yi[i]:.3g}, variance {vi[i]:.3g})")
+    idx, excluded, excluded_rows = _split(data, reasons)
+    if prior:   # exclusions found earlier (count checks) go back in row order
+        merged = sorted(zip(prior_rows + excluded_rows, prior + excluded, strict=True))
+        excluded_rows = tuple(r for r, _ in merged)
+        excluded = tuple(e for _, e in merged)
+    ratio = measure in RATIO_MEASURES or (measure == "GEN" and ratio_scale)
+    return EffectSizes(
+        yi=np.asarray(yi, float)[idx], vi=np.asarray(vi, float)[idx],
+        study=tuple(str(s) for s in data["study"].iloc[idx]), measure=measure,
+        excluded=excluded, rows=tuple(int(r) for r in data["row"].iloc[idx]),
+        excluded_rows=excluded_rows, ratio=ratio, data=data.iloc[idx].reset_index(drop=True),
+        cc_applied=cc_applied[idx], cc=cc, cc_to=cc_to, drop00=drop00)
+
+
 def compute_effects(table: pd.DataFrame | StudyTable, measure: str, *, cc: float | None = None,
                     cc_to: str = "only0", drop00: bool = False,
                     ratio_scale: bool = False) -> EffectSizes:
@@ -378,89 +544,22 @@ def compute_effects(table: pd.DataFrame | StudyTable, measure: str, *, cc: float
     >>> round(float(compute_effects(t, "RR").yi[0]), 4)
     -0.8893
     """
-    measure = str(measure).upper()
-    if measure not in _KIND_OF:
-        raise MeasureError(f"Unknown effect measure '{measure}'. Choose one of "
-                           + ", ".join(_KIND_OF) + ".")
-    if cc_to not in _CC_TO:
-        raise OptionError(f"cc_to must be one of {', '.join(_CC_TO)}, not '{cc_to}'.")
-    if cc is None:
-        cc = _DEFAULT_CC.get(measure, 0.5)
-    if not np.isfinite(cc) or cc < 0:
-        raise OptionError(f"The continuity correction must be a non-negative number, not {cc}.")
-    st = standardize(table)
+    measure, cc = _check_options(measure, cc, cc_to)
     kind = _KIND_OF[measure]
-    if kind not in st.kinds:
-        need = ", ".join(KIND_COLUMNS[kind]) if kind != "generic" else \
-            "yi with sei, vi, or ci_low and ci_high"
-        raise MeasureError(f"{MEASURE_LABELS[measure]} ({measure}) needs the columns {need}; "
-                           f"this table has data for: {', '.join(st.kinds) or 'none'}.")
+    if kind == "binary":
+        return effects_from_counts(binary_counts(table), measure, cc=cc, cc_to=cc_to,
+                                   drop00=drop00)
+    st, reasons = _table_of_kind(table, kind, measure)
     data = st.data
-    n = len(data)
-    if n == 0:
-        raise DataError("The study table has no rows: add at least one study.")
-    reasons: list[list[str]] = [list(st.problems.get(r, [])) for r in data["row"]]
-    user_out = ~data["include"].to_numpy(bool)
-
-    cc_applied = np.zeros(n, dtype=bool)
     with np.errstate(all="ignore"):
-        if kind == "binary":
-            _validate_binary(data, reasons)
-            a, n1 = data["events_t"].to_numpy(float), data["n_t"].to_numpy(float)
-            c, n2 = data["events_c"].to_numpy(float), data["n_c"].to_numpy(float)
-            b, d = n1 - a, n2 - c
-            valid = np.array([not r for r in reasons], dtype=bool) & ~user_out
-            double = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
-            if drop00:
-                for i in np.flatnonzero(double & valid):
-                    reasons[i].append("no events (or only events) in both arms, and double-zero "
-                                      "studies are set to be dropped")
-                valid &= ~double
-            if measure in _CC_MEASURES and cc > 0 and cc_to != "none":
-                zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
-                if cc_to == "all":
-                    cc_applied = valid.copy()
-                elif cc_to == "only0":
-                    cc_applied = zero & valid
-                elif (zero & valid).any():
-                    cc_applied = valid.copy()
-                add = np.where(cc_applied, cc, 0.0)
-                a, b, c, d = a + add, b + add, c + add, d + add
-                n1, n2 = a + b, c + d
-            yi, vi = _BINARY[measure](a, b, c, d, n1, n2)
-        elif kind == "continuous":
+        if kind == "continuous":
             _validate_continuous(data, measure, reasons)
             cols = [data[x].to_numpy(float) for x in KIND_COLUMNS["continuous"]]
             yi, vi = _CONTINUOUS[measure](*cols)
         else:
             yi, vi = _generic_effects(data, ratio_scale, reasons)
-
-    for i in range(n):
-        if reasons[i] or user_out[i]:
-            continue
-        if not np.isfinite(yi[i]):
-            reasons[i].append(_why_not_finite(measure, cc_to, cc))
-        elif not np.isfinite(vi[i]) or vi[i] <= 0:
-            reasons[i].append("its sampling variance is zero or undefined (e.g. all or no events "
-                              "in both arms, or zero SDs), so it carries no usable weight")
-        elif abs(yi[i]) > _MAX_ABS_Y or not _MIN_V <= vi[i] <= _MAX_V:
-            reasons[i].append(f"its values are too extreme to compute with (estimate "
-                              f"{yi[i]:.3g}, variance {vi[i]:.3g})")
-    for i in np.flatnonzero(user_out):
-        if not reasons[i]:
-            reasons[i].append("left out by the user (include is unticked)")
-    keep = np.array([not r for r in reasons], dtype=bool)
-    idx = np.flatnonzero(keep)
-    excluded = tuple(Exclusion(str(data["study"].iat[i]), f"row {int(data['row'].iat[i])}: "
-                               + "; ".join(reasons[i])) for i in np.flatnonzero(~keep))
-    ratio = measure in RATIO_MEASURES or (measure == "GEN" and ratio_scale)
-    return EffectSizes(
-        yi=np.asarray(yi, float)[idx], vi=np.asarray(vi, float)[idx],
-        study=tuple(str(s) for s in data["study"].iloc[idx]), measure=measure,
-        excluded=excluded, rows=tuple(int(r) for r in data["row"].iloc[idx]),
-        excluded_rows=tuple(int(r) for r in data["row"].iloc[np.flatnonzero(~keep)]),
-        ratio=ratio, data=data.iloc[idx].reset_index(drop=True),
-        cc_applied=cc_applied[idx], cc=cc, cc_to=cc_to, drop00=drop00)
+    return _assemble(data, reasons, yi, vi, measure, cc, cc_to, drop00, ratio_scale,
+                     np.zeros(len(data), dtype=bool))
 
 
 def _why_not_finite(measure: str, cc_to: str, cc: float) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from metacore.effects import compute_effects
+from metacore.effects import Counts, binary_counts, effects_from_counts
 from metacore.errors import DataError, MeasureError
 from metacore.pooling import PoolResult, heterogeneity
 from metacore.table import StudyTable
@@ -21,23 +21,20 @@ __all__ = ["pool_mh", "pool_peto"]
 
 
 def _counts(table: pd.DataFrame | StudyTable):
-    """Validated counts, using compute_effects' row checks without a correction."""
-    raw = compute_effects(table, "AS", cc=0.0)  # finite at zero cells: keeps every valid row
-    d = raw.data
-    a, n1 = d["events_t"].to_numpy(float), d["n_t"].to_numpy(float)
-    c, n2 = d["events_c"].to_numpy(float), d["n_c"].to_numpy(float)
-    return raw, a, n1 - a, c, n2 - c, n1, n2
+    """Validated counts (checked once, in :func:`metacore.effects.binary_counts`)."""
+    raw = binary_counts(table)
+    return raw, raw.a, raw.b, raw.c, raw.d, raw.n1, raw.n2
 
 
-def _finish(estimate: float, variance: float, weights: np.ndarray, raw, measure: str,
-            model: str, level: float, table, cc: float, notes: list[str],
+def _finish(estimate: float, variance: float, weights: np.ndarray, raw: Counts, measure: str,
+            model: str, level: float, cc: float, notes: list[str],
             q_override: float | None = None):
     if not (np.isfinite(estimate) and np.isfinite(variance) and variance > 0):
         raise DataError(f"The {'Peto' if model == 'PETO' else 'Mantel-Haenszel'} estimate "
                         "has no usable variance for this table (for example, no study has "
                         "both events and non-events).")
     # The Q test, as in rma.mh / rma.peto: study effects with the correction, double zeros out.
-    het_eff = compute_effects(table, measure, cc=cc, cc_to="only0", drop00=True)
+    het_eff = effects_from_counts(raw, measure, cc=cc, cc_to="only0", drop00=True)
     yi, vi = het_eff.yi, het_eff.vi
     alpha = 1 - level
     crit = float(special.ndtri(1 - alpha / 2))
@@ -73,7 +70,7 @@ def _finish(estimate: float, variance: float, weights: np.ndarray, raw, measure:
 
 def _study_effects(raw, measure: str, cc: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-study (yi, vi) with the usual correction, aligned with ``raw.study``."""
-    eff = compute_effects(raw.data, measure, cc=cc, cc_to="only0")
+    eff = effects_from_counts(raw, measure, cc=cc, cc_to="only0")
     return _align(raw, eff, eff.yi), _align(raw, eff, eff.vi)
 
 
@@ -148,7 +145,7 @@ def pool_mh(table: pd.DataFrame | StudyTable, measure: str = "OR", *, level: flo
         Q = np.sum((a * (n2 - c) + c * (n1 - a)) / (2 * n))
         var = (est * P + Q) / W**2
         weights = n1 * n2 / n
-    return _finish(float(est), float(var), weights, raw, measure, "MH", level, table, cc, notes)
+    return _finish(float(est), float(var), weights, raw, measure, "MH", level, cc, notes)
 
 
 @np.errstate(all="ignore")
@@ -179,5 +176,5 @@ def pool_peto(table: pd.DataFrame | StudyTable, *, level: float = 0.95,
     pos = v > 0
     o_e = (a - expected)[pos]
     q = max(0.0, float(np.sum(o_e**2 / v[pos]) - o_e.sum() ** 2 / v[pos].sum()))
-    return _finish(float(est), float(1 / v.sum()), v, raw, "PETO", "PETO", level, table, cc, [],
+    return _finish(float(est), float(1 / v.sum()), v, raw, "PETO", "PETO", level, cc, [],
                    q_override=q)

@@ -1,0 +1,94 @@
+"""Shared pieces of every chart: colours, tick choice, axis titles, label clipping.
+
+Ratio measures are drawn on a log axis whose ticks are labelled on the natural
+scale; confidence intervals are explicit rules, not Vega-Lite error bars, which
+misbehave on log scales.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from metacore.effects import MEASURE_LABELS
+from metacore.report import format_effect
+
+INK = "#1f2937"
+GREY = "#9ca3af"
+ACCENT = "#1d4ed8"
+DIAMOND = {"common": "#b45309", "random": "#1d4ed8", "MH": "#7c3aed", "PETO": "#0f766e"}
+ROW_PX = 24
+#: Longest study label drawn; longer ones end in an ellipsis (the table keeps the full text).
+MAX_LABEL = 60
+
+
+def clip_label(text: object, limit: int = MAX_LABEL) -> str:
+    """A label cut to ``limit`` characters with an ellipsis.
+
+    >>> clip_label("x" * 70)[-3:], len(clip_label("x" * 70))
+    ('xx…', 60)
+    """
+    text = str(text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+POOLED_LABEL = {"common": "Common effect", "random": "Random effects",
+                 "MH": "Mantel-Haenszel", "PETO": "Peto"}
+
+
+def nice_ticks(lo: float, hi: float, log: bool) -> list[float]:
+    """Tick values covering [lo, hi]: 1-2-5 steps on a log axis, round steps otherwise.
+
+    >>> nice_ticks(0.12, 1.9, log=True)
+    [0.1, 0.2, 0.5, 1.0, 2.0]
+    """
+    if log and hi / lo < 4:
+        # A narrow range: round steps on the natural scale read better than 1-2-5 decades.
+        return [t for t in nice_ticks(lo, hi, log=False) if t > 0] or [lo, hi]
+    if log:
+        ticks = []
+        for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
+            for m in (1, 2, 5):
+                t = round(m * 10.0**e, 12)
+                if lo / 1.0001 <= t * 2.5 and t / 2.5 <= hi * 1.0001:
+                    ticks.append(t)
+        inside = [t for t in ticks if lo * 0.999 <= t <= hi * 1.001]
+        below = [t for t in ticks if t < lo * 0.999]
+        above = [t for t in ticks if t > hi * 1.001]
+        return ([below[-1]] if below else []) + inside + ([above[0]] if above else [])
+    span = hi - lo or 1.0
+    step = 10 ** math.floor(math.log10(span / 5))
+    for m in (1, 2, 5, 10):
+        if span / (m * step) <= 7:
+            step *= m
+            break
+    start = math.floor(lo / step) * step
+    return [round(start + i * step, 10) for i in range(int(math.ceil((hi - start) / step)) + 1)]
+
+
+def axis_title(measure: str, ratio: bool, favours: tuple[str, str] | None) -> str:
+    name = MEASURE_LABELS.get(measure, measure)
+    title = f"{name} (log scale)" if ratio else name
+    if favours:
+        return f"\u2190 {favours[0]}        {title}        {favours[1]} \u2192"
+    return title
+
+
+def ci_text(est: float, lo: float, hi: float, kind: str, digits: int) -> str:
+    if not np.isfinite(est):
+        return "not estimable"
+    text = (f"{format_effect(est, digits)} [{format_effect(lo, digits)}, "
+            f"{format_effect(hi, digits)}]")
+    return text + " left out" if kind == "excluded" else text
+
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """JSON-safe records (NaN becomes null)."""
+    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else
+                 (v.item() if isinstance(v, np.generic) else v)) for k, v in row.items()}
+            for row in frame.to_dict("records")]
+
+
