@@ -11,6 +11,7 @@ from scipy import special
 
 from metacore.effects import MEASURE_LABELS, EffectSizes
 from metacore.errors import DataError, OptionError
+from metacore.numbers import format_p
 from metacore.tau2 import (
     ESTIMATORS,
     TAU2_LABELS,
@@ -120,16 +121,17 @@ class PoolResult:
             f"{MODEL_LABELS.get(self.model, self.model)} model (k = {self.k}); {self.settings}",
             f"{label}{scale}: {f.format(nat['estimate'])} "
             f"[{f.format(nat['ci_low'])}, {f.format(nat['ci_high'])}], "
-            f"p = {_p(self.pvalue)}",
+            f"p = {format_p(self.pvalue)}",
         ]
         if self.model == "random":
             lines.append(f"Prediction interval: [{f.format(nat['pi_low'])}, "
                          f"{f.format(nat['pi_high'])}]")
-            lines.append(f"tau^2 = {f.format(self.tau2)} [{f.format(self.tau2_ci.low)}, "
-                         f"{f.format(self.tau2_ci.high)}], tau = {f.format(self.tau)}")
+            lines.append(f"τ² = {f.format(self.tau2)} [{f.format(self.tau2_ci.low)}, "
+                         f"{f.format(self.tau2_ci.high)}], τ = {f.format(self.tau)}")
         if self.k > 1:
-            lines.append(f"Heterogeneity: Q({self.q_df}) = {self.q:.2f}, p = {_p(self.q_pvalue)}; "
-                         f"I^2 = {self.i2:.1f}%, H^2 = {self.h2:.2f}")
+            lines.append(f"Heterogeneity: Q({self.q_df}) = {self.q:.2f}, "
+                         f"p = {format_p(self.q_pvalue)}; I² = {self.i2:.1f}%, "
+                         f"H² = {self.h2:.2f}")
         lines.extend(self.notes)
         return "\n".join(lines)
 
@@ -160,12 +162,6 @@ class PoolResult:
                              "weight": self.weights})
 
 
-def _p(p: float) -> str:
-    if not np.isfinite(p):
-        return "n/a"
-    return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
-
-
 def heterogeneity_words(i2: float) -> str:
     """Cochrane Handbook's rough reading of I^2 (overlapping bands, simplified)."""
     if not np.isfinite(i2):
@@ -183,7 +179,7 @@ def _check_options(model: str, tau2_method: str, ci_method: str, level: float) -
     if model not in MODELS:
         raise OptionError(f"model must be 'common' or 'random', not '{model}'.")
     if tau2_method not in ESTIMATORS:
-        raise OptionError(f"Unknown tau^2 estimator '{tau2_method}'. Choose one of "
+        raise OptionError(f"Unknown τ² estimator '{tau2_method}'. Choose one of "
                           + ", ".join(ESTIMATORS) + ".")
     if ci_method not in CI_METHODS:
         raise OptionError(f"ci_method must be 'z' or 'hksj', not '{ci_method}'.")
@@ -316,7 +312,7 @@ def pool(effects: EffectSizes, *, model: str = "random", tau2_method: str = "REM
         notes.append("Only one study: the pooled estimate is that study's estimate, and "
                      "heterogeneity cannot be assessed.")
     elif k == 2 and model == "random":
-        notes.append("Only two studies: tau^2 and its interval are very imprecise.")
+        notes.append("Only two studies: τ² and its interval are very imprecise.")
     return PoolResult(
         estimate=est, se=se, ci_low=est - crit * se, ci_high=est + crit * se, pvalue=pvalue,
         pi_low=est - crit * pi_se, pi_high=est + crit * pi_se, tau2=float(tau2),

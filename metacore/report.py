@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
+from metacore.numbers import format_effect, format_number, format_p
 from metacore.pooling import PoolResult, heterogeneity_words
 
-__all__ = ["SHORT_NAMES", "describe", "format_effect"]
+__all__ = ["SHORT_NAMES", "describe", "format_effect"]  # format_effect: see metacore.numbers
 
 SHORT_NAMES = {"OR": "OR", "RR": "RR", "RD": "RD", "AS": "arcsine difference",
                "PETO": "Peto OR", "MD": "MD", "SMD": "SMD", "SMDH": "SMD", "ROM": "ratio of means",
@@ -15,20 +14,6 @@ SHORT_NAMES = {"OR": "OR", "RR": "RR", "RD": "RD", "AS": "arcsine difference",
 
 _MODEL_PHRASES = {"common": "common-effect", "random": "random-effects",
                   "MH": "Mantel-Haenszel", "PETO": "Peto"}
-
-
-def format_effect(value: float, digits: int = 2) -> str:
-    """A number for display: fixed decimals, a real minus sign, 'n/a' when undefined.
-
-    >>> format_effect(-0.1234)
-    '−0.12'
-    """
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    text = f"{value:.{digits}f}"
-    if text.startswith("-") and float(text) == 0:
-        text = text[1:]
-    return text.replace("-", "\u2212")
 
 
 def _interval(lo: float, hi: float, digits: int) -> str:
@@ -55,7 +40,7 @@ def describe(res: PoolResult, digits: int = 2, show_pi: bool = True) -> str:
     else:
         article = "an" if name[0] in "aeiou" else "a"
     level = f"{res.level * 100:g}%"
-    p = "p < 0.001" if res.pvalue < 0.001 else f"p = {res.pvalue:.3f}"
+    p = "p < 0.001" if res.pvalue < 0.001 else f"p = {format_p(res.pvalue)}"
     named = f"{name} " if res.measure != "GEN" else ""
     text = (f"The {model} estimate is {named}{format_effect(nat['estimate'], digits)} "
             f"({level} CI {_interval(nat['ci_low'], nat['ci_high'], digits)}; {p})")
@@ -63,7 +48,7 @@ def describe(res: PoolResult, digits: int = 2, show_pi: bool = True) -> str:
         return text + "; with a single study, heterogeneity cannot be assessed."
     words = heterogeneity_words(res.i2)
     text += f"; heterogeneity is {words} (I² {res.i2:.0f}%"
-    text += f", τ² {res.tau2:.2g})" if res.model == "random" else ")"
+    text += f", τ² {format_number(res.tau2, 2)})" if res.model == "random" else ")"
     if show_pi and res.model == "random" and res.k >= 3:
         text += (f"; a new study would likely show {article} {name} between "
                  f"{_interval(nat['pi_low'], nat['pi_high'], digits).replace(' to ', ' and ')}"

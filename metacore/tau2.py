@@ -354,7 +354,7 @@ def estimate_tau2(yi: np.ndarray, vi: np.ndarray, method: str = "REML") -> Tau2F
     yi = np.asarray(yi, float)
     vi = np.asarray(vi, float)
     if yi.size < 2:
-        return Tau2Fit(0.0, note="tau^2 cannot be estimated from a single study; it is set to 0.")
+        return Tau2Fit(0.0, note="τ² cannot be estimated from a single study; it is set to 0.")
     return ESTIMATORS[method](yi, vi)
 
 
@@ -371,7 +371,7 @@ def q_profile(yi: np.ndarray, vi: np.ndarray, level: float = 0.95, *,
     """
     k = yi.size
     if k < 2:
-        return Interval(float("nan"), float("nan")), "No interval for tau^2 with one study."
+        return Interval(float("nan"), float("nan")), "No interval for τ² with one study."
     df = k - 1
     alpha = 1 - level
     bounds = []
@@ -385,7 +385,7 @@ def q_profile(yi: np.ndarray, vi: np.ndarray, level: float = 0.95, *,
         bounds.append(root)
     note = ""
     if bounds[1] == 0.0:
-        note = "Both bounds of the tau^2 interval are truncated at zero."
+        note = "Both bounds of the τ² interval are truncated at zero."
     elif bounds[0] == 0.0:
-        note = "The lower bound of the tau^2 interval is truncated at zero."
+        note = "The lower bound of the τ² interval is truncated at zero."
     return Interval(bounds[0], bounds[1]), note

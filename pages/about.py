@@ -74,4 +74,4 @@ st.table({"": ["Estimate", "Spread", "Problems?"],
           "Common effect": ["β₀", "none", "Unrealistic"],
           "Fixed effects": ["β_F", "ζ²", "Just right"],
           "Random effects": ["μ", "τ²", "Sensitive"]})
-st.caption("Summary table after the Bayesian meta-analysis lecture notes (seed 002).")
+st.caption("After the summary table of the course notes on Bayesian meta-analysis.")

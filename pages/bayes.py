@@ -7,7 +7,8 @@ import streamlit as st
 import metacore as mc
 from metacore import priors as P
 from metacore.charts import density_chart, interval_rows_chart
-from metacore.report import format_effect
+from metacore.numbers import format_effect, format_number, format_prob
+from metacore.report import SHORT_NAMES
 from ui import state, widgets
 from ui.cache import cached
 from ui.page import setup
@@ -42,8 +43,14 @@ threshold = st.number_input(
     value=0.9 if eff.ratio else 0.0, key="bayes_threshold", format="%.3f")
 
 
+if value <= 0 and family not in ("logunif", "jeffreys", "fixed"):
+    st.warning(f"{FAMILIES[family]} needs a positive scale; enter one above "
+               f"(for example {default_scale:g}, the spread of these studies).",
+               icon=":material/warning:")
+    st.stop()
+
+
 def make_prior(family: str, value: float) -> P.TauPrior:
-    value = value if value > 0 else default_scale
     return {"halfnormal": P.HalfNormal(value), "halfcauchy": P.HalfCauchy(value),
             "halft": P.HalfT(value, 3), "uniform": P.Uniform(value),
             "invgamma": P.InvGamma(value, value), "logunif": P.LogUniformTau2(-10, 10),
@@ -74,29 +81,40 @@ t = res.transform
 lower_is_better = s[state.OUTCOME] == "undesirable"
 p_benefit = 1 - res.prob_mu_positive if lower_is_better else res.prob_mu_positive
 p_harm_new = res.prob_pred_positive if lower_is_better else 1 - res.prob_pred_positive
-word = "reduces risk" if eff.ratio or eff.measure in ("RD", "AS") else "helps"
+short = SHORT_NAMES.get(eff.measure, "the effect")
+null = "1" if eff.ratio else "0"
+side = "below" if lower_is_better else "above"
+outcome = "undesirable" if lower_is_better else "desirable"
 lvl = f"{level:.0%}"
-st.info(f"Given these priors there is a **{100 * p_benefit:.0f}%** probability that the "
-        f"treatment {word} (μ on the favourable side of no effect); the probability that a new "
-        f"study shows harm is **{100 * p_harm_new:.0f}%**. Posterior median "
-        f"{format_effect(t(res.mu_median), 3)} ({lvl} credible interval "
-        f"{format_effect(t(res.mu_low), 3)} to {format_effect(t(res.mu_high), 3)}).",
+st.info(f"Given these priors, the probability that the treatment is beneficial — the mean "
+        f"{short} {side} {null}, as the outcome is {outcome} — is "
+        f"**{format_prob(p_benefit)}**; the probability that a new study shows harm is "
+        f"**{format_prob(p_harm_new)}**. Posterior median "
+        f"{format_effect(t(res.mu_median), 3)}, {lvl} equal-tailed credible interval "
+        f"{format_effect(t(res.mu_low), 3)} to {format_effect(t(res.mu_high), 3)}.",
         icon=":material/psychology:")
 if res.threshold is not None:
-    st.caption(f"P(μ > {threshold:g}) = {res.prob_mu_beyond:.3f}.")
+    # Report the clinically interesting direction, on the scale the threshold was typed in.
+    beyond = 1 - res.prob_mu_beyond if lower_is_better else res.prob_mu_beyond
+    sign = "<" if lower_is_better else ">"
+    st.caption(f"P(mean {short} {sign} {format_number(threshold)}) = {format_prob(beyond)}: "
+               "the probability that the benefit exceeds the threshold of clinical interest.")
 m = st.columns(4)
 m[0].metric("μ (median)", format_effect(t(res.mu_median), 3))
-m[1].metric(f"μ {lvl} shortest interval",
-            f"{format_effect(t(res.mu_short_low), 3)} to {format_effect(t(res.mu_short_high), 3)}")
+m[1].metric(f"μ {lvl} shortest credible interval",
+            f"{format_effect(t(res.mu_short_low), 3)} to {format_effect(t(res.mu_short_high), 3)}",
+            help="The narrowest interval holding the stated share of the posterior; the "
+                 "sentence above gives the equal-tailed one.")
 m[2].metric("τ (median)", format_effect(res.tau_median, 3),
-            help=f"{lvl} interval {res.tau_low:.3g} to {res.tau_high:.3g}")
+            help=f"{lvl} equal-tailed interval {format_number(res.tau_low)} to "
+                 f"{format_number(res.tau_high)}")
 m[3].metric("Predicted new study",
             f"{format_effect(t(res.pred_low), 2)} to {format_effect(t(res.pred_high), 2)}")
 bfs = []
 if np.isfinite(res.bf_mu0):
-    bfs.append(f"Bayes factor for μ = 0 vs the prior: {res.bf_mu0:.3g}")
+    bfs.append(f"Bayes factor for μ = 0 vs the prior: {format_number(res.bf_mu0)}")
 if np.isfinite(res.bf_tau0):
-    bfs.append(f"Bayes factor for τ = 0 (homogeneity): {res.bf_tau0:.3g}")
+    bfs.append(f"Bayes factor for τ = 0 (homogeneity): {format_number(res.bf_tau0)}")
 st.caption(" · ".join(bfs + list(res.notes)) + f" — Priors: {res.tau_prior}; {res.mu_prior}.")
 
 name = mc.MEASURE_LABELS.get(eff.measure, eff.measure)
@@ -135,7 +153,7 @@ st.vega_lite_chart(interval_rows_chart(pd.DataFrame(rows), "Observed and shrunke
                                        f"interval; shrunken: {lvl} credible interval")
                    .to_dict(validate=False), key="bayes_forest", width="content", theme=None)
 
-st.subheader("Prior sensitivity (seed 002)")
+st.subheader("Prior sensitivity")
 st.caption("Fixed τ² ∈ {1/4, 1, 25, 100} with normal priors μ ~ N(0, ψ²), ψ² ∈ {0.1, 1, 1000}, "
            "and Lambert et al.'s priors for τ with ψ² = 1000: priors matter for μ far more than "
            "for β_F, the precision-weighted average of the studies' effects.")

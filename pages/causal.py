@@ -5,7 +5,7 @@ import streamlit as st
 
 from metacore.causal import geometric_mean_ratio, verdict
 from metacore.charts import METHOD_COLORS, comparison_chart
-from metacore.report import format_effect
+from metacore.numbers import format_effect
 from ui import analysis as an
 from ui import state, widgets
 from ui.page import setup
@@ -89,29 +89,28 @@ for measure, cmp in results.items():
             (cmp.random.estimate, cmp.random.ci_low, cmp.random.ci_high),
             (cmp.causal.estimate, cmp.causal.ci_low, cmp.causal.ci_high))
 frame = pd.DataFrame(rows)
-left, right = st.columns([3, 2])
-with left:
-    if frame.empty:
-        st.info("No measure could be estimated from these tables (for example, no events in "
-                "any arm); the reasons are listed beside.", icon=":material/info:")
-    else:
-        st.vega_lite_chart(comparison_chart(frame, float(s[state.LEVEL]))
-                           .to_dict(validate=False), key="causal_chart", width="content",
-                           theme=None)
-with right:
-    st.markdown("**Do the conclusions differ?** (classical random effects vs causal)")
-    names = {"RD": "Risk difference", "RR": "Risk ratio", "OR": "Odds ratio",
-             "SR": "Survival ratio"}
-    for measure, why in verdicts.items():
+# The chart has its own row: beside the verdicts it was wider than its column.
+if frame.empty:
+    st.info("No measure could be estimated from these tables (for example, no events in "
+            "any arm); the reasons are listed below.", icon=":material/info:")
+else:
+    st.vega_lite_chart(comparison_chart(frame, float(s[state.LEVEL])).to_dict(validate=False),
+                       key="causal_chart", width="content", theme=None)
+st.markdown("**Do the conclusions differ?** (classical random effects vs causal)")
+names = {"RD": "Risk difference", "RR": "Risk ratio", "OR": "Odds ratio",
+         "SR": "Survival ratio"}
+boxes = st.columns(2)
+for i, (measure, why) in enumerate(verdicts.items()):
+    with boxes[i % 2]:
         if why:
             st.warning(f"**{names[measure]}** — " + md(" ".join(why)), icon=":material/warning:")
         else:
             st.success(f"**{names[measure]}** — same direction, same significance, and each "
                        "estimate inside the other's interval.", icon=":material/check_circle:")
-    st.caption(f"Classical fits: τ² by {s[state.TAU2]}, "
-               f"{'HKSJ' if s[state.CI] == 'hksj' else 'Wald z'} intervals; level "
-               f"{float(s[state.LEVEL]):.0%}. The survival ratio is compared with the "
-               "classical risk ratio of non-events.")
+st.caption(f"Classical fits: τ² by {s[state.TAU2]}, "
+           f"{'HKSJ' if s[state.CI] == 'hksj' else 'Wald z'} intervals; level "
+           f"{float(s[state.LEVEL]):.0%}. The survival ratio is compared with the "
+           "classical risk ratio of non-events.")
 
 measure = s[state.MEASURE] if s[state.MEASURE] in results else "RR"
 cmp = results.get(measure)

@@ -63,7 +63,8 @@ m = st.columns(4)
 m[0].metric("τ²", fmt(res.tau2, 4) if res.model == "random" else "0 (assumed)")
 m[1].metric("τ", fmt(res.tau, 4) if res.model == "random" else "0 (assumed)")
 m[2].metric("ζ² (spread of the fixed effects)", fmt(res.zeta2, 4),
-            help="Seed 002: (Q − (k−1)) / Σ 1/σᵢ², truncated at 0")
+            help="Spread of the studies' own effects (course notes): (Q − (k−1)) / Σ 1/σᵢ², "
+                 "truncated at 0")
 m[3].metric("I² (Q-based)", f"{res.i2_q:.1f}%", help="Higgins & Thompson: (Q − df)/Q")
 lvl = f"{res.level:.0%}"
 intervals = pd.DataFrame({
@@ -72,7 +73,7 @@ intervals = pd.DataFrame({
     f"{lvl} CI low": [res.tau2_ci.low, res.tau_ci.low, res.i2_ci.low, res.h2_ci.low],
     f"{lvl} CI high": [res.tau2_ci.high, res.tau_ci.high, res.i2_ci.high, res.h2_ci.high]})
 st.caption(f"Intervals by the Q-profile method (Viechtbauer 2007). Signal decomposition "
-           f"(seed 002): Z² = {res.z2_total:.2f} = Z_F² {res.z2_fixed:.2f} + Q {res.q:.2f}.")
+           f"(course notes): Z² = {res.z2_total:.2f} = Z_F² {res.z2_fixed:.2f} + Q {res.q:.2f}.")
 st.dataframe(intervals.round(4), hide_index=True)
 
 st.subheader("Pooled estimates")

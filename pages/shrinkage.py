@@ -6,7 +6,7 @@ import streamlit as st
 
 import metacore as mc
 from metacore.charts import shrinkage_chart
-from metacore.report import format_effect
+from metacore.numbers import format_effect
 from metacore.shrinkage import blup, shrinkage_path
 from ui import state, widgets
 from ui.page import setup
@@ -48,15 +48,16 @@ c2.button(f"Use the estimate (τ̂ = {tau_hat:.3g})", key="shrink_use_estimate",
 path = shrinkage_path(eff, tau, float(s[state.LEVEL]))
 w = 1 / (eff.vi + tau**2)
 pooled = float(w @ eff.yi / w.sum())
-st.vega_lite_chart(shrinkage_chart(path, pooled, tau, eff.measure, eff.ratio)
+ce = mc.pool(eff, model="common", level=float(s[state.LEVEL]))
+st.vega_lite_chart(shrinkage_chart(path, pooled, tau, eff.measure, eff.ratio,
+                                   common=ce.estimate)
                    .to_dict(validate=False), key="shrink_chart", width="content", theme=None)
 st.caption(f"With τ = {tau:.3g}, the pooled mean is {format_effect(fit.transform(pooled), 3)}; "
            f"studies keep {100 * float(np.mean(1 - path['shrinkage'])):.0f}% of their own "
            "estimate on average. τ̂ comes from the sidebar's estimator "
            f"({fit.tau2_method}).")
 
-st.subheader("Three views of the same studies (seed 002)")
-ce = mc.pool(eff, model="common", level=float(s[state.LEVEL]))
+st.subheader("Three views of the same studies")
 t = fit.transform
 cols = st.columns(3)
 cols[0].metric("Common effect β₀", format_effect(t(ce.estimate), 3),
@@ -72,11 +73,12 @@ cols[2].metric("Random effects μ", format_effect(t(fit.estimate), 3),
                help="Mean of the distribution the studies' effects are drawn from.")
 cols[2].caption(f"CI {format_effect(t(fit.ci_low), 3)} to {format_effect(t(fit.ci_high), 3)}; "
                 f"τ² = {fit.tau2:.4g}. Depends on how τ² is estimated or what prior it gets.")
-st.table(pd.DataFrame({"Common effect": ["β₀", "nope!", "Unrealistic"],
-                       "Fixed effectS": ["β_F", "ζ²", "Just right!"],
-                       "Random effects": ["μ", "τ²", "Sensitive"]},
-                      index=["Estimate", "Spread", "Problems?"]))
-st.caption("Summary table of the Bayesian meta-analysis lecture (seed 002).")
+st.table(pd.DataFrame({"Common effect": ["β₀", "none (assumed 0)",
+                                         "assumes identical effects: rarely realistic"],
+                       "Fixed effects": ["β_F", "ζ²", "describes these studies only"],
+                       "Random effects": ["μ", "τ²", "sensitive to how τ² is estimated"]},
+                      index=["Estimate", "Spread", "Caveat"]))
+st.caption("After the summary table of the course notes on Bayesian meta-analysis.")
 
 st.subheader("Empirical Bayes estimates of each study's effect (BLUPs)")
 b = blup(fit)

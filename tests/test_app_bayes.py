@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import metacore as mc
+from metacore.numbers import format_prob
 from metacore.shrinkage import shrinkage_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,34 @@ def test_bayesian_page_every_tau_prior(family):
     at = _run("pages/bayes.py")
     at.selectbox(key="bayes_tau_prior").set_value(family).run()
     assert not at.exception and not at.error
-    assert "probability that the treatment reduces risk" in at.info[0].value
+    assert "probability that the treatment is beneficial — the mean RR below 1" in \
+        at.info[0].value
+
+
+def test_direction_words_and_probabilities_follow_the_outcome():
+    at = _run("pages/bayes.py")
+    text = at.info[0].value
+    # BCG, RR 0.49: benefit is all but certain, and never printed as 100%
+    assert "**> 99.9%**" in text and "100%" not in text and "equal-tailed" in text
+    assert any("shortest credible interval" in m.label for m in at.metric)
+    threshold = next(c.value for c in at.caption if "threshold of clinical interest" in c.value)
+    eff = mc.compute_effects(mc.datasets.load("bcg"), "RR")
+    res = mc.bayes_pool(eff, tau_prior=mc.priors.HalfNormal(at.session_state["bayes_scale"]),
+                        threshold=float(np.log(0.9)))
+    assert threshold.startswith("P(mean RR < 0.9) = ")
+    assert f"= {format_prob(1 - res.prob_mu_beyond)}:" in threshold     # the interesting side
+    at.session_state["outcome"] = "desirable"
+    at.run()
+    text = at.info[0].value
+    assert "the mean RR above 1, as the outcome is desirable" in text
+    assert "**< 0.1%**" in text and " 0%" not in text
+
+
+def test_a_zero_prior_scale_is_refused_not_replaced():
+    at = _run("pages/bayes.py")
+    at.number_input(key="bayes_scale").set_value(0.0).run()
+    assert not at.exception
+    assert any("needs a positive scale" in w.value for w in at.warning)
 
 
 def test_prior_change_changes_the_posterior_and_reading():

@@ -12,7 +12,7 @@ import streamlit as st
 
 import metacore as mc
 from metacore import render
-from metacore.report import format_effect
+from metacore.numbers import format_effect
 from ui.analysis import Analysis, current
 from ui.cache import cached
 from ui.text import md

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from metacore.charts.common import (
+    axis,
     nice_ticks,
 )
 
@@ -20,15 +21,20 @@ def density_chart(x: np.ndarray, series: dict[str, np.ndarray], title: str, x_ti
                        for name, d in series.items()], ignore_index=True)
     frame = frame[np.isfinite(frame["density"])]
     colors = ["#1d4ed8", "#b45309", "#15803d", "#7c3aed"][:len(series)]
+    width = 420
+    lo, hi = float(frame["x"].min()), float(frame["x"].max())
+    x_axis = alt.Axis(values=nice_ticks(lo, hi, True, width=width), format="~g") if ratio \
+        else axis(width)
     return alt.Chart(frame).mark_line(strokeWidth=2).encode(
-        x=alt.X("x:Q", title=x_title, scale=alt.Scale(type="log" if ratio else "linear",
-                                                      zero=False, nice=False)),
+        x=alt.X("x:Q", title=x_title, axis=x_axis,
+                scale=alt.Scale(type="log" if ratio else "linear", zero=False, nice=False,
+                                domain=[lo, hi])),
         y=alt.Y("density:Q", title="Density"),
         color=alt.Color("curve:N", title=None, scale=alt.Scale(domain=list(series),
                                                              range=colors)),
         tooltip=[alt.Tooltip("curve:N"), alt.Tooltip("x:Q", format=".3f"),
                  alt.Tooltip("density:Q", format=".3f")],
-    ).properties(width=420, height=220, title=alt.TitleParams(title, subtitle=subtitle,
+    ).properties(width=width, height=220, title=alt.TitleParams(title, subtitle=subtitle,
                                                              anchor="start", fontSize=14))
 
 
@@ -39,7 +45,8 @@ def interval_rows_chart(frame: pd.DataFrame, title: str, x_title: str, ratio: bo
     frame = frame.assign(est=t(frame["est"]), lo=t(frame["lo"]), hi=t(frame["hi"]))
     vals = frame[["lo", "hi"]].to_numpy(float).ravel()
     vals = vals[np.isfinite(vals)]
-    ticks = nice_ticks(float(vals.min()), float(vals.max()), ratio) if vals.size else None
+    ticks = nice_ticks(float(vals.min()), float(vals.max()), ratio, width=460) if vals.size \
+        else None
     scale = alt.Scale(type="log" if ratio else "linear", zero=False, nice=False,
                       domain=[min(ticks[0], vals.min()), max(ticks[-1], vals.max())]
                       if ticks else alt.Undefined)

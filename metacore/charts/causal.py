@@ -9,13 +9,14 @@ import pandas as pd
 from metacore.charts.common import (
     nice_ticks,
 )
-from metacore.report import format_effect
+from metacore.numbers import format_effect
 
 METHOD_COLORS = {"Common effect": "#b45309", "Random effects": "#1d4ed8",
                  "Causal (target population)": "#15803d"}
 
 
-def comparison_chart(frame: pd.DataFrame, level: float = 0.95) -> alt.VConcatChart:
+def comparison_chart(frame: pd.DataFrame, level: float = 0.95,
+                     width: int = 460) -> alt.VConcatChart:
     """Classical and causal estimates with CIs, one panel per effect measure.
 
     ``frame`` has columns ``measure method est lo hi`` on the natural scale.
@@ -32,7 +33,7 @@ def comparison_chart(frame: pd.DataFrame, level: float = 0.95) -> alt.VConcatCha
         null = 1.0 if ratio else 0.0
         lo = min(float(finite.min()), null) if finite.size else null - 1
         hi = max(float(finite.max()), null) if finite.size else null + 1
-        ticks = nice_ticks(lo, hi, ratio)
+        ticks = nice_ticks(lo, hi, ratio, width=width)
         scale = alt.Scale(type="log" if ratio else "linear", nice=False, zero=False,
                           domain=[min(ticks[0], lo), max(ticks[-1], hi)])
         name = {"RD": "Risk difference", "RR": "Risk ratio", "OR": "Odds ratio",
@@ -54,7 +55,7 @@ def comparison_chart(frame: pd.DataFrame, level: float = 0.95) -> alt.VConcatCha
                 x2="hi:Q"),
             base.mark_point(filled=True, size=90, opacity=1).encode(
                 x=alt.X("est:Q", scale=scale)),
-        ).properties(width=460, height=90, title=alt.TitleParams(name, anchor="start",
+        ).properties(width=width, height=90, title=alt.TitleParams(name, anchor="start",
                                                                  fontSize=13)))
     return alt.vconcat(*panels, spacing=18).properties(title=alt.TitleParams(
         "Classical versus causal meta-analysis", anchor="start", fontSize=15,
@@ -73,7 +74,7 @@ def many_scatter(frame: pd.DataFrame, measure: str) -> alt.LayerChart:
     vals = ok[["classical", "causal"]].to_numpy(float)
     vals = vals[np.isfinite(vals) & ((vals > 0) if ratio else True)]
     lo, hi = (float(vals.min()), float(vals.max())) if vals.size else (0.5, 2.0)
-    ticks = nice_ticks(lo, hi, ratio) if (not ratio or lo > 0) else None
+    ticks = nice_ticks(lo, hi, ratio, width=420) if (not ratio or lo > 0) else None
     domain = [min(ticks[0], lo), max(ticks[-1], hi)] if ticks else alt.Undefined
     scale = alt.Scale(type="log" if ratio else "linear", domain=domain, nice=False,
                       zero=False)
@@ -110,7 +111,7 @@ def simulation_chart(frame: pd.DataFrame, truth: dict[str, float]) -> alt.VConca
         null = 1.0 if ratio else 0.0
         vals = np.append(sub["estimate"].to_numpy(float), [truth[measure], null])
         vals = vals[np.isfinite(vals) & ((vals > 0) if ratio else True)]
-        ticks = nice_ticks(float(vals.min()), float(vals.max()), ratio)
+        ticks = nice_ticks(float(vals.min()), float(vals.max()), ratio, width=480)
         scale = alt.Scale(type="log" if ratio else "linear", nice=False, zero=False,
                           domain=[min(ticks[0], vals.min()), max(ticks[-1], vals.max())])
         name = {"RD": "Risk difference", "RR": "Risk ratio", "OR": "Odds ratio"}[measure]

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 
+import altair as alt
 import numpy as np
 import pandas as pd
 
 from metacore.effects import MEASURE_LABELS
-from metacore.report import format_effect
+from metacore.numbers import format_effect
 
 INK = "#1f2937"
 GREY = "#9ca3af"
@@ -38,15 +39,62 @@ POOLED_LABEL = {"common": "Common effect", "random": "Random effects",
                  "MH": "Mantel-Haenszel", "PETO": "Peto"}
 
 
-def nice_ticks(lo: float, hi: float, log: bool) -> list[float]:
+def nice_ticks(lo: float, hi: float, log: bool, width: float | None = None) -> list[float]:
     """Tick values covering [lo, hi]: 1-2-5 steps on a log axis, round steps otherwise.
+
+    With the axis ``width`` in pixels, ticks whose labels would touch are dropped (the
+    line of no effect, 1 or 0, is kept), so tick density follows the chart's size.
 
     >>> nice_ticks(0.12, 1.9, log=True)
     [0.1, 0.2, 0.5, 1.0, 2.0]
+    >>> nice_ticks(0.3, 1.0, log=True, width=200)
+    [0.2, 0.3, 0.4, 0.6, 0.8, 1.0]
     """
+    ticks = _nice_ticks(lo, hi, log)
+    return thin_ticks(ticks, log, width) if width else ticks
+
+
+def label_px(value: float) -> float:
+    """Rough width in pixels of a tick label at the default 10-11 px font."""
+    return 6.5 * len(f"{value:g}") + 10
+
+
+def thin_ticks(ticks: list[float], log: bool, width: float) -> list[float]:
+    """Keep ticks whose labels do not overlap at ``width`` pixels (no effect kept first)."""
+    if len(ticks) < 3:
+        return ticks
+    f = (lambda t: math.log(t)) if log else (lambda t: t)
+    a, b = f(ticks[0]), f(ticks[-1])
+    if b <= a:
+        return ticks
+    pos = {t: (f(t) - a) / (b - a) * width for t in ticks}
+    null = 1.0 if log else 0.0
+    kept = [t for t in (ticks[0], ticks[-1], null) if t in pos]
+    for t in sorted(ticks, key=lambda t: (abs(round(t / 10 ** math.floor(math.log10(abs(t))),
+                                                       6) - 1) if t else 0, t)):
+        gap = min(abs(pos[t] - pos[k]) - (label_px(t) + label_px(k)) / 2 for k in kept) \
+            if kept else 1.0
+        if t not in kept and gap >= 4:
+            kept.append(t)
+    # the end ticks were only anchors; drop one that now crowds its neighbour
+    out = sorted(set(kept))
+    return [t for i, t in enumerate(out)
+            if i == 0 or pos[t] - pos[out[i - 1]] >= (label_px(t) + label_px(out[i - 1])) / 2
+            or t == null]
+
+
+def axis(width: float, **kwargs) -> alt.Axis:
+    """A quantitative axis whose tick count follows its width (no overlapping labels)."""
+    kwargs.setdefault("tickCount", max(2, int(width // 55)))
+    kwargs.setdefault("labelOverlap", "greedy")
+    kwargs.setdefault("labelSeparation", 6)
+    return alt.Axis(**kwargs)
+
+
+def _nice_ticks(lo: float, hi: float, log: bool) -> list[float]:
     if log and hi / lo < 4:
         # A narrow range: round steps on the natural scale read better than 1-2-5 decades.
-        return [t for t in nice_ticks(lo, hi, log=False) if t > 0] or [lo, hi]
+        return [t for t in _nice_ticks(lo, hi, log=False) if t > 0] or [lo, hi]
     if log:
         ticks = []
         for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):

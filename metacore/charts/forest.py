@@ -153,7 +153,7 @@ def forest_chart(effects: EffectSizes, results: Sequence[PoolResult], *,
     hi = max(float(finite.max()), null) if finite.size else null + 1
     if ratio:
         lo, hi = max(lo, 1e-6), max(hi, lo * 1.01)
-    ticks = nice_ticks(lo, hi, ratio)
+    ticks = nice_ticks(lo, hi, ratio, width=width)
     domain = [min(ticks[0], lo), max(ticks[-1], hi)]
     x_scale = alt.Scale(type="log", domain=domain, nice=False) if ratio else \
         alt.Scale(domain=domain, nice=False, zero=False)

@@ -9,11 +9,12 @@ import pandas as pd
 from metacore.charts.common import (
     ACCENT,
     INK,
+    axis,
     nice_ticks,
 )
 from metacore.effects import MEASURE_LABELS
+from metacore.numbers import format_effect
 from metacore.pooling import PoolResult
-from metacore.report import format_effect
 
 
 def estimator_chart(table: pd.DataFrame, measure: str, ratio: bool,
@@ -31,7 +32,8 @@ def estimator_chart(table: pd.DataFrame, measure: str, ratio: bool,
     name = MEASURE_LABELS.get(measure, measure)
     lo, hi = float(frame["lo"].min()), float(frame["hi"].max())
     null = 1.0 if ratio else 0.0
-    ticks = nice_ticks(min(lo, null), max(hi, null), ratio) if (not ratio or lo > 0) else None
+    ticks = nice_ticks(min(lo, null), max(hi, null), ratio, width=420) \
+        if (not ratio or lo > 0) else None
     x_scale = alt.Scale(type="log" if ratio else "linear", zero=False, nice=False,
                         domain=[ticks[0], ticks[-1]] if ticks else alt.Undefined)
     y = alt.Y("method:N", sort=frame["method"].tolist(), title="Estimator")
@@ -53,7 +55,7 @@ def estimator_chart(table: pd.DataFrame, measure: str, ratio: bool,
     ).properties(width=420, height=24 * len(frame),
                  title=alt.TitleParams("Pooled estimate and CI", fontSize=13))
     tau = base.mark_bar(color="#93c5fd").encode(
-        x=alt.X("tau2:Q", title="τ² (between-study variance)")).properties(
+        x=alt.X("tau2:Q", title="τ² (between-study variance)", axis=axis(220))).properties(
         width=220, height=24 * len(frame), title=alt.TitleParams("τ² estimate", fontSize=13))
     return alt.hconcat(effect, tau).resolve_scale(y="shared").properties(
         title=alt.TitleParams("How much does the choice of τ² estimator matter?",
@@ -75,7 +77,7 @@ def leave_one_out_chart(table: pd.DataFrame, full: PoolResult) -> alt.LayerChart
     nat = full.natural()
     lo = min(float(frame["lo"].min()), nat["ci_low"])
     hi = max(float(frame["hi"].max()), nat["ci_high"])
-    ticks = nice_ticks(lo, hi, ratio)
+    ticks = nice_ticks(lo, hi, ratio, width=520)
     x_scale = alt.Scale(type="log" if ratio else "linear", zero=False, nice=False,
                         domain=[min(ticks[0], lo), max(ticks[-1], hi)])
     y = alt.Y("study:N", sort=frame["study"].tolist(), title="Study left out",
