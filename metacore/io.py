@@ -101,6 +101,64 @@ def _dedupe_headers(names: list[object]) -> tuple[list[str], list[str]]:
     return out, notes
 
 
+# RevMan's second header row names the quantity; the first row names the arm above it.
+_ARM_WORDS = {"events": "events", "event": "events", "total": "n", "n": "n", "no": "n",
+              "number": "n", "mean": "mean", "sd": "sd", "sds": "sd", "std_dev": "sd"}
+_FRACTION = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+def _two_row_header(raw: pd.DataFrame) -> tuple[list[str], list[str]] | None:
+    """Column names from RevMan's two header rows (arm names above Events/Total), if present.
+
+    The first arm named is the treatment (``_t``), the second the control (``_c``).
+    """
+    if len(raw) < 3:
+        return None
+    top = [("" if pd.isna(v) else str(v).strip()) for v in raw.iloc[0].tolist()]
+    sub = [("" if pd.isna(v) else str(v).strip()) for v in raw.iloc[1].tolist()]
+    words = [_ARM_WORDS.get(re.sub(r"[^a-z_]", "", w.lower().replace(".", "")))
+             for w in sub]
+    if sum(w is not None for w in words) < 2:
+        return None
+    arms: list[str] = []
+    names, group = [], ""
+    for i, (t, w) in enumerate(zip(top, words, strict=True)):
+        group = t or group          # merged cells: the arm name spans its columns
+        if w is None:
+            names.append(t or sub[i] or f"column {i + 1}")
+            group = "" if t else group
+            continue
+        if group not in arms:
+            arms.append(group)
+        if len(arms) > 2:
+            return None
+        names.append(f"{w}_{'t' if arms.index(group) == 0 else 'c'}")
+    if len(arms) != 2:
+        return None
+    note = (f"Two header rows read as RevMan's: '{arms[0] or 'first arm'}' is the treatment "
+            f"arm, '{arms[1] or 'second arm'}' the control arm.")
+    return names, [note]
+
+
+def _split_fractions(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Columns of "12/40" cells become events and totals (first such column: treatment)."""
+    notes, arms = [], iter(("t", "c"))
+    out = {}
+    for col in frame.columns:
+        column = frame[col]
+        texts = [v for v in column.tolist() if isinstance(v, str) and v.strip()]
+        if not texts or not all(_FRACTION.match(v) for v in texts):
+            out[col] = column
+            continue
+        arm = next(arms, None)
+        ev, tot = (f"events_{arm}", f"n_{arm}") if arm else (f"{col} events", f"{col} total")
+        parts = [(_FRACTION.match(v) if isinstance(v, str) else None) for v in column.tolist()]
+        out[ev] = [m.group(1) if m else None for m in parts]
+        out[tot] = [m.group(2) if m else None for m in parts]
+        notes.append(f"Column '{col}' holds events/total cells; read as {ev} and {tot}.")
+    return (pd.DataFrame(out) if notes else frame), notes
+
+
 def tidy_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Drop empty rows and columns; turn columns that are all numbers into numbers.
 
@@ -110,6 +168,8 @@ def tidy_columns(frame: pd.DataFrame) -> pd.DataFrame:
     notes = list(frame.attrs.get("notes", []))
     frame = frame.dropna(how="all").dropna(axis=1, how="all").reset_index(drop=True)
     frame.columns = [str(c).strip() for c in frame.columns]
+    frame, fraction_notes = _split_fractions(frame)
+    notes += fraction_notes
     out = {}
     for col in frame.columns:
         column = frame[col]
@@ -181,8 +241,14 @@ def read_pasted(text: str) -> pd.DataFrame:
     if raw.shape[1] > MAX_COLUMNS:
         raise DataError(f"The table has {raw.shape[1]:,} columns; the dashboard takes up to "
                         f"{MAX_COLUMNS}.")
-    names, notes = _dedupe_headers(raw.iloc[0].tolist() if len(raw) else [])
-    frame = raw.iloc[1:].reset_index(drop=True)
+    revman = _two_row_header(raw)
+    if revman:
+        names, notes = _dedupe_headers(revman[0])
+        notes = revman[1] + notes
+        frame = raw.iloc[2:].reset_index(drop=True)
+    else:
+        names, notes = _dedupe_headers(raw.iloc[0].tolist() if len(raw) else [])
+        frame = raw.iloc[1:].reset_index(drop=True)
     frame.columns = names
     frame.attrs["notes"] = notes
     return _check_size(tidy_columns(frame))

@@ -56,7 +56,8 @@ with tab_paste:
             state.set_table(read_pasted(s.get("paste", "")), "pasted table")
             st.rerun()
         except mc.MetacoreError as err:
-            st.error(md(err), icon=":material/error:")
+            st.error(md(f"The pasted text was not used: {err} The current table is still "
+                        f"{s[state.SOURCE]}."), icon=":material/error:")
 with tab_example:
     for info in mc.datasets.CATALOG.values():
         st.markdown(f"**{info.title}** — {info.description} *Source: {info.source}.*")

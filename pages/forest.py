@@ -26,6 +26,10 @@ c2.multiselect("What if these studies were left out?", [r for r, _ in choices],
                placeholder="Pick studies to drop from the analysis")
 c3.radio("The outcome is", ["undesirable", "desirable"], key=state.OUTCOME, horizontal=True,
          help="Sets which side of the line of no effect favours treatment.")
+if choices and len(s[an.LEAVE_OUT]) >= len(choices):
+    st.warning("Every study is left out by the what-if picker above: take at least one out of "
+               "the picker to see an analysis.", icon=":material/warning:")
+    st.stop()
 
 inputs = an.current_inputs()
 result = an.analyse(*inputs)

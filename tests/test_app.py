@@ -226,3 +226,48 @@ def test_generic_ratios_on_the_natural_scale():
     eff = mc.compute_effects(hr, "GEN", ratio_scale=True)
     expected = mc.pool(eff).natural()["estimate"]
     assert f"estimate is {expected:.2f}" in _summary(at)
+
+
+def test_dataset_selector_after_an_upload_and_with_unsaved_edits():
+    at = _run("pages/data.py")
+    at.text_area(key="paste").input("study\tyi\tsei\nA\t0.1\t0.05\nB\t0.3\t0.1").run()
+    at.button(key="use_paste").click().run()
+    _no_errors(at)
+    box = at.selectbox(key="dataset")
+    assert box.value == "__yours__" and "Your table: pasted table" in box.options[0]
+    # choosing BCG (the example shown before the paste) is a change, and loads it
+    at.selectbox(key="dataset").set_value("bcg").run()
+    assert at.session_state["source_name"].startswith("BCG")
+    assert len(at.session_state["table"]) == 13
+    # edit the table, then choose another example: asked first, nothing replaced yet
+    at = _run()
+    edited = at.session_state["table"].copy()
+    edited.loc[0, "events_t"] = 5
+    at.session_state["table"] = edited
+    at.run()
+    at.selectbox(key="dataset").set_value("magnesium").run()
+    _no_errors(at)
+    assert at.session_state["table"].loc[0, "events_t"] == 5
+    assert any("Replace your edited table" in w.value for w in at.warning)
+    at.button(key="dataset_keep").click().run()
+    assert at.session_state["table"].loc[0, "events_t"] == 5 and not at.warning
+    at.selectbox(key="dataset").set_value("magnesium").run()
+    at.button(key="dataset_replace").click().run()
+    _no_errors(at)
+    assert len(at.session_state["table"]) == len(mc.datasets.load("magnesium"))
+
+
+def test_leaving_every_study_out_says_so_without_blaming_the_data():
+    at = _run()
+    at.multiselect(key="leave_out").set_value(list(range(1, 14))).run()
+    assert not at.exception and not at.error
+    assert any("Every study is left out by the what-if picker" in w.value for w in at.warning)
+    assert all(len(o) <= 45 for o in at.multiselect(key="leave_out").options)
+
+
+def test_a_failed_paste_says_the_table_is_unchanged():
+    at = _run("pages/data.py")
+    at.text_area(key="paste").input("\n\n").run()
+    at.button(key="use_paste").click().run()
+    message = at.error[0].value
+    assert "was not used" in message and "still BCG" in message

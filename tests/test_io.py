@@ -64,3 +64,26 @@ def test_pasted_from_a_spreadsheet():
                         "X\t5,1\t1,2\t20\t4,0\t1,1\t22\n")
     assert frame.loc[0, "mean_t"] == 5.1
     assert mc.compute_effects(frame, "SMD").k == 1
+
+
+def test_revman_two_row_header_is_understood():
+    text = ("Study or Subgroup\tMagnesium\t\tControl\t\n\tEvents\tTotal\tEvents\tTotal\n"
+            "Shechter 1991\t1\t50\t9\t53\nAbraham 1987\t1\t48\t1\t46\n")
+    frame = read_pasted(text)
+    assert list(frame.columns) == ["Study or Subgroup", "events_t", "n_t", "events_c", "n_c"]
+    assert "'Magnesium' is the treatment arm" in frame.attrs["notes"][0]
+    assert mc.compute_effects(frame, "RR").k == 2
+
+
+def test_revman_two_row_header_for_means():
+    text = ("Study\tExperimental\t\t\tControl\t\t\n\tMean\tSD\tTotal\tMean\tSD\tTotal\n"
+            "A\t5\t1\t20\t4\t1.1\t22\nB\t6\t1.2\t30\t5.5\t1\t31\n")
+    frame = read_pasted(text)
+    assert list(frame.columns)[1:] == ["mean_t", "sd_t", "n_t", "mean_c", "sd_c", "n_c"]
+    assert mc.compute_effects(frame, "MD").k == 2
+
+
+def test_events_over_total_cells():
+    frame = read_pasted("study,magnesium,control\nA,12/40,20/41\nB,3 / 50,8/49\n")
+    assert frame[["events_t", "n_t", "events_c", "n_c"]].iloc[1].tolist() == [3, 50, 8, 49]
+    assert any("events/total" in n for n in frame.attrs["notes"])

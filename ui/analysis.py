@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 import metacore as mc
+from metacore.charts.common import clip_label
 from ui import state
 from ui.cache import TableRef, cached
 
@@ -147,8 +148,9 @@ def study_choices(ref: TableRef, mapping: tuple) -> list[tuple[int, str]]:
         data = mc.standardize(ref.frame, dict(mapping)).data
     except mc.MetacoreError:
         return []
-    return [(int(r), f"{s} (row {int(r)})") for r, s in zip(data["row"], data["study"],
-                                                           strict=True)]
+    # Short labels: the picker's chips must not overflow the column.
+    return [(int(r), f"{clip_label(s, 32)} (row {int(r)})")
+            for r, s in zip(data["row"], data["study"], strict=True)]
 
 
 @cached(max_entries=32)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 import metacore as mc
+from metacore.charts import clip_label
 from ui import state
 from ui.analysis import kinds_of
+from ui.text import md
 
 MODEL_LABELS = {"random": "Random effects", "common": "Common effect",
                 "MH": "Mantel-Haenszel", "PETO": "Peto"}
@@ -35,10 +37,26 @@ def sidebar() -> None:
     """Draw the shared controls; invalid choices left over from other data are reset first."""
     s = st.session_state
     with st.sidebar:
-        st.selectbox("Example dataset", mc.datasets.names(), key=state.DATASET,
-                     format_func=lambda n: mc.datasets.CATALOG[n].title,
-                     on_change=state.load_dataset,
+        if "_dataset_next" in s:
+            s[state.DATASET] = s.pop("_dataset_next")
+        names = mc.datasets.names()
+        if s.get(state.DATASET) == state.YOURS:
+            names = [state.YOURS, *names]
+        s["_dataset_shown"] = s.get(state.DATASET)
+        st.selectbox("Example dataset", names, key=state.DATASET,
+                     format_func=lambda n: f"Your table: {clip_label(s[state.SOURCE], 40)}"
+                     if n == state.YOURS else mc.datasets.CATALOG[n].title,
+                     on_change=state.choose_dataset,
                      help="Loads a bundled table; your own data goes in on the Data page.")
+        if s.get(state.PENDING):
+            st.warning(f"Replace your edited table with "
+                       f"{md(mc.datasets.CATALOG[s[state.PENDING]].title)}? Your edits would "
+                       "be lost.", icon=":material/warning:")
+            c1, c2 = st.columns(2)
+            c1.button("Replace", key="dataset_replace", on_click=state.resolve_pending,
+                      args=(True,), width="stretch")
+            c2.button("Keep mine", key="dataset_keep", on_click=state.resolve_pending,
+                      args=(False,), width="stretch")
         kinds = kinds_of(state.table_ref(), state.mapping_key())
         measures = valid_measures(kinds)
         if s.get(state.MEASURE) not in measures:

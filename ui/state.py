@@ -59,9 +59,22 @@ def with_include(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def set_table(table: pd.DataFrame, source: str) -> None:
-    """Make ``table`` the current study table (a fresh editor shows it)."""
+#: The dataset selector's entry for a table that is not a bundled example.
+YOURS = "__yours__"
+PENDING = "pending_dataset"
+
+
+def set_table(table: pd.DataFrame, source: str, example: str | None = None) -> None:
+    """Make ``table`` the current study table (a fresh editor shows it).
+
+    ``example`` names the bundled dataset it came from; otherwise the dataset selector
+    shows "Your table" so that choosing an example is always a change.
+    """
     st.session_state[TABLE] = with_include(table)
+    st.session_state["_loaded_digest"] = table_ref().digest
+    # The selector may already be drawn in this run: it takes the value on the next one.
+    st.session_state["_dataset_next"] = example or YOURS
+    st.session_state.pop(PENDING, None)
     st.session_state[SOURCE] = source
     st.session_state["reading_notes"] = list(table.attrs.get("notes", []))
     st.session_state[MAPPING] = {}
@@ -69,12 +82,36 @@ def set_table(table: pd.DataFrame, source: str) -> None:
     st.session_state[EDITOR_VERSION] = st.session_state.get(EDITOR_VERSION, 0) + 1
 
 
-def load_dataset() -> None:
-    """Callback of the dataset selector: load the chosen bundled table."""
-    name = st.session_state[DATASET]
-    set_table(mc.datasets.load(name), mc.datasets.CATALOG[name].title)
+def has_edits() -> bool:
+    """True when the current table differs from what was loaded (edits would be lost)."""
+    return table_ref().digest != st.session_state.get("_loaded_digest")
+
+
+def load_dataset(name: str | None = None) -> None:
+    """Load a bundled table (the dataset selector's choice by default)."""
+    name = name or st.session_state[DATASET]
     info = mc.datasets.CATALOG[name]
+    set_table(mc.datasets.load(name), info.title, example=name)
     st.session_state[MEASURE] = info.measure
+
+
+def choose_dataset() -> None:
+    """Callback of the dataset selector: load it, or ask first if edits would be lost."""
+    name = st.session_state[DATASET]
+    if name == YOURS:
+        return
+    if has_edits():
+        st.session_state[PENDING] = name
+        st.session_state[DATASET] = st.session_state.get("_dataset_shown", YOURS)
+        return
+    load_dataset(name)
+
+
+def resolve_pending(replace: bool) -> None:
+    """Callback of the "replace your edited table?" question."""
+    name = st.session_state.pop(PENDING, None)
+    if replace and name:
+        load_dataset(name)
 
 
 def init() -> None:
@@ -82,10 +119,8 @@ def init() -> None:
     for key, value in DEFAULTS.items():
         if key not in st.session_state:   # a copy: no session may share a default list
             st.session_state[key] = copy.deepcopy(value)
-    if DATASET not in st.session_state:
-        st.session_state[DATASET] = DEFAULT_DATASET
     if TABLE not in st.session_state:
-        load_dataset()
+        load_dataset(DEFAULT_DATASET)
 
 
 def persist_widgets() -> None:
