@@ -4,11 +4,15 @@ Each page starts with ``ui.page.setup()``, which draws the shared sidebar contro
 (``ui/controls.py``), so a page also runs on its own (and under ``AppTest``).
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui import state
 
-st.set_page_config(page_title="metacore · meta-analysis", page_icon=":material/forest:",
+# A local favicon: an icon name would make the browser fetch it from another host.
+st.set_page_config(page_title="metacore · meta-analysis",
+                   page_icon=str(Path(__file__).parent / "ui" / "assets" / "favicon.png"),
                    layout="wide")
 state.init()
 state.persist_widgets()

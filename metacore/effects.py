@@ -235,11 +235,17 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def _named(reasons: list[str], col: str) -> bool:
+    """True when a reason already speaks of ``col`` (e.g. its text was not a number)."""
+    return any(r.startswith(f"{col} ") or f"({col}) " in r for r in reasons)
+
+
 def _check_missing(data: pd.DataFrame, cols: tuple[str, ...], reasons: list[list[str]]) -> None:
     for col in cols:
         values = data[col].to_numpy(dtype=float)
         for i in np.flatnonzero(np.isnan(values)):
-            reasons[i].append(f"{col} is missing")
+            if not _named(reasons[i], col):   # one reason per problem, not two
+                reasons[i].append(f"{col} is missing")
         for i in np.flatnonzero(np.isinf(values)):
             reasons[i].append(f"{col} is not a finite number")
 

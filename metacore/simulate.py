@@ -139,8 +139,10 @@ METHODS = ("Common effect", "Random effects", "Causal (target population)")
 
 
 def compare_methods(sim: SimulationResult, measures: tuple[str, ...] = ("RD", "RR", "OR"),
-                    level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
-    """Classical common effect, classical random effects (DL) and causal, per repetition.
+                    level: float = 0.95, tau2_method: str = "DL",
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """Classical common effect, classical random effects (``tau2_method``) and causal, per
+    repetition.
 
     Returns
     -------
@@ -162,7 +164,7 @@ def compare_methods(sim: SimulationResult, measures: tuple[str, ...] = ("RD", "R
         t = np.exp if measure != "RD" else (lambda x: x)
         true = true_effect(sim.design, measure)
         truth[measure] = float(t(true))
-        fits = (sim.classical(measure, "common"), sim.classical(measure, "random", "DL"),
+        fits = (sim.classical(measure, "common"), sim.classical(measure, "random", tau2_method),
                 sim.causal(measure))
         for method, (est, var) in zip(METHODS, fits, strict=True):
             ok = np.isfinite(est)

@@ -377,8 +377,9 @@ def standardize(table: pd.DataFrame | StudyTable,
                 raise DataError(f"Column {original} {err}") from None
             data[canon] = nums.to_numpy()
             for i in np.flatnonzero(bad.to_numpy()):
+                named = str(original) if str(original) == canon else f"{original} ({canon})"
                 problems.setdefault(i + 1, []).append(
-                    f"{original} is '{str(column.iloc[i]).strip()}', which is not a number")
+                    f"{named} is '{str(column.iloc[i]).strip()}', which is not a number")
     if "study" not in data:
         data["study"] = [f"Study {i}" for i in range(1, n + 1)]
     else:

@@ -13,7 +13,12 @@ from ui.cache import TableRef, cached
 from ui.page import setup
 from ui.text import md
 
-setup()
+setup(ignored={
+    "dataset": "it analyses the long table uploaded here",
+    "measure": "it has its own measure selector below",
+    "model": "the classical fit is always random effects",
+    "show_pi": "it shows no prediction intervals",
+    "cc": "it adds 0.5 to tables with a zero cell, as metafor does"})
 s = st.session_state
 st.title("Many meta-analyses at once")
 st.markdown("Upload a long table — **one row per study**, with a column naming the "
@@ -51,11 +56,18 @@ def run(ref: TableRef, id_column: str, measure: str, tau2: str, ci: str,
         return None, str(err)
 
 
-c1, c2 = st.columns([3, 2])
-up = c1.file_uploader("Long table (CSV, TSV or Excel)", key="many_upload",
-                      type=["csv", "tsv", "txt", "xlsx", "xls"])
-if c2.button("Use a simulated collection of 300 meta-analyses", key="many_example"):
+def use_example() -> None:
     s["many_table"], s["many_source"] = example_table(), "simulated collection"
+    # A fresh uploader: the old one would keep showing the previous file's name.
+    s["many_upload_version"] = s.get("many_upload_version", 0) + 1
+
+
+c1, c2 = st.columns([3, 2])
+up = c1.file_uploader("Long table (CSV, TSV or Excel)",
+                      key=f"many_upload_{s.get('many_upload_version', 0)}",
+                      type=["csv", "tsv", "txt", "xlsx"])
+c2.button("Use a simulated collection of 300 meta-analyses", key="many_example",
+          on_click=use_example)
 if up is not None and s.get("many_file") != up.file_id:
     try:
         s["many_table"], s["many_source"] = read_table(up.getvalue(), up.name), up.name
@@ -76,8 +88,8 @@ c1, c2 = st.columns(2)
 id_column = c1.selectbox("Meta-analysis identifier column", cols, index=cols.index(guess),
                          key="many_id")
 measure = c2.selectbox("Effect measure", list(CAUSAL_MEASURES), index=1, key="many_measure")
-out, error = run(state.ref_of("many_table"), id_column, measure, s["tau2_method"], s["ci_method"],
-                 float(s["level"]))
+out, error = run(state.ref_of("many_table"), id_column, measure, s["tau2_method"],
+                 s["ci_method"], float(s["level"]))
 if error:
     st.error(md(error), icon=":material/error:")
     st.stop()
@@ -89,8 +101,8 @@ m[0].metric("Meta-analyses", f"{len(out):,}")
 m[1].metric("Analysed", f"{len(ok):,}")
 m[2].metric("Discordant", f"{n_disc:,} ({100 * n_disc / max(len(ok), 1):.1f}%)")
 m[3].metric("Could not be analysed", f"{len(out) - len(ok):,}")
-st.vega_lite_chart(many_scatter(out, measure).to_dict(validate=False),
-    key="many_chart", width="content", theme=None)
+st.vega_lite_chart(many_scatter(out, measure).to_dict(validate=False), key="many_chart",
+                   width="content", theme=None)
 st.caption(f"Classical: random effects, τ² by {s['tau2_method']}; causal: target population "
            "of all trials pooled. Discordant: opposite directions, different statistical "
            "significance, or one estimate outside the other's interval.")
@@ -98,7 +110,8 @@ if n_disc:
     st.subheader("Discordant meta-analyses")
     st.dataframe(ok[ok["discordant"]][["meta_id", "k", "classical", "classical_low",
                                        "classical_high", "causal", "causal_low", "causal_high",
-                                       "why"]].round(4), hide_index=True, width="stretch")
+                                       "why"]].round(4), hide_index=True, width="stretch",
+                 column_config={"why": st.column_config.TextColumn("why", width="large")})
 problems = out[out["problem"] != ""]
 if len(problems):
     with st.expander(f"{len(problems)} meta-analysis(es) could not be analysed"):

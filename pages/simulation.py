@@ -7,7 +7,14 @@ from metacore.simulate import METHODS, AppendixA, compare_methods, simulate
 from ui.cache import cached
 from ui.page import setup
 
-setup()
+setup(ignored={
+    "measure": "it compares RD, RR and OR side by side",
+    "model": "it fits both common and random effects",
+    "ci_method": "its intervals are Wald z, as in the paper",
+    "show_pi": "it shows no prediction intervals",
+    "cc": "it adds 0.5 to tables with a zero cell, as metafor does",
+    "dataset": "it simulates its own trials"})
+s = st.session_state
 st.title("Simulation sandbox: when does the classical answer flip?")
 st.markdown(
     "Two sub-populations (think: two trials) differ in a covariate X. The outcome is "
@@ -31,19 +38,23 @@ seed = c[3].number_input("Random seed", 0, 10_000, 0, key="sim_seed")
 
 
 @cached(max_entries=32, show_spinner="Simulating…")
-def run(b1: tuple, b0: tuple, mix: float, n: int, reps: int, seed: int):
+def run(b1: tuple, b0: tuple, mix: float, n: int, reps: int, seed: int, level: float,
+        tau2: str):
     design = AppendixA(beta1=b1, beta0=b0, mix=(mix, 1 - mix), n=n)
-    return compare_methods(simulate(design, reps=reps, seed=seed))
+    return compare_methods(simulate(design, reps=reps, seed=seed), level=level,
+                           tau2_method=tau2)
 
 
-frame, summary, truth = run((b1x, b1y), (b0x, b0y), float(mix), int(n), int(reps), int(seed))
+level = float(s["level"])
+frame, summary, truth = run((b1x, b1y), (b0x, b0y), float(mix), int(n), int(reps), int(seed),
+                            level, s["tau2_method"])
 st.vega_lite_chart(simulation_chart(frame, truth).to_dict(validate=False),
                    key="sim_chart", width="content", theme=None)
 st.dataframe(summary.assign(same_side=100 * summary["same_side"],
                             coverage=100 * summary["coverage"]).rename(columns={
                  "mean_estimate": "mean estimate", "truth": "true θ(P*)",
                  "same_side": "same side of no effect as the truth (%)",
-                 "coverage": "95% CI covers the truth (%)"}).round(4),
+                 "coverage": f"{level:.0%} CI covers the truth (%)"}).round(4),
              hide_index=True, width="stretch")
 flips = summary[(summary["method"] != METHODS[-1]) & (summary["same_side"] < 0.5)]
 if len(flips):
@@ -54,5 +65,6 @@ else:
     st.success("With these settings the classical estimates point the same way as the true "
                "effect.", icon=":material/check_circle:")
 st.caption("Classical fits use metafor's study effects (0.5 added to tables with a zero cell) "
-           "and DerSimonian-Laird τ² for random effects; the causal estimate targets the "
+           f"and the sidebar's τ² estimator ({s['tau2_method']}) for random effects; the "
+           "causal estimate targets the "
            "population of all trials pooled.")

@@ -106,3 +106,74 @@ def test_causal_pages_in_the_browser(app_url):
         page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=20_000)
         assert page.locator("[data-testid='stException']").count() == 0
         page.screenshot(path=str(SHOTS / "browser_many_upload.png"))
+
+
+def _settled(page) -> None:
+    page.wait_for_timeout(400)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
+    page.wait_for_timeout(600)
+
+
+def test_the_app_works_offline(app_url):
+    """Every request the page makes goes to the app's own server (favicon included)."""
+    hosts: set[str] = set()
+    with chromium_page() as page:
+        page.on("request", lambda r: hosts.add(r.url.split("/")[2] if "://" in r.url
+                                               else r.url.split(":")[0]))
+        page.goto(app_url)
+        wait_for_app(page)
+        for title in ("Bayesian", "Classical vs causal"):
+            page.get_by_role("link", name=title).click()
+            _settled(page)
+        icon = page.evaluate("() => [...document.querySelectorAll('link[rel*=icon]')]"
+                             ".map(l => l.href)")
+    own = app_url.split("/")[2]
+    assert hosts <= {own, "data", "blob"}, hosts
+    assert icon and all(h.startswith(app_url) or h.startswith("data:") for h in icon)
+
+
+_OVERFLOW = """() => {
+  const out = [];
+  for (const chart of document.querySelectorAll('[data-testid="stVegaLiteChart"]')) {
+    const drawn = chart.querySelector('canvas, svg');
+    if (!drawn) continue;
+    const r = drawn.getBoundingClientRect();
+    const col = chart.closest('[data-testid="stColumn"]') ||
+                chart.closest('[data-testid="stMain"]') || document.body;
+    const c = col.getBoundingClientRect();
+    if (r.right > c.right + 1) out.push(['wider than its column', r.right, c.right]);
+    for (const alert of document.querySelectorAll('[data-testid="stAlert"]')) {
+      const a = alert.getBoundingClientRect();
+      if (a.left < r.right && a.right > r.left && a.top < r.bottom && a.bottom > r.top)
+        out.push(['covered by a message', a.left, r.right]);
+    }
+  }
+  return out;
+}"""
+
+
+def test_charts_fit_their_columns_and_labels_do_not_overlap(app_url):
+    """Classical vs causal (verdicts beside the chart covered its right edge), the
+    estimators and Bayesian pages (crowded ticks) and the many-analyses page."""
+    from metacore.charts.common import label_px
+
+    with chromium_page(viewport=(1440, 1000)) as page:
+        page.goto(app_url)
+        wait_for_app(page)
+        for title, shot in (("Classical vs causal", "check_causal"),
+                            ("Estimators & sensitivity", "check_estimators"),
+                            ("Bayesian", "check_bayes")):
+            page.get_by_role("link", name=title).click()
+            _settled(page)
+            page.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=True)
+            assert page.evaluate(_OVERFLOW) == [], title
+        page.get_by_role("link", name="Many meta-analyses").click()
+        page.get_by_role("button", name="Use a simulated collection of 300 meta-analyses").click()
+        page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=30_000)
+        _settled(page)
+        page.screenshot(path=str(SHOTS / "check_many.png"), full_page=True)
+        assert page.evaluate(_OVERFLOW) == []
+        # the uploader no longer names a file after the simulated collection is chosen
+        assert page.locator("[data-testid='stFileUploaderFileName']").count() == 0
+    assert label_px(0.91) < 60

@@ -127,3 +127,12 @@ def test_smd_with_three_participants_is_excluded_like_metafor():
     assert eff.k == 2 and eff.excluded[0].study == "Study 1"
     assert "at least 4 participants" in eff.excluded[0].reason
     assert mc.compute_effects(table, "MD").k == 3          # a mean difference is defined
+
+
+def test_one_reason_per_problem():
+    # text in a count column: "not a number", not also "missing"
+    table = pd.DataFrame({"Events": ["x", 3], "Total": [10, 10], "Events.1": [1, 2],
+                          "Total.1": [10, 10]})
+    eff = mc.compute_effects(table, "RR")
+    reason = eff.excluded[0].reason
+    assert reason == "row 1: Events (events_t) is 'x', which is not a number"

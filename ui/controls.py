@@ -15,6 +15,10 @@ MODEL_LABELS = {"random": "Random effects", "common": "Common effect",
 CI_LABELS = {"z": "Wald z", "hksj": "Hartung-Knapp (HKSJ)"}
 CC_TO_LABELS = {"only0": "studies with a zero cell", "all": "all studies",
                 "if0all": "all studies, if any has a zero cell", "none": "no correction"}
+LABELS = {"dataset": "example dataset", "measure": "effect measure", "model": "pooling model",
+          "tau2_method": "τ² estimator", "ci_method": "confidence interval",
+          "level": "confidence level", "show_pi": "prediction interval",
+          "cc": "zero-cell correction"}
 ALL_MEASURES = (*mc.BINARY_MEASURES, *mc.CONTINUOUS_MEASURES, "GEN")
 
 
@@ -33,17 +37,26 @@ def valid_models(measure: str) -> list[str]:
     return models
 
 
-def sidebar() -> None:
-    """Draw the shared controls; invalid choices left over from other data are reset first."""
+def sidebar(ignored: dict[str, str] | None = None) -> None:
+    """Draw the shared controls; invalid choices left over from other data are reset first.
+
+    Controls named in ``ignored`` (key -> reason) are drawn disabled with the reason.
+    """
     s = st.session_state
+    ignored = ignored or {}
+    off = ignored.__contains__
     with st.sidebar:
+        if ignored:
+            st.caption(":material/info: On this page some controls are off: "
+                       + "; ".join(f"{LABELS.get(k, k)} — {why}" for k, why in ignored.items())
+                       + ".")
         if "_dataset_next" in s:
             s[state.DATASET] = s.pop("_dataset_next")
         names = mc.datasets.names()
         if s.get(state.DATASET) == state.YOURS:
             names = [state.YOURS, *names]
         s["_dataset_shown"] = s.get(state.DATASET)
-        st.selectbox("Example dataset", names, key=state.DATASET,
+        st.selectbox("Example dataset", names, key=state.DATASET, disabled=off("dataset"),
                      format_func=lambda n: f"Your table: {clip_label(s[state.SOURCE], 40)}"
                      if n == state.YOURS else mc.datasets.CATALOG[n].title,
                      on_change=state.choose_dataset,
@@ -61,7 +74,7 @@ def sidebar() -> None:
         measures = valid_measures(kinds)
         if s.get(state.MEASURE) not in measures:
             s[state.MEASURE] = measures[0]
-        st.selectbox("Effect measure", measures, key=state.MEASURE,
+        st.selectbox("Effect measure", measures, key=state.MEASURE, disabled=off("measure"),
                      format_func=lambda m: f"{mc.MEASURE_LABELS[m]} ({m})")
         if s[state.MEASURE] == "GEN":
             st.checkbox("Effects are ratios (HR, OR, RR) on the natural scale", key=state.GEN_RATIO,
@@ -71,25 +84,27 @@ def sidebar() -> None:
         if s.get(state.MODEL) not in models:
             s[state.MODEL] = "random"
         st.radio("Pooling model", models, key=state.MODEL, format_func=MODEL_LABELS.get,
-                 horizontal=True)
+                 horizontal=True, disabled=off("model"))
         fixed_only = s[state.MODEL] in ("MH", "PETO")
         st.selectbox("τ² estimator", list(mc.ESTIMATORS), key=state.TAU2,
                      format_func=lambda m: f"{mc.TAU2_LABELS[m]} ({m})",
-                     disabled=s[state.MODEL] != "random",
+                     disabled=(s[state.MODEL] != "random" and not off("model"))
+                     or off("tau2_method"),
                      help="Between-study variance estimator for random effects.")
         st.radio("Confidence interval", list(CI_LABELS), key=state.CI,
-                 format_func=CI_LABELS.get, horizontal=True, disabled=fixed_only,
+                 format_func=CI_LABELS.get, horizontal=True,
+                 disabled=fixed_only or off("ci_method"),
                  help="HKSJ uses a t distribution with k-1 df and a rescaled SE.")
         st.select_slider("Confidence level", options=list(state.LEVELS), key=state.LEVEL,
                          format_func=lambda x: f"{x:.0%}")
-        st.toggle("Prediction interval", key=state.SHOW_PI,
+        st.toggle("Prediction interval", key=state.SHOW_PI, disabled=off("show_pi"),
                   help="Where the true effect of a new study would likely lie.")
         with st.expander("Zero cells (2×2 tables)"):
             st.number_input("Continuity correction", min_value=0.0, max_value=1.0, step=0.05,
-                            key=state.CC)
+                            key=state.CC, disabled=off("cc"))
             st.selectbox("Add it to", list(CC_TO_LABELS), key=state.CC_TO,
-                         format_func=CC_TO_LABELS.get)
-            st.checkbox("Drop double-zero studies", key=state.DROP00)
+                         format_func=CC_TO_LABELS.get, disabled=off("cc"))
+            st.checkbox("Drop double-zero studies", key=state.DROP00, disabled=off("cc"))
         st.caption("One-click presets that reproduce other tools")
         for name, hint in state.PRESET_HINTS.items():
             st.button(name, key=f"preset_{name}", on_click=state.apply_preset, args=(name,),

@@ -5,7 +5,11 @@ from __future__ import annotations
 from ui import controls, state
 
 
-def setup() -> None:
-    """Initialise the session and draw the shared sidebar controls."""
+def setup(ignored: dict[str, str] | None = None) -> None:
+    """Initialise the session and draw the shared sidebar controls.
+
+    ``ignored`` maps the keys of sidebar controls this page does not use to the reason;
+    they are shown disabled, with the reasons, so no control seems to do nothing.
+    """
     state.init()
-    controls.sidebar()
+    controls.sidebar(ignored or {})
