@@ -22,6 +22,8 @@ st.navigation([
             default=True),
     st.Page("pages/data.py", title="Data", icon=":material/table:"),
     st.Page("pages/sensitivity.py", title="Estimators & sensitivity", icon=":material/balance:"),
+    st.Page("pages/subgroups.py", title="Subgroups & meta-regression",
+            icon=":material/account_tree:"),
     st.Page("pages/shrinkage.py", title="Pooling & shrinkage", icon=":material/compress:"),
     st.Page("pages/bayes.py", title="Bayesian", icon=":material/psychology:"),
     st.Page("pages/causal.py", title="Classical vs causal", icon=":material/compare_arrows:"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["format_effect", "format_number", "format_p", "format_prob"]
+__all__ = ["format_effect", "format_number", "format_p", "format_prob", "p_clause"]
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 MINUS = "\u2212"
@@ -68,6 +68,16 @@ def format_p(p: float | None) -> str:
     if p > 0.9999:
         return "> 0.9999"
     return f"{p:.4f}"
+
+
+def p_clause(p: float | None, symbol: str = "P") -> str:
+    """"P = 0.0183" or "P < 0.0001", as RevMan writes it.
+
+    >>> p_clause(0.01834), p_clause(1e-9)
+    ('P = 0.0183', 'P < 0.0001')
+    """
+    text = format_p(p)
+    return f"{symbol} {text}" if text[0] in "<>" else f"{symbol} = {text}"
 
 
 def format_prob(p: float | None) -> str:

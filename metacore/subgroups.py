@@ -103,14 +103,14 @@ class SubgroupResult:
 
     def test_text(self) -> str:
         """RevMan's line: 'Test for subgroup differences: Chi² = …, df = … (P = …)'."""
-        from metacore.numbers import format_p
+        from metacore.numbers import p_clause
 
         if self.q_between_df2:
             stat = (f"F = {self.q_between:.2f}, df = ({self.q_between_df}, "
                     f"{self.q_between_df2})")
         else:
             stat = f"Chi² = {self.q_between:.2f}, df = {self.q_between_df}"
-        return f"Test for subgroup differences: {stat} (P = {format_p(self.q_between_pvalue)})"
+        return f"Test for subgroup differences: {stat} ({p_clause(self.q_between_pvalue)})"
 
 
 def subgroups(effects: EffectSizes, by: str = "subgroup", *, model: str = "random",

@@ -27,6 +27,7 @@ def test_forest_page_then_every_page_then_a_control_change(app_url):
 
         for title, shot in (("Data", "browser_data"), ("Estimators & sensitivity",
                                                         "browser_sensitivity"),
+                            ("Subgroups & meta-regression", "browser_subgroups"),
                             ("Pooling & shrinkage", "browser_shrinkage"),
                             ("Bayesian", "browser_bayes"),
                             ("Classical vs causal", "browser_causal"),
@@ -177,3 +178,17 @@ def test_charts_fit_their_columns_and_labels_do_not_overlap(app_url):
         # the uploader no longer names a file after the simulated collection is chosen
         assert page.locator("[data-testid='stFileUploaderFileName']").count() == 0
     assert label_px(0.91) < 60
+
+
+def test_subgroups_page_draws_both_charts(app_url):
+    with chromium_page(viewport=(1440, 2200)) as page:
+        page.goto(app_url)
+        wait_for_app(page)
+        page.get_by_role("link", name="Subgroups & meta-regression").click()
+        page.get_by_text("Test for subgroup differences").first.wait_for(timeout=30_000)
+        page.wait_for_function(
+            f"() => document.querySelectorAll(\"{CHART}\").length >= 2", timeout=30_000)
+        _settled(page)
+        assert page.locator("[data-testid='stException']").count() == 0
+        assert page.get_by_text("ablat explains 76%").count() >= 1
+        page.screenshot(path=str(SHOTS / "browser_subgroups.png"))
