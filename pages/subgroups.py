@@ -8,7 +8,7 @@ import streamlit as st
 
 import metacore as mc
 from metacore.charts import bubble_chart, level_chart, subgroup_forest_chart
-from metacore.numbers import format_number, format_p, p_clause
+from metacore.numbers import format_effect, format_number, format_p, p_clause
 from metacore.report import SHORT_NAMES
 from ui import analysis as an
 from ui import state, widgets
@@ -165,6 +165,22 @@ if extra:
                     "Bubble plot against", continuous, key="mr_bubble")
                 x = res.design.X[:, res.design.names.index(shown)]
                 st.info(_sentence(res, shown, x), icon=":material/chat:")
+                at_value = st.number_input(f"Predict the effect at {shown} =",
+                                           value=float(np.round(np.median(x), 2)),
+                                           key="mr_predict_at")
+                others = {t: (res.levels[t][0] if t in res.levels else
+                              float(res.design.X[:, res.design.names.index(t)].mean()))
+                          for t in res.terms if t != shown}
+                p = res.predict({shown: at_value, **others}).iloc[0]
+                tr = res.transform
+                st.caption(
+                    f"Predicted {SHORT_NAMES.get(res.measure, 'effect')} at {md(shown)} = "
+                    f"{format_number(at_value)}: {format_effect(tr(p['pred']), 3)} "
+                    f"({res.level:.0%} CI {format_effect(tr(p['ci_low']), 3)} to "
+                    f"{format_effect(tr(p['ci_high']), 3)}; prediction interval "
+                    f"{format_effect(tr(p['pi_low']), 3)} to {format_effect(tr(p['pi_high']), 3)})"
+                    + (f", other moderators at {md(', '.join(others))} reference values"
+                       if others else "") + ".")
                 chart = bubble_chart(res, shown)
                 st.vega_lite_chart(chart.to_dict(validate=False), key="mr_chart",
                                    width="content", theme=None)

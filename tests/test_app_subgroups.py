@@ -97,3 +97,13 @@ def test_left_out_studies_stay_out():
     res = mc.metareg(eff, ["ablat"])
     assert _metrics(at)["R² (variance explained)"] == f"{res.r2:.1f}%"
     assert np.isfinite(res.r2)
+
+
+def test_prediction_at_a_chosen_moderator_value():
+    at = _run()
+    at.number_input(key="mr_predict_at").set_value(50.0).run()
+    text = next(c.value for c in at.caption if c.value.startswith("Predicted RR at"))
+    # metafor: predict(rma(yi, vi, mods = ~ ablat), newmods = 50, transf = exp)
+    res = mc.metareg(mc.compute_effects(mc.datasets.load("bcg"), "RR"), ["ablat"])
+    p = res.predict({"ablat": 50.0}).iloc[0]
+    assert f"{np.exp(p['pred']):.3f}" in text and f"{np.exp(p['pi_high']):.3f}" in text
