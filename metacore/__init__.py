@@ -25,10 +25,12 @@ from metacore.effects import (
     measures_for,
 )
 from metacore.errors import DataError, MeasureError, MetacoreError, OptionError
+from metacore.influence import baujat, cumulative, gosh, influence
 from metacore.metareg import MetaRegResult, metareg
 from metacore.mh import pool_mh, pool_peto
 from metacore.pooling import PoolResult, pool
 from metacore.sensitivity import compare_estimators, leave_one_out
+from metacore.smallstudy import begg, egger, failsafe, trimfill
 from metacore.subgroups import GroupResult, SubgroupResult, subgroups
 from metacore.table import ALIASES, StudyTable, map_columns, standardize
 from metacore.tau2 import ESTIMATORS, TAU2_LABELS, Interval
@@ -42,6 +44,7 @@ __all__ = [
     "compare_estimators", "compute_effects", "datasets", "io", "leave_one_out", "map_columns",
     "measures_for", "pool", "pool_mh", "pool_peto", "standardize",
     "GroupResult", "MetaRegResult", "SubgroupResult", "metareg", "subgroups",
+    "baujat", "begg", "cumulative", "egger", "failsafe", "gosh", "influence", "trimfill",
 ]
 
 __version__ = "0.1.0"
