@@ -30,7 +30,7 @@ def influence(effects: EffectSizes, *, model: str = "random", tau2_method: str =
     >>> import metacore as mc
     >>> inf = influence(mc.compute_effects(mc.datasets.load("bcg"), "RR"))
     >>> round(float(inf.loc[0, "rstudent"]), 4)
-    -0.1781
+    -0.2181
     """
     k = effects.k
     if k < 3:
