@@ -24,6 +24,8 @@ st.navigation([
     st.Page("pages/sensitivity.py", title="Estimators & sensitivity", icon=":material/balance:"),
     st.Page("pages/subgroups.py", title="Subgroups & meta-regression",
             icon=":material/account_tree:"),
+    st.Page("pages/smallstudy.py", title="Small-study effects & influence",
+            icon=":material/filter_alt:"),
     st.Page("pages/shrinkage.py", title="Pooling & shrinkage", icon=":material/compress:"),
     st.Page("pages/bayes.py", title="Bayesian", icon=":material/psychology:"),
     st.Page("pages/causal.py", title="Classical vs causal", icon=":material/compare_arrows:"),

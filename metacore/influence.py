@@ -132,19 +132,31 @@ def gosh(effects: EffectSizes, *, model: str = "common", tau2_method: str = "DL"
                           "form for a million subsets); choose DL or the common-effect model.")
     y, v = effects.yi, effects.vi
     total = 2**k - 1                         # every non-empty subset, as metafor
-    if total <= subsets:
+    exact = total <= subsets
+    if exact:
         codes = np.arange(1, 2**k, dtype=np.int64)
+        codes = codes[np.argsort(_popcount(codes), kind="stable")]   # by size, as metafor
+        bits = (1 << np.arange(k, dtype=np.int64))
+        n_rows = len(codes)
     else:
+        # Each study in or out with probability 1/2: every non-empty subset equally likely.
         rng = np.random.default_rng(seed)
-        codes = np.unique(rng.integers(1, 2**k, size=int(subsets * 1.1), dtype=np.int64))
-        codes = rng.permutation(codes)[:subsets]
-    codes = codes[np.argsort(_popcount(codes), kind="stable")]   # by size, as metafor
-    bits = (1 << np.arange(k, dtype=np.int64))
+        n_rows = int(subsets)
+
+    def masks(start: int, stop: int) -> np.ndarray:
+        if exact:
+            c = codes[start:stop]
+            return (c[:, None] & bits[None, :]) != 0
+        m = rng.random((stop - start, k)) < 0.5
+        empty = ~m.any(1)
+        m[empty, rng.integers(0, k, int(empty.sum()))] = True
+        return m
+
     w = 1.0 / v
     out = []
-    for start in range(0, len(codes), chunk):
-        c = codes[start:start + chunk]
-        mask = ((c[:, None] & bits[None, :]) != 0).astype(float)
+    for start in range(0, n_rows, chunk):
+        stop = min(start + chunk, n_rows)
+        mask = masks(start, stop).astype(float)
         sw, swy, swy2 = mask @ w, mask @ (w * y), mask @ (w * y * y)
         n = mask.sum(1)
         q = np.maximum(swy2 - swy**2 / sw, 0.0)
@@ -167,9 +179,11 @@ def gosh(effects: EffectSizes, *, model: str = "common", tau2_method: str = "DL"
             frame[f"s{j}"] = mask[:, j].astype(bool)
         out.append(frame)
         if progress:
-            progress(min(1.0, (start + len(c)) / len(codes)))
+            progress(stop / n_rows)
     result = pd.concat(out, ignore_index=True)
-    result.attrs["sampled"] = total > subsets
+    if not exact:
+        result = result.sort_values("k", kind="stable", ignore_index=True)
+    result.attrs["sampled"] = not exact
     result.attrs["total"] = total
     return result
 

@@ -192,3 +192,15 @@ def test_subgroups_page_draws_both_charts(app_url):
         assert page.locator("[data-testid='stException']").count() == 0
         assert page.get_by_text("ablat explains 76%").count() >= 1
         page.screenshot(path=str(SHOTS / "browser_subgroups.png"))
+
+
+def test_small_study_page_draws_all_four_charts(app_url):
+    with chromium_page(viewport=(1440, 3200)) as page:
+        page.goto(app_url)
+        wait_for_app(page)
+        page.get_by_role("link", name="Small-study effects & influence").click()
+        page.wait_for_function(
+            f"() => document.querySelectorAll(\"{CHART}\").length >= 4", timeout=60_000)
+        _settled(page)
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(SHOTS / "browser_smallstudy.png"))

@@ -10,10 +10,11 @@ from metacore.charts.common import MAX_LABEL, clip_label, nice_ticks
 from metacore.charts.forest import MAX_FOREST_STUDIES, forest_chart, forest_frame
 from metacore.charts.sensitivity import estimator_chart, leave_one_out_chart
 from metacore.charts.shrinkage import shrinkage_chart
+from metacore.charts.smallstudy import baujat_chart, funnel_chart, gosh_chart
 from metacore.charts.subgroups import bubble_chart, level_chart, subgroup_forest_chart
 
 __all__ = ["MAX_FOREST_STUDIES", "MAX_LABEL", "METHOD_COLORS", "clip_label", "comparison_chart",
            "density_chart", "estimator_chart", "forest_chart", "forest_frame",
            "interval_rows_chart", "leave_one_out_chart", "many_scatter", "nice_ticks",
            "shrinkage_chart", "simulation_chart", "bubble_chart", "level_chart",
-           "subgroup_forest_chart"]
+           "subgroup_forest_chart", "baujat_chart", "funnel_chart", "gosh_chart"]

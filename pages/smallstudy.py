@@ -1,0 +1,219 @@
+"""Small-study effects, influence, cumulative evidence and GOSH."""
+
+import pandas as pd
+import streamlit as st
+
+import metacore as mc
+from metacore.charts import baujat_chart, funnel_chart, gosh_chart, interval_rows_chart
+from metacore.numbers import format_effect, format_p
+from metacore.report import SHORT_NAMES
+from ui import analysis as an
+from ui import widgets
+from ui.cache import cached
+from ui.page import setup
+from ui.text import md
+
+GOSH_SUBSETS = 1_048_575     # every subset up to k = 20
+GOSH_SAMPLE = 200_000        # a random sample beyond
+
+
+def _fit_kw(res: mc.PoolResult) -> dict:
+    model = res.model if res.model in ("random", "common") else "common"
+    return {"model": model, "tau2_method": res.tau2_method or "REML",
+            "ci_method": res.ci_method, "level": res.level}
+
+
+@cached(max_entries=32)
+def tests_for(inputs: tuple, kw: tuple, egger_model: str) -> dict:
+    """Egger, Begg, trim-and-fill (L0), fail-safe N; each either a result or its error."""
+    eff = an.analyse(*inputs).effects
+    kw = dict(kw)
+    out = {}
+    calls = {"egger": lambda: mc.egger(eff, model=egger_model if egger_model == "lm"
+                                       else kw["model"], tau2_method=kw["tau2_method"],
+                                       ci_method=kw["ci_method"], level=kw["level"]),
+             "begg": lambda: mc.begg(eff),
+             "trimfill": lambda: mc.trimfill(eff, **kw),
+             "rosenthal": lambda: mc.failsafe(eff, method="rosenthal"),
+             "orwin": lambda: mc.failsafe(eff, method="orwin"),
+             "rosenberg": lambda: mc.failsafe(eff, method="rosenberg")}
+    for name, call in calls.items():
+        try:
+            out[name] = call()
+        except mc.MetacoreError as err:
+            out[name] = str(err)
+    return out
+
+
+@cached(max_entries=32)
+def influence_of(inputs: tuple, kw: tuple) -> tuple[pd.DataFrame | None, str]:
+    try:
+        return mc.influence(an.analyse(*inputs).effects, **dict(kw)), ""
+    except mc.MetacoreError as err:
+        return None, str(err)
+
+
+@cached(max_entries=32)
+def cumulative_of(inputs: tuple, kw: tuple, order: str | None) -> pd.DataFrame:
+    eff = an.analyse(*inputs).effects
+    return mc.cumulative(eff, order=order, **dict(kw))
+
+
+def gosh_of(inputs: tuple, model: str, progress) -> pd.DataFrame:
+    """GOSH for the current analysis, kept in the session (one at a time): a progress bar
+    cannot be drawn from inside a cached function."""
+    key = (inputs[0].digest, inputs[1:], model)
+    if s.get("_gosh_key") != key:
+        eff = an.analyse(*inputs).effects
+        n = GOSH_SUBSETS if 2**eff.k - 1 <= GOSH_SUBSETS else GOSH_SAMPLE
+        s["_gosh"] = mc.gosh(eff, model=model, tau2_method="DL", subsets=n, progress=progress)
+        s["_gosh_key"] = key
+    return s["_gosh"]
+
+
+setup()
+s = st.session_state
+st.title("Small-study effects & influence")
+result = widgets.analysis_or_stop()
+eff, res = result.effects, result.result
+kw = _fit_kw(res)
+inputs = an.current_inputs()
+st.caption(widgets.settings_line(res) + (" Mantel-Haenszel and Peto fits are shown by their "
+                                          "inverse-variance common-effect counterpart here."
+                                          if res.model in ("MH", "PETO") else ""))
+if eff.k < 3:
+    st.warning(f"These methods need at least 3 studies; this analysis has {eff.k}.",
+               icon=":material/warning:")
+    st.stop()
+if eff.k < 10:
+    st.warning("With fewer than 10 studies, funnel-plot asymmetry tests have little power and "
+               "can mislead; read them as hints, not verdicts (metafor and meta warn too).",
+               icon=":material/warning:")
+
+st.header("Funnel plot and small-study tests")
+c1, c2 = st.columns([2, 3])
+show_egger = c1.toggle("Draw Egger's regression line", key="ss_egger_line")
+egger_model = c2.radio("Egger's test", ["model", "lm"], key="ss_egger_model", horizontal=True,
+                       format_func={"model": "with the fit's model (metafor's default)",
+                                    "lm": "classical weighted regression"}.get)
+tests = tests_for(inputs, tuple(kw.items()), egger_model)
+tf = tests["trimfill"] if not isinstance(tests["trimfill"], str) else None
+eg = tests["egger"] if not isinstance(tests["egger"], str) else None
+pooled = mc.pool(eff, **kw)
+funnel = funnel_chart(eff, pooled, trimfill=tf, egger=eg if show_egger else None, width=560)
+st.vega_lite_chart(funnel.to_dict(validate=False), key="ss_funnel", width="content",
+                   theme=None)
+t = pooled.transform
+rows = []
+if eg:
+    rows.append({"method": "Egger's regression test", "result":
+                 f"{'t' if eg.df else 'z'} = {eg.statistic:.2f}, p = {format_p(eg.pvalue)}",
+                 "meaning": f"limit estimate (SE → 0) {format_effect(t(eg.limit), 3)} "
+                            f"[{format_effect(t(eg.limit_ci_low), 3)}, "
+                            f"{format_effect(t(eg.limit_ci_high), 3)}]"})
+bg = tests["begg"]
+if not isinstance(bg, str):
+    rows.append({"method": "Begg's rank test", "result":
+                 f"Kendall's τ = {bg.tau:.3f}, p = {format_p(bg.pvalue)}",
+                 "meaning": "exact p" if bg.exact else "normal approximation (ties)"})
+if tf:
+    rows.append({"method": "Trim-and-fill (L0)", "result":
+                 f"{tf.k0} stud{'y' if tf.k0 == 1 else 'ies'} filled on the {tf.side}",
+                 "meaning": f"adjusted {format_effect(t(tf.result.estimate), 3)} "
+                            f"[{format_effect(t(tf.result.ci_low), 3)}, "
+                            f"{format_effect(t(tf.result.ci_high), 3)}] vs "
+                            f"{format_effect(t(pooled.estimate), 3)}"})
+for key, label in (("rosenthal", "Fail-safe N (Rosenthal)"), ("orwin", "Fail-safe N (Orwin)"),
+                   ("rosenberg", "Fail-safe N (Rosenberg)")):
+    f = tests[key]
+    if not isinstance(f, str):
+        rows.append({"method": label, "result": f"{f.n:,.0f}",
+                     "meaning": {"rosenthal": "null studies to make p > 0.05 (one-sided)",
+                                 "orwin": "null studies to halve the mean effect",
+                                 "rosenberg": "null studies to make p > 0.05 (weighted)"}[key]})
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+             column_config={"meaning": st.column_config.TextColumn(width="large")})
+for name in ("egger", "begg", "trimfill"):
+    if isinstance(tests[name], str):
+        st.caption(f":material/info: {md(tests[name])}")
+short = SHORT_NAMES.get(eff.measure, "effect")
+st.info("Funnel asymmetry means small studies report different effects from large ones. It "
+        "can come from publication bias, but also from genuine heterogeneity, chance, or "
+        "small studies being different (sicker patients, other doses). Trim-and-fill's "
+        f"adjusted {short} is a sensitivity analysis, not a corrected truth; fail-safe N "
+        "ignores heterogeneity and is best read as a rough gauge.", icon=":material/chat:")
+widgets.chart_downloads(funnel, "funnel", "dl_funnel", label="Funnel plot")
+
+st.header("Influence")
+inf, error = influence_of(inputs, tuple(kw.items()))
+if error:
+    st.warning(md(error), icon=":material/warning:")
+else:
+    c1, c2 = st.columns([3, 2])
+    baujat = baujat_chart(inf, width=420)
+    with c1:
+        st.vega_lite_chart(baujat.to_dict(validate=False), key="ss_baujat", width="content",
+                           theme=None)
+    with c2:
+        flagged = inf[inf["inf"]]
+        if len(flagged):
+            st.warning("Influential by metafor's rule: " + ", ".join(md(x) for x in
+                                                                    flagged["study"]) + ".",
+                       icon=":material/warning:")
+        else:
+            st.success("No study is influential by metafor's rule.",
+                       icon=":material/check_circle:")
+        rows_by_label = dict(zip(eff.study, eff.rows, strict=True))
+        pick = st.selectbox("Leave a study out everywhere", [None, *inf["study"]],
+                            key="ss_leave", format_func=lambda x: "—" if x is None else x)
+        if st.button("Leave it out", key="ss_leave_button", disabled=pick is None):
+            s[an.LEAVE_OUT] = sorted({*s.get(an.LEAVE_OUT, []), rows_by_label[pick]})
+            st.rerun()
+    shown = inf[["study", "rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "qe_del",
+                 "hat", "weight", "inf"]].rename(columns={"inf": "influential"})
+    st.dataframe(shown.round(4).style.apply(
+        lambda r: ["background-color: #fee2e2" if r["influential"] else "" for _ in r], axis=1),
+        hide_index=True, width="stretch")
+    st.download_button("Influence table (CSV)", widgets.deferred_csv(shown),
+                       "influence.csv", "text/csv", key="dl_influence", on_click="ignore")
+
+st.header("Cumulative meta-analysis")
+numeric = [c for c in eff.data.columns if pd.api.types.is_numeric_dtype(eff.data[c])
+           and c not in {"row", "events_t", "n_t", "events_c", "n_c", "mean_t", "sd_t",
+                         "mean_c", "sd_c", "yi", "sei", "vi", "ci_low", "ci_high"}]
+options = ["table order", *numeric]
+order = st.selectbox("Add the studies in", options, key="ss_order",
+                     index=options.index("year") if "year" in options else 0)
+cu = cumulative_of(inputs, tuple(kw.items()), None if order == "table order" else order)
+frame = pd.DataFrame({"label": [f"+ {x}" for x in cu["study"]], "est": cu["estimate"],
+                      "lo": cu["ci_low"], "hi": cu["ci_high"], "group": "pooled so far"})
+cum_chart = interval_rows_chart(frame, "Cumulative meta-analysis",
+                                mc.MEASURE_LABELS[eff.measure], ratio=eff.ratio,
+                                subtitle=f"Each row: the pooled estimate with every study up to "
+                                         f"it ({order}); {res.level:.0%} CI")
+st.vega_lite_chart(cum_chart.to_dict(validate=False), key="ss_cumul", width="content",
+                   theme=None)
+st.download_button("Cumulative results (CSV)", widgets.deferred_csv(cu), "cumulative.csv",
+                   "text/csv", key="dl_cumul", on_click="ignore")
+
+st.header("GOSH")
+st.caption("Graphical display of study heterogeneity: the pooled estimate and I² of every "
+           f"subset of studies (up to 20 studies; beyond, a random sample of {GOSH_SAMPLE:,}). "
+           "Clusters "
+           "that separate when one study is in or out point to an outlier.")
+c1, c2 = st.columns(2)
+gosh_model = c1.radio("Model", ["common", "random"], key="ss_gosh_model", horizontal=True,
+                      format_func={"common": "common effect (metafor's default)",
+                                   "random": "random effects (DL)"}.get)
+mark = c2.selectbox("Colour the subsets that contain", range(eff.k), key="ss_gosh_study",
+                    format_func=lambda i: eff.study[i])
+if 2**eff.k - 1 > GOSH_SUBSETS:
+    st.info(f"With {eff.k} studies there are {2**eff.k - 1:,} subsets; a random sample of "
+            f"{GOSH_SAMPLE:,} is drawn.")
+bar = st.progress(0.0, text="Fitting every subset…")
+g = gosh_of(inputs, gosh_model, lambda f: bar.progress(f, text="Fitting every subset…"))
+bar.empty()
+gchart = gosh_chart(g, highlight=mark, label=eff.study[mark], ratio=eff.ratio,
+                    measure=eff.measure)
+st.vega_lite_chart(gchart.to_dict(validate=False), key="ss_gosh", width="content", theme=None)
+widgets.chart_downloads(gchart, "gosh", "dl_gosh", label="GOSH plot")
