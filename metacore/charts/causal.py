@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from metacore.charts.common import (
+    effect_scale,
     nice_ticks,
 )
 from metacore.numbers import format_effect
@@ -28,14 +29,8 @@ def comparison_chart(frame: pd.DataFrame, level: float = 0.95,
         sub = sub.assign(ci_text=[f"{format_effect(e, 3)} [{format_effect(a, 3)}, "
                                   f"{format_effect(b, 3)}]" for e, a, b in
                                   zip(sub["est"], sub["lo"], sub["hi"], strict=True)])
-        finite = sub[["lo", "hi"]].to_numpy(float)
-        finite = finite[np.isfinite(finite) & ((finite > 0) if ratio else True)]
         null = 1.0 if ratio else 0.0
-        lo = min(float(finite.min()), null) if finite.size else null - 1
-        hi = max(float(finite.max()), null) if finite.size else null + 1
-        ticks = nice_ticks(lo, hi, ratio, width=width)
-        scale = alt.Scale(type="log" if ratio else "linear", nice=False, zero=False,
-                          domain=[min(ticks[0], lo), max(ticks[-1], hi)])
+        scale, ticks = effect_scale(sub[["lo", "hi"]].to_numpy(float), ratio, width)
         name = {"RD": "Risk difference", "RR": "Risk ratio", "OR": "Odds ratio",
                 "SR": "Survival ratio"}.get(measure, measure)
         color = alt.Color("method:N", legend=None, scale=alt.Scale(

@@ -83,6 +83,19 @@ def thin_ticks(ticks: list[float], log: bool, width: float) -> list[float]:
             or t == null]
 
 
+def effect_scale(values: np.ndarray, ratio: bool, width: float) -> tuple[alt.Scale, list[float]]:
+    """An x scale for effects that always shows the line of no effect (1 or 0), and its
+    ticks: log for ratios (natural-scale values), linear otherwise."""
+    vals = np.asarray(values, float).ravel()
+    vals = vals[np.isfinite(vals) & ((vals > 0) if ratio else True)]
+    null = 1.0 if ratio else 0.0
+    lo = min(float(vals.min()), null) if vals.size else null - 1
+    hi = max(float(vals.max()), null) if vals.size else null + 1
+    ticks = nice_ticks(lo, hi, ratio, width=width)
+    return alt.Scale(type="log" if ratio else "linear", nice=False, zero=False,
+                     domain=[min(ticks[0], lo), max(ticks[-1], hi)]), ticks
+
+
 def axis(width: float, **kwargs) -> alt.Axis:
     """A quantitative axis whose tick count follows its width (no overlapping labels)."""
     kwargs.setdefault("tickCount", max(2, int(width // 55)))

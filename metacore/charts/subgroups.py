@@ -14,6 +14,7 @@ from metacore.charts.common import (
     INK,
     ROW_PX,
     clip_label,
+    effect_scale,
     nice_ticks,
     records,
 )
@@ -89,14 +90,8 @@ def subgroup_forest_chart(effects: EffectSizes, sg: SubgroupResult, *, width: in
     frame = subgroup_forest_frame(effects, sg)
     n = len(frame)
     ratio = effects.ratio
-    vals = frame[["lo", "hi"]].to_numpy(float)
-    vals = vals[np.isfinite(vals) & ((vals > 0) if ratio else True)]
     null = 1.0 if ratio else 0.0
-    lo = min(float(vals.min()), null) if vals.size else null - 1
-    hi = max(float(vals.max()), null) if vals.size else null + 1
-    ticks = nice_ticks(lo, hi, ratio, width=width)
-    x_scale = alt.Scale(type="log" if ratio else "linear", nice=False, zero=False,
-                        domain=[min(ticks[0], lo), max(ticks[-1], hi)])
+    x_scale, ticks = effect_scale(frame[["lo", "hi"]].to_numpy(float), ratio, width)
     top = -1.6 if favours else -0.6
     y_scale = alt.Scale(domain=[n - 0.4, top], nice=False, zero=False)
     height = int(ROW_PX * (n - top))
