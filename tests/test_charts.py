@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import metacore as mc
 from metacore.charts import forest_chart, forest_frame, nice_ticks
@@ -46,3 +47,34 @@ def test_forest_stays_readable_for_thousands_of_studies():
 def test_nice_ticks():
     assert nice_ticks(0.12, 1.9, log=True) == [0.1, 0.2, 0.5, 1.0, 2.0]
     assert nice_ticks(-4.8, 9.3, log=False) == [-5, 0, 5, 10]
+
+
+def test_tick_labels_never_overlap_at_the_chart_width():
+    from metacore.charts.common import label_px, nice_ticks
+
+    for lo, hi, log, width in ((0.33, 1.0, True, 200), (0.0, 0.35, False, 220),
+                               (0.002, 200, True, 230), (0.1, 0.95, True, 230)):
+        ticks = nice_ticks(lo, hi, log, width=width)
+        f = np.log if log else (lambda x: x)
+        pos = [(f(t) - f(ticks[0])) / (f(ticks[-1]) - f(ticks[0])) * width for t in ticks]
+        for i in range(len(ticks) - 1):
+            gap = pos[i + 1] - pos[i]
+            assert gap >= (label_px(ticks[i]) + label_px(ticks[i + 1])) / 2 - 1e-9, ticks
+
+
+def test_shrinkage_chart_draws_complete_pooling_at_the_common_effect():
+    from metacore.charts import shrinkage_chart
+    from metacore.shrinkage import shrinkage_path
+
+    eff = mc.compute_effects(mc.datasets.load("seed002"), "MD")
+    tau = 1.0
+    w = 1 / (eff.vi + tau**2)
+    mean_at_tau = float(w @ eff.yi / w.sum())
+    common = mc.pool(eff, model="common").estimate           # seed 002: FE -2.04
+    spec = shrinkage_chart(shrinkage_path(eff, tau), mean_at_tau, tau, "MD", False,
+                           common=common).to_dict()
+    rows = [r for d in spec["datasets"].values() for r in d if "what" in r]
+    lines = {r["what"]: r["x"] for r in rows}
+    assert lines["Complete pooling (common effect)"] == pytest.approx(-2.042, abs=1e-3)
+    assert lines["Mean at this τ"] == pytest.approx(mean_at_tau)
+    assert isinstance(spec["title"]["subtitle"], list)

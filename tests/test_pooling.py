@@ -145,3 +145,13 @@ def test_metafor_warnings_become_notes():
     assert any("not meant for the common-effect model" in n for n in common.notes)
     plain = mc.pool(mc.compute_effects(mc.datasets.load("bcg"), "RR"))
     assert not any("metafor warns" in n for n in plain.notes)
+
+
+def test_sentences_have_no_computer_notation():
+    from metacore.report import describe
+
+    eff = mc.EffectSizes(yi=np.array([0.0, 60.0, -50.0, 20.0]), vi=np.array([1.0, 1, 1, 1]),
+                         study=tuple("abcd"), measure="MD")
+    text = describe(mc.pool(eff, tau2_method="DL"))
+    assert "e+" not in text and "τ² 2\u2009091" in text          # τ² ≈ 2,091
+    assert "tau^2" not in mc.pool(eff).summary()
