@@ -108,10 +108,13 @@ def _canonical(assign: np.ndarray) -> np.ndarray:
 
 
 def _partition_loglik(labels: np.ndarray, y: np.ndarray, v: np.ndarray, tau2: np.ndarray,
-                      mu_sd: float | None) -> np.ndarray:
-    """log p(y | partition, tau^2) for each partition (rows) and tau^2 node (columns)."""
+                      logw: np.ndarray, mu_sd: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """For each partition (rows of ``labels``): log p(y | partition, tau^2) at every tau^2
+    node, and each cluster's posterior mean effect averaged over tau^2 (partition x cluster).
+    """
     n_part, k = labels.shape
-    onehot = labels[:, :, None] == np.arange(k)[None, None, :]     # part x study x cluster
+    G_max = int(labels.max()) + 1
+    onehot = labels[:, :, None] == np.arange(G_max)[None, None, :]   # part x study x cluster
     w = 1.0 / v
     P = np.einsum("pic,i->pc", onehot, w)
     S1 = np.einsum("pic,i->pc", onehot, w * y)
@@ -121,7 +124,7 @@ def _partition_loglik(labels: np.ndarray, y: np.ndarray, v: np.ndarray, tau2: np
     safeP = np.where(used, P, 1.0)
     ybar = S1 / safeP
     within = np.where(used, S2 - S1 * ybar, 0.0)
-    logR = (-0.5 * np.sum(np.log(v)) * np.ones(n_part)
+    logR = (-0.5 * np.sum(np.log(v))
             + np.where(used, -0.5 * (n - 1) * _LOG2PI - 0.5 * np.log(safeP) - 0.5 * within,
                        0.0).sum(1))
     # ybar_c ~ N(mu, tau^2 + 1/P_c) independently; mu integrated out.
@@ -132,14 +135,21 @@ def _partition_loglik(labels: np.ndarray, y: np.ndarray, v: np.ndarray, tau2: np
     s2 = (a * (ybar**2)[:, :, None]).sum(1)
     logdet = np.where(used[:, :, None], np.log(Dv), 0.0).sum(1)
     G = used.sum(1)[:, None]
+    p0 = 0.0 if mu_sd is None else 1.0 / mu_sd**2
     if mu_sd is None:   # flat mu: the same improper constant for every partition
-        quad = s2 - s1**2 / s0
-        ll = -0.5 * (G - 1) * _LOG2PI - 0.5 * logdet - 0.5 * np.log(s0) - 0.5 * quad
+        ll = (-0.5 * (G - 1) * _LOG2PI - 0.5 * logdet - 0.5 * np.log(s0)
+              - 0.5 * (s2 - s1**2 / s0))
     else:
-        p0 = 1.0 / mu_sd**2
-        quad = s2 - s1**2 / (s0 + p0)
-        ll = (-0.5 * G * _LOG2PI - 0.5 * logdet - 0.5 * np.log1p(s0 / p0) - 0.5 * quad)
-    return logR[:, None] + ll
+        ll = (-0.5 * G * _LOG2PI - 0.5 * logdet - 0.5 * np.log1p(s0 / p0)
+              - 0.5 * (s2 - s1**2 / (s0 + p0)))
+    ll = logR[:, None] + ll
+    # E[beta_c | y, tau^2] = (E[mu]/tau^2 + P_c ybar_c) / (1/tau^2 + P_c), E[mu] = s1/(s0+p0)
+    mu = s1 / (s0 + p0)
+    beta = ((mu / tau2[None, :])[:, None, :] + (P * ybar)[:, :, None]) / (
+        1.0 / tau2[None, None, :] + P[:, :, None])
+    lw = ll + logw[None, :]
+    node_w = np.exp(lw - special.logsumexp(lw, axis=1)[:, None])
+    return ll, np.einsum("pcn,pn->pc", beta, node_w)
 
 
 def _tau2_nodes(v: np.ndarray, y: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
@@ -206,11 +216,23 @@ def cluster_meta(effects: EffectSizes, distances: np.ndarray, *, tau2_prior_rate
     assign = np.concatenate([_assign(masks[i:i + 8192], D) for i in range(0, len(masks), 8192)])
     labels = np.concatenate([_canonical(assign[i:i + 8192])
                              for i in range(0, len(assign), 8192)])
-    parts, inverse = np.unique(labels, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
+    # Labels fit in 4 bits each (k <= 16): one 64-bit key per partition makes unique fast.
+    key = (labels.astype(np.uint64) << (4 * np.arange(k, dtype=np.uint64))[None, :]).sum(
+        1, dtype=np.uint64)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    parts = labels[first]
+    order = np.argsort(parts.max(1), kind="stable")    # similar cluster counts per chunk
+    parts = parts[order]
+    inverse = np.argsort(order)[inverse.ravel()]
     t, logw = _tau2_nodes(v, y, tau2_prior_rate)
-    ll = np.concatenate([_partition_loglik(parts[i:i + 2048], y, v, t, mu_prior_sd)
-                         for i in range(0, len(parts), 2048)])
+    chunks = [_partition_loglik(parts[i:i + 2048], y, v, t, logw, mu_prior_sd)
+              for i in range(0, len(parts), 2048)]
+    ll = np.concatenate([c[0] for c in chunks])
+    betas = np.zeros(parts.shape)
+    row = 0
+    for _, b in chunks:
+        betas[row:row + len(b), :b.shape[1]] = b
+        row += len(b)
     log_ml = special.logsumexp(ll + logw[None, :], axis=1)          # per partition
     log_prior = _log_prior_sets(k)[sizes]
     log_post_sets = log_prior + log_ml[inverse]
@@ -223,10 +245,8 @@ def cluster_meta(effects: EffectSizes, distances: np.ndarray, *, tau2_prior_rate
     center = np.zeros((k, k))
     for j in range(k):
         center[:, j] = post_sets @ (assign == j)
-    # Posterior mean of each study's cluster effect, from the partitions that matter.
-    keep = post_parts > 1e-14 * post_parts.max()
-    theta = _theta_mean(parts[keep], post_parts[keep] / post_parts[keep].sum(), y, v, t, logw,
-                        ll[keep], mu_prior_sd)
+    # Posterior mean of each study's effect: its cluster's, averaged over partitions.
+    theta = np.einsum("p,pi->i", post_parts, np.take_along_axis(betas, parts, axis=1))
     null = float(np.sum(-0.5 * (_LOG2PI + np.log(v)) - 0.5 * y * y / v))
     one = int(np.flatnonzero((parts == 0).all(1))[0])
     if mu_prior_sd is None:
@@ -245,23 +265,3 @@ def cluster_meta(effects: EffectSizes, distances: np.ndarray, *, tau2_prior_rate
         k=k, n_partitions=len(parts), tau2_prior_rate=float(tau2_prior_rate),
         mu_prior_sd=mu_prior_sd, study=effects.study, notes=tuple(notes), partitions=parts,
         partition_prob=post_parts)
-
-
-def _theta_mean(parts, weights, y, v, t, logw, ll, mu_sd) -> np.ndarray:
-    """E[beta of each study's cluster | y], averaged over tau^2 nodes and partitions."""
-    k = y.size
-    out = np.zeros(k)
-    node_w = np.exp(ll + logw[None, :] - special.logsumexp(ll + logw[None, :], axis=1)[:, None])
-    for p, (lab, wp) in enumerate(zip(parts, weights, strict=True)):
-        G = lab.max() + 1
-        onehot = lab[:, None] == np.arange(G)[None, :]
-        P = onehot.T @ (1 / v)
-        ybar = (onehot.T @ (y / v)) / P
-        Dv = t[None, :] + (1 / P)[:, None]                     # cluster x node
-        a = 1 / Dv
-        prec = a.sum(0) + (0.0 if mu_sd is None else 1 / mu_sd**2)
-        mu = (a * ybar[:, None]).sum(0) / prec
-        beta = (mu[None, :] / t[None, :] + P[:, None] * ybar[:, None]) / (1 / t[None, :]
-                                                                         + P[:, None])
-        out += wp * (beta @ node_w[p])[lab]
-    return out
