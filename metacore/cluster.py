@@ -53,13 +53,15 @@ class ClusterResult:
     notes: tuple[str, ...] = ()
     partitions: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=int))
     partition_prob: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    mc_se: dict = field(default_factory=dict)
 
     def summary(self) -> str:
         """The result in words."""
         from metacore.numbers import format_number, format_prob
 
-        lines = [f"Clustered (MANTRA-type) model, k = {self.k}: P(more than one cluster) = "
-                 f"{format_prob(self.prob_heterogeneous)}."]
+        p = format_prob(self.prob_heterogeneous)
+        lines = [f"Clustered (MANTRA-type) model, k = {self.k}: P(more than one cluster) "
+                 f"{p if p[0] in '<>' else '= ' + p}."]
         if np.isfinite(self.log10_bf):
             lines.append(f"Bayes factor, clustered effects vs no effect: 10^"
                          f"{format_number(self.log10_bf, 3)}; one common effect vs no "
@@ -88,6 +90,18 @@ def _log_prior_sets(k: int) -> np.ndarray:
     out[1:] = log_pc - (special.gammaln(k + 1) - special.gammaln(c + 1)
                         - special.gammaln(k - c + 1))
     return out
+
+
+def _sample_sets(k: int, n: int, seed: int) -> np.ndarray:
+    """Centre sets drawn from their prior: a size c from P(C = c), then c studies at random."""
+    rng = np.random.default_rng(seed)
+    log_pc = _log_prior_sets(k)[1:] + (special.gammaln(k + 1) - special.gammaln(
+        np.arange(1, k + 1) + 1) - special.gammaln(k - np.arange(1, k + 1) + 1))
+    pc = np.exp(log_pc - special.logsumexp(log_pc))
+    sizes = rng.choice(np.arange(1, k + 1), size=n, p=pc)
+    keys = rng.random((n, k))
+    ranks = np.argsort(np.argsort(keys, axis=1), axis=1)
+    return ranks < sizes[:, None]
 
 
 def _assign(masks: np.ndarray, D: np.ndarray) -> np.ndarray:
@@ -170,7 +184,8 @@ def _tau2_nodes(v: np.ndarray, y: np.ndarray, rate: float) -> tuple[np.ndarray, 
 
 
 def cluster_meta(effects: EffectSizes, distances: np.ndarray, *, tau2_prior_rate: float = 1.0,
-                 mu_prior_sd: float | None = 0.5) -> ClusterResult:
+                 mu_prior_sd: float | None = 0.5, samples: int = 40_000,
+                 seed: int = 0) -> ClusterResult:
     """MANTRA's clustered random-effects model, computed exactly.
 
     Parameters
@@ -185,6 +200,10 @@ def cluster_meta(effects: EffectSizes, distances: np.ndarray, *, tau2_prior_rate
     mu_prior_sd
         SD of the normal prior on mu (mean 0), or ``None`` for a flat prior (then the
         Bayes factors against "no effect" are undefined: NaN).
+    samples, seed
+        Beyond :data:`EXACT_LIMIT` studies, centre sets are drawn from their prior
+        (importance sampling with the prior as proposal: each draw weighted by its
+        marginal likelihood); ``mc_se`` then holds the Monte Carlo standard errors.
 
     Examples
     --------
@@ -202,24 +221,27 @@ def cluster_meta(effects: EffectSizes, distances: np.ndarray, *, tau2_prior_rate
     if D.shape != (k, k) or not np.all(np.isfinite(D)):
         raise OptionError(f"distances must be a finite {k} x {k} matrix (one row and column "
                           "per study in the analysis).")
-    if k > EXACT_LIMIT:
-        raise DataError(f"The exact clustered model enumerates 2^k - 1 centre sets; with "
-                        f"k = {k} studies that is beyond the exact limit of {EXACT_LIMIT}.")
     if not tau2_prior_rate > 0:
         raise OptionError("The rate of the exponential prior on τ² must be positive.")
     if mu_prior_sd is not None and not mu_prior_sd > 0:
         raise OptionError("The SD of the prior on μ must be positive (or None for flat).")
-    codes = np.arange(1, 2**k, dtype=np.int64)
-    bits = 1 << np.arange(k, dtype=np.int64)
-    masks = (codes[:, None] & bits[None, :]) != 0
+    exact = k <= EXACT_LIMIT
+    if exact:
+        codes = np.arange(1, 2**k, dtype=np.int64)
+        bits = 1 << np.arange(k, dtype=np.int64)
+        masks = (codes[:, None] & bits[None, :]) != 0
+    else:
+        masks = _sample_sets(k, samples, seed)
     sizes = masks.sum(1)
     assign = np.concatenate([_assign(masks[i:i + 8192], D) for i in range(0, len(masks), 8192)])
     labels = np.concatenate([_canonical(assign[i:i + 8192])
                              for i in range(0, len(assign), 8192)])
-    # Labels fit in 4 bits each (k <= 16): one 64-bit key per partition makes unique fast.
-    key = (labels.astype(np.uint64) << (4 * np.arange(k, dtype=np.uint64))[None, :]).sum(
-        1, dtype=np.uint64)
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    if exact:   # labels fit in 4 bits each: one 64-bit key per partition, a fast unique
+        key = (labels.astype(np.uint64) << (4 * np.arange(k, dtype=np.uint64))[None, :]).sum(
+            1, dtype=np.uint64)
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    else:
+        _, first, inverse = np.unique(labels, axis=0, return_index=True, return_inverse=True)
     parts = labels[first]
     order = np.argsort(parts.max(1), kind="stable")    # similar cluster counts per chunk
     parts = parts[order]
@@ -234,7 +256,9 @@ def cluster_meta(effects: EffectSizes, distances: np.ndarray, *, tau2_prior_rate
         betas[row:row + len(b), :b.shape[1]] = b
         row += len(b)
     log_ml = special.logsumexp(ll + logw[None, :], axis=1)          # per partition
-    log_prior = _log_prior_sets(k)[sizes]
+    # Exact: prior x likelihood for every set. Sampled from the prior: likelihood weights.
+    log_prior = _log_prior_sets(k)[sizes] if exact else np.full(len(sizes), -math.log(
+        len(sizes)))
     log_post_sets = log_prior + log_ml[inverse]
     log_z = special.logsumexp(log_post_sets)
     post_sets = np.exp(log_post_sets - log_z)
@@ -256,6 +280,22 @@ def cluster_meta(effects: EffectSizes, distances: np.ndarray, *, tau2_prior_rate
         bf1 = (log_ml[one] - null) / math.log(10)
     best = int(np.argmax(post_parts))
     notes = []
+    mc_se: dict[str, float] = {}
+    if not exact:
+        ess = 1.0 / float(np.sum(post_sets**2))
+        het = (sizes > 1).astype(float)
+        mc_se = {"prob_heterogeneous": float(np.sqrt(np.sum(post_sets**2 * (
+            het - (1 - prob_c[0]))**2))),
+            "log10_bf": float(np.sqrt(max(np.exp(special.logsumexp(2 * log_ml[inverse])
+                                                 - 2 * special.logsumexp(log_ml[inverse])
+                                                 + math.log(len(sizes))) - 1, 0.0)
+                                      / len(sizes)) / math.log(10)),
+            "effective_sample_size": ess}
+        notes.append(f"k = {k} is beyond the exact limit ({EXACT_LIMIT} studies, "
+                     f"{2**EXACT_LIMIT - 1:,} centre sets): {len(sizes):,} centre sets were "
+                     "drawn from their prior and weighted by their likelihood (importance "
+                     f"sampling; effective sample size {ess:,.0f}). Monte Carlo standard "
+                     f"error of P(C > 1): {mc_se['prob_heterogeneous']:.2g}.")
     if mu_prior_sd is None:
         notes.append("With a flat prior on μ the Bayes factors against no effect are undefined.")
     return ClusterResult(
@@ -263,5 +303,5 @@ def cluster_meta(effects: EffectSizes, distances: np.ndarray, *, tau2_prior_rate
         center_prob=center, log10_bf=float(bf), log10_bf_c1=float(bf1), theta_mean=theta,
         map_partition=tuple(int(x) for x in parts[best]), map_prob=float(post_parts[best]),
         k=k, n_partitions=len(parts), tau2_prior_rate=float(tau2_prior_rate),
-        mu_prior_sd=mu_prior_sd, study=effects.study, notes=tuple(notes), partitions=parts,
-        partition_prob=post_parts)
+        mu_prior_sd=mu_prior_sd, study=effects.study, exact=exact, notes=tuple(notes),
+        partitions=parts, partition_prob=post_parts, mc_se=mc_se)

@@ -112,11 +112,36 @@ def test_sixteen_studies_are_exact():
     assert res.prob_heterogeneous > 0.99 and res.exact
 
 
-def test_bad_distances_and_too_many_studies():
+def test_bad_distances():
     eff = mc.EffectSizes(yi=np.zeros(3), vi=np.ones(3), study=tuple("abc"), measure="GEN")
     with pytest.raises(mc.OptionError, match="3 x 3"):
         cluster_meta(eff, np.zeros((2, 2)))
-    big = mc.EffectSizes(yi=np.zeros(17), vi=np.ones(17), study=tuple(map(str, range(17))),
+
+
+def test_beyond_the_exact_limit_importance_sampling_agrees_within_its_error(monkeypatch):
+    import metacore.cluster as cluster
+
+    rng = np.random.default_rng(5)
+    k = 11
+    y = np.r_[rng.normal(0.1, 0.05, 6), rng.normal(0.3, 0.05, 5)]
+    eff = mc.EffectSizes(yi=y, vi=np.full(k, 0.01), study=tuple(map(str, range(k))),
                          measure="GEN")
-    with pytest.raises(mc.DataError, match="exact limit"):
-        cluster_meta(big, np.zeros((17, 17)))
+    D = distances_from(np.r_[np.zeros(6), np.ones(5)] + rng.normal(0, 0.05, k))
+    exact = cluster_meta(eff, D)
+    monkeypatch.setattr(cluster, "EXACT_LIMIT", 8)
+    approx = cluster_meta(eff, D, samples=40_000, seed=1)
+    assert exact.exact and not approx.exact
+    assert any("importance sampling" in n for n in approx.notes)
+    se = approx.mc_se
+    assert abs(approx.log10_bf - exact.log10_bf) < 5 * se["log10_bf"] + 1e-3
+    assert abs(approx.prob_heterogeneous - exact.prob_heterogeneous) < \
+        5 * se["prob_heterogeneous"] + 1e-3
+    assert np.abs(approx.coclustering - exact.coclustering).max() < 0.05
+
+
+def test_seventeen_studies_are_sampled_not_refused():
+    rng = np.random.default_rng(2)
+    eff = mc.EffectSizes(yi=rng.normal(0.2, 0.1, 17), vi=np.full(17, 0.01),
+                         study=tuple(map(str, range(17))), measure="GEN")
+    res = cluster_meta(eff, distances_from(rng.normal(size=(17, 2))), samples=5_000)
+    assert not res.exact and res.prob_c.sum() == pytest.approx(1.0)

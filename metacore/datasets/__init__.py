@@ -39,16 +39,22 @@ CATALOG: dict[str, DatasetInfo] = {d.name: d for d in (
                 "SMD", "Length of hospital stay (days), specialist vs routine care.",
                 "Normand (1999), Stat Med 18:321-359; metadat::dat.normand1999"),
     DatasetInfo("seed002", "Mean-difference example (6 studies)", "continuous", "MD",
-                "The six-study mean-difference forest plot of the Bayesian meta-analysis "
-                "lecture (seed 002): FE -2.04 [-2.45, -1.64], DL -1.21 [-2.69, 0.28].",
-                "Lecture notes, seed 002"),
+                "The six-study mean-difference forest plot of the lecture notes on Bayesian "
+                "meta-analysis: FE −2.04 [−2.45, −1.64], DL −1.21 [−2.69, 0.28].",
+                "Lecture notes on Bayesian meta-analysis"),
     DatasetInfo("seed000", "Teaching example (8 studies)", "generic", "GEN",
-                "Eight simulated study estimates with standard errors (seed 000): common "
-                "effect 0.246 (SE 0.0465), Q = 5.43, tau^2 = 0.",
-                "Meta-analysis tutorial, seed 000"),
+                "Eight simulated study estimates with standard errors from the meta-analysis "
+                "tutorial: common effect 0.246 (SE 0.0465), Q = 5.43, τ² = 0.",
+                "Meta-analysis tutorial"),
     DatasetInfo("writing", "Writing-to-learn interventions (48 studies)", "generic", "GEN",
                 "Standardised mean differences in school achievement, ready as yi and vi.",
                 "Bangert-Drowns et al. (2004); metadat::dat.bangertdrowns2004"),
+    DatasetInfo("transethnic", "Trans-ethnic genetic association (10 cohorts, illustrative)",
+                "generic", "GEN",
+                "Log odds ratios of one genetic variant in ten cohorts of five ancestries, with "
+                "two ancestry principal components per cohort. Illustrative numbers in the "
+                "spirit of the MANTRA example of the lecture notes (T2D at CDKAL1), not real "
+                "data.", "Constructed for metacore's clustered-heterogeneity page"),
     DatasetInfo("simulated80", "Simulated trials (80 trials)", "binary", "RR",
                 "Synthetic 2x2 table with a fixed seed, for checking large forest plots.",
                 "tests/reference/make_simulated80.py"),
