@@ -145,3 +145,35 @@ def test_seventeen_studies_are_sampled_not_refused():
                          study=tuple(map(str, range(17))), measure="GEN")
     res = cluster_meta(eff, distances_from(rng.normal(size=(17, 2))), samples=5_000)
     assert not res.exact and res.prob_c.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["k2", "two_clusters"])
+def test_posterior_mean_effects_match_brute_force(name):
+    y, v, coords = CASES[name]
+    D = distances_from(coords)
+    k, sd = y.size, 0.5
+    eff = mc.EffectSizes(yi=y, vi=v, study=tuple(map(str, range(k))), measure="GEN")
+    res = cluster_meta(eff, D, mu_prior_sd=sd)
+    num, den = np.zeros(k), 0.0
+    for c in range(1, k + 1):
+        prior_c = 0.5 if c == 1 else 2.0**-c * 2 ** (k - 1) / (2 ** (k - 1) - 1)
+        for S in itertools.combinations(range(k), c):
+            Z = np.array([[min(S, key=lambda j: (D[i, j], S.index(j))) == s for s in S]
+                          for i in range(k)], float)
+
+            def parts(t2, Z=Z):
+                cb = t2 * np.eye(Z.shape[1]) + sd**2
+                cov = Z @ cb @ Z.T + np.diag(v)
+                dens = stats.multivariate_normal(np.zeros(k), cov).pdf(y)
+                return dens, Z @ cb @ Z.T @ np.linalg.solve(cov, y)
+
+            def f(t2, i=None, parts=parts):
+                dens, mean = parts(t2)
+                return math.exp(-t2) * dens * (1.0 if i is None else mean[i])
+
+            p_s = prior_c / math.comb(k, c)
+            den += p_s * integrate.quad(f, 0, np.inf, epsrel=1e-11, limit=400)[0]
+            for i in range(k):
+                num[i] += p_s * integrate.quad(lambda t, i=i: f(t, i), 0, np.inf,
+                                               epsrel=1e-11, limit=400)[0]
+    np.testing.assert_allclose(res.theta_mean, num / den, atol=1e-6)
