@@ -44,6 +44,7 @@ bench: $(VENV)/.dev chromium
 	$(PY) benchmarks/bench_bayes.py
 	$(PY) benchmarks/bench_app.py
 	$(PY) benchmarks/bench_smallstudy.py
+	$(PY) benchmarks/bench_cluster.py
 	$(PY) benchmarks/bench_load.py --sessions 1 25 100
 
 # Regenerates the metafor reference values (needs R: see tests/reference/README.md).

@@ -26,6 +26,7 @@ st.navigation([
             icon=":material/account_tree:"),
     st.Page("pages/smallstudy.py", title="Small-study effects & influence",
             icon=":material/filter_alt:"),
+    st.Page("pages/mantra.py", title="Clustered heterogeneity (MANTRA)", icon=":material/hub:"),
     st.Page("pages/shrinkage.py", title="Pooling & shrinkage", icon=":material/compress:"),
     st.Page("pages/bayes.py", title="Bayesian", icon=":material/psychology:"),
     st.Page("pages/causal.py", title="Classical vs causal", icon=":material/compare_arrows:"),

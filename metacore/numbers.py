@@ -81,15 +81,14 @@ def p_clause(p: float | None, symbol: str = "P") -> str:
 
 
 def format_prob(p: float | None) -> str:
-    """A probability in percent that never reads 0% or 100% when it is not exactly so.
+    """A probability in percent that never reads 0% or 100%: a posterior probability is
+    never certain, even when it rounds to 1 in floating point.
 
     >>> format_prob(0.99996), format_prob(0.0004), format_prob(0.123), format_prob(1.0)
-    ('> 99.9%', '< 0.1%', '12%', '100%')
+    ('> 99.9%', '< 0.1%', '12%', '> 99.9%')
     """
     if p is None or not math.isfinite(p):
         return "n/a"
-    if p in (0.0, 1.0):
-        return f"{100 * p:.0f}%"
     if p > 0.999:
         return "> 99.9%"
     if p < 0.001:

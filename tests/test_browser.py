@@ -204,3 +204,16 @@ def test_small_study_page_draws_all_four_charts(app_url):
         _settled(page)
         assert page.locator("[data-testid='stException']").count() == 0
         page.screenshot(path=str(SHOTS / "browser_smallstudy.png"))
+
+
+def test_mantra_page_renders(app_url):
+    with chromium_page(viewport=(1440, 2000)) as page:
+        page.goto(app_url)
+        wait_for_app(page)
+        page.get_by_role("link", name="Clustered heterogeneity (MANTRA)").click()
+        page.get_by_text("P(more than one cluster)").first.wait_for(timeout=30_000)
+        page.wait_for_function(
+            f"() => document.querySelectorAll(\"{CHART}\").length >= 4", timeout=60_000)
+        _settled(page)
+        assert page.locator("[data-testid='stException']").count() == 0
+        page.screenshot(path=str(SHOTS / "browser_mantra.png"))

@@ -6,6 +6,7 @@ chart. Ratio measures are drawn on a log axis labelled on the natural scale.
 
 from metacore.charts.bayes import density_chart, interval_rows_chart
 from metacore.charts.causal import METHOD_COLORS, comparison_chart, many_scatter, simulation_chart
+from metacore.charts.cluster import cluster_map_chart, coclustering_chart, prob_c_chart
 from metacore.charts.common import MAX_LABEL, clip_label, nice_ticks
 from metacore.charts.forest import MAX_FOREST_STUDIES, forest_chart, forest_frame
 from metacore.charts.sensitivity import estimator_chart, leave_one_out_chart
@@ -17,4 +18,5 @@ __all__ = ["MAX_FOREST_STUDIES", "MAX_LABEL", "METHOD_COLORS", "clip_label", "co
            "density_chart", "estimator_chart", "forest_chart", "forest_frame",
            "interval_rows_chart", "leave_one_out_chart", "many_scatter", "nice_ticks",
            "shrinkage_chart", "simulation_chart", "bubble_chart", "level_chart",
-           "subgroup_forest_chart", "baujat_chart", "funnel_chart", "gosh_chart"]
+           "subgroup_forest_chart", "baujat_chart", "funnel_chart", "gosh_chart",
+           "cluster_map_chart", "coclustering_chart", "prob_c_chart"]
