@@ -23,7 +23,8 @@ from scipy import special
 from metacore.effects import EffectSizes
 from metacore.errors import DataError, OptionError
 
-__all__ = ["EXACT_LIMIT", "ClusterResult", "cluster_meta", "distances_from"]
+__all__ = ["EXACT_LIMIT", "ClusterResult", "cluster_meta", "distances_from",
+           "distances_from_groups"]
 
 #: Largest number of studies enumerated exactly (2^16 - 1 = 65,535 centre sets).
 EXACT_LIMIT = 16
@@ -78,6 +79,16 @@ def distances_from(coords: np.ndarray) -> np.ndarray:
     x = np.asarray(coords, float)
     x = x[:, None] if x.ndim == 1 else x
     return np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+
+
+def distances_from_groups(groups) -> np.ndarray:
+    """Distances from a study-level grouping: 0 within a group, 1 between groups.
+
+    >>> distances_from_groups(["EUR", "AFR", "EUR"]).tolist()
+    [[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
+    """
+    g = np.asarray([str(x) for x in groups])
+    return (g[:, None] != g[None, :]).astype(float)
 
 
 def _log_prior_sets(k: int) -> np.ndarray:

@@ -14,6 +14,7 @@ from metacore.charts import (
     prob_c_chart,
 )
 from metacore.charts.cluster import cluster_names
+from metacore.cluster import distances_from_groups
 from metacore.numbers import format_effect, format_number, format_prob
 from ui import analysis as an
 from ui import state, widgets
@@ -34,9 +35,8 @@ def clustered(inputs: tuple, source: tuple, rate: float, mu_sd: float | None):
     data = eff.data
     try:
         if kind == "group":
-            codes = pd.factorize(data[cols[0]].astype(str))[0].astype(float)
-            D = (codes[:, None] != codes[None, :]).astype(float)
-            coords = codes
+            D = distances_from_groups(data[cols[0]])
+            coords = pd.factorize(data[cols[0]].astype(str))[0].astype(float)
         elif kind == "order":
             coords = np.arange(eff.k, dtype=float)
             D = mc.distances_from(coords)

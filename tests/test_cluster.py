@@ -177,3 +177,16 @@ def test_posterior_mean_effects_match_brute_force(name):
                 num[i] += p_s * integrate.quad(lambda t, i=i: f(t, i), 0, np.inf,
                                                epsrel=1e-11, limit=400)[0]
     np.testing.assert_allclose(res.theta_mean, num / den, atol=1e-6)
+
+
+def test_one_cluster_with_tau2_near_zero_is_the_common_effect_bayesian_analysis():
+    # tau^2 ~ Exp(1e7): tau^2 is about 1e-7, so the one-cluster model is the common-effect
+    # model with mu ~ N(0, 0.5^2); its Bayes factor against mu = 0 is the Savage-Dickey one
+    # of metacore.bayes_pool with tau fixed at 0.
+    y, v, coords = CASES["homogeneous"]
+    eff = mc.EffectSizes(yi=y, vi=v, study=tuple("abcd"), measure="GEN")
+    res = cluster_meta(eff, distances_from(coords), tau2_prior_rate=1e7, mu_prior_sd=0.5)
+    bay = mc.bayes_pool(eff, tau_prior=mc.priors.Fixed(0.0), mu_prior=mc.priors.Normal(0, 0.5))
+    assert res.log10_bf_c1 == pytest.approx(-math.log10(bay.bf_mu0), abs=1e-4)
+    one = np.flatnonzero((res.partitions == 0).all(1))[0]
+    assert res.partition_prob[one] > 0.5
