@@ -12,6 +12,7 @@ Effect sizes (:func:`compute_effects`) -> a fit (:func:`pool`, :func:`pool_mh`,
 """
 
 from metacore import datasets, io, priors
+from metacore.batch import pool_batch
 from metacore.bayes import BayesResult, bayes_pool
 from metacore.causal import CausalResult, causal_many, causal_pool
 from metacore.cluster import ClusterResult, cluster_meta, distances_from
@@ -46,7 +47,7 @@ __all__ = [
     "measures_for", "pool", "pool_mh", "pool_peto", "standardize",
     "GroupResult", "MetaRegResult", "SubgroupResult", "metareg", "subgroups",
     "baujat", "begg", "cumulative", "egger", "failsafe", "gosh", "influence", "trimfill",
-    "ClusterResult", "cluster_meta", "distances_from",
+    "ClusterResult", "cluster_meta", "distances_from", "pool_batch",
 ]
 
 __version__ = "0.1.0"
