@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from metacore import _batch_kernel as _kernel
 from metacore.errors import OptionError
 from metacore.pooling import CI_METHODS, MODELS
 from metacore.tau2 import ESTIMATORS, estimate_tau2
@@ -54,6 +53,9 @@ def pool_batch(yi: np.ndarray, vi: np.ndarray, *, model: str = "random",
     v = np.atleast_2d(np.asarray(vi, float))
     if y.shape != v.shape:
         raise OptionError(f"yi and vi must have the same shape, not {y.shape} and {v.shape}.")
+    # Imported here: numba takes a while to load, and the dashboard rarely needs it.
+    from metacore import _batch_kernel as _kernel
+
     # A row with a non-positive variance cannot be pooled; NaN cells are absent studies.
     bad_v = (np.isfinite(y) & (v <= 0)).any(1)
     t2, q, sw0, c0, vmin, est, sw, s2, flag, ko = _kernel.rows(
