@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from metacore.effects import EffectSizes
 from metacore.errors import DataError, OptionError
@@ -123,6 +123,8 @@ def begg(effects: EffectSizes) -> BeggResult:
     >>> round(bg.tau, 4), round(bg.pvalue, 4)
     (0.0256, 0.9524)
     """
+    from scipy import stats   # imported here: scipy.stats takes ~0.5 s to load
+
     _need(effects, 3, "Begg's test")
     y, v = effects.yi, effects.vi
     w = 1.0 / v
