@@ -123,7 +123,7 @@ def begg(effects: EffectSizes) -> BeggResult:
     >>> round(bg.tau, 4), round(bg.pvalue, 4)
     (0.0256, 0.9524)
     """
-    from scipy import stats   # imported here: scipy.stats takes ~0.5 s to load
+    from scipy import stats  # imported here: scipy.stats takes ~0.5 s to load
 
     _need(effects, 3, "Begg's test")
     y, v = effects.yi, effects.vi
