@@ -1,0 +1,214 @@
+"""Command line: many meta-analyses from one long table.
+
+    python -m metacore batch IN OUT --by COLUMN [--measure M] [--model random] [--tau2 REML]
+                             [--ci z] [--level 0.95] [--chunk-rows N] [--dask local|ADDRESS]
+
+IN and OUT are Parquet (``.parquet``) or CSV. IN is long: one row per study, canonical
+columns or any alias, and a column naming the meta-analysis (``--by``); each group's rows
+must be together (sorted by group), which lets the input stream in chunks with bounded
+memory — a file larger than memory works. Each output row is one meta-analysis, the group
+first. Groups that cannot be pooled are reported in the output (``reason``), never fatal.
+``--dask local`` runs the chunks on a local Dask cluster, ``--dask tcp://host:8786`` joins
+an existing one; the results are identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from metacore.batch import BATCH_COLUMNS, pool_batch
+from metacore.effects import RATIO_MEASURES, compute_effects
+from metacore.errors import MetacoreError
+
+__all__ = ["main", "process_chunk", "read_chunks"]
+
+
+def read_chunks(path: str, by: str, rows: int) -> Iterator[pd.DataFrame]:
+    """The input in chunks of about ``rows`` rows that never split a group.
+
+    The last group of each chunk is held back and joined to the next, so a group is
+    always analysed whole; a group that comes back after other groups is an error.
+    """
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        batches = (b.to_pandas() for b in pq.ParquetFile(path).iter_batches(batch_size=rows))
+    else:
+        batches = pd.read_csv(path, chunksize=rows)
+    carry = None
+    seen: set = set()
+    for frame in batches:
+        if by not in frame.columns:
+            raise MetacoreError(f"The input has no column '{by}' (columns: "
+                                + ", ".join(map(str, frame.columns[:10])) + ").")
+        if carry is not None:
+            frame = pd.concat([carry, frame], ignore_index=True)
+        last = frame[by].iloc[-1]
+        tail = frame[by].to_numpy() == last
+        # hold back the trailing run of the last group
+        start = len(frame) - int(np.argmin(tail[::-1])) if not tail.all() else 0
+        carry, frame = frame.iloc[start:], frame.iloc[:start]
+        if len(frame):
+            yield _checked(frame, by, seen)
+    if carry is not None and len(carry):
+        yield _checked(carry, by, seen)
+
+
+def _checked(frame: pd.DataFrame, by: str, seen: set) -> pd.DataFrame:
+    groups = pd.unique(frame[by])
+    again = [g for g in groups if g in seen]
+    if again:
+        raise MetacoreError(f"Group '{again[0]}' appears in two places: sort the input by "
+                            f"'{by}' so that each group's rows are together.")
+    seen.update(groups)
+    return frame.reset_index(drop=True)
+
+
+def process_chunk(frame: pd.DataFrame, by: str, measure: str, model: str, tau2: str, ci: str,
+                  level: float) -> pd.DataFrame:
+    """Pool every group of one chunk (a pure function: the same on any Dask worker)."""
+    groups = pd.unique(frame[by])
+    order = {g: i for i, g in enumerate(groups)}
+    table = frame.drop(columns=[by]).assign(metacore_group_id=frame[by].map(order).to_numpy())
+    try:
+        eff = compute_effects(table, measure)
+    except MetacoreError as err:
+        out = pd.DataFrame({by: groups})
+        for col in BATCH_COLUMNS:
+            out[col] = np.nan
+        out["k"], out["reason"], out["excluded"] = 0, str(err), 0
+        return out
+    gid = eff.data["metacore_group_id"].to_numpy(int)
+    n_groups = len(groups)
+    pos = pd.Series(gid).groupby(gid).cumcount().to_numpy()
+    kmax = int(pos.max()) + 1 if len(pos) else 1
+    y = np.full((n_groups, kmax), np.nan)
+    v = np.full((n_groups, kmax), np.nan)
+    y[gid, pos], v[gid, pos] = eff.yi, eff.vi
+    res = pool_batch(y, v, model=model, tau2_method=tau2, ci_method=ci, level=level)
+    excluded = np.bincount(
+        table["metacore_group_id"].to_numpy(int)[np.asarray(eff.excluded_rows, int) - 1],
+        minlength=n_groups) if eff.excluded_rows else np.zeros(n_groups, int)
+    res.insert(0, by, groups)
+    res["reason"] = res["reason"].astype(str)
+    res["excluded"] = excluded
+    if measure in RATIO_MEASURES:
+        for col in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
+            res[f"{col}_ratio"] = np.exp(res[col])
+    return res
+
+
+class _Writer:
+    def __init__(self, path: str) -> None:
+        self.path, self.parquet, self.first = path, path.endswith(".parquet"), True
+        self.writer = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.parquet:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self.writer is None:
+                self.writer = pq.ParquetWriter(self.path, table.schema)
+            self.writer.write_table(table.cast(self.writer.schema))
+        else:
+            frame.to_csv(self.path, mode="w" if self.first else "a", header=self.first,
+                         index=False)
+        self.first = False
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def run(args: argparse.Namespace, progress: bool = True) -> int:
+    """Run the batch command; returns the number of meta-analyses written."""
+    options = (args.by, args.measure, args.model, args.tau2, args.ci, args.level)
+    writer = _Writer(args.output)
+    written = 0
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(unit=" meta-analyses", file=sys.stderr, disable=not sys.stderr.isatty())
+    client = cluster = None
+    try:
+        chunks = read_chunks(args.input, args.by, args.chunk_rows)
+        if args.dask:
+            from dask.distributed import Client, LocalCluster
+
+            if args.dask == "local":
+                cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+                client = Client(cluster)
+            else:
+                client = Client(args.dask)
+            pending = []
+            for chunk in chunks:       # a window of chunks in flight keeps memory bounded
+                pending.append(client.submit(process_chunk, chunk, *options, pure=False))
+                if len(pending) >= 4:
+                    out = pending.pop(0).result()
+                    writer.write(out)
+                    written += len(out)
+                    if bar is not None:
+                        bar.update(len(out))
+            for fut in pending:
+                out = fut.result()
+                writer.write(out)
+                written += len(out)
+                if bar is not None:
+                    bar.update(len(out))
+        else:
+            for chunk in chunks:
+                out = process_chunk(chunk, *options)
+                writer.write(out)
+                written += len(out)
+                if bar is not None:
+                    bar.update(len(out))
+    finally:
+        writer.close()
+        if bar is not None:
+            bar.close()
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m metacore",
+                                 description="metacore from the command line.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("batch", help="many meta-analyses from one long table",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    b.add_argument("input", help="long table: .parquet or CSV, one row per study")
+    b.add_argument("output", help="results: .parquet or CSV, one row per meta-analysis")
+    b.add_argument("--by", required=True, help="column naming the meta-analysis of each row")
+    b.add_argument("--measure", default="GEN",
+                   help="effect measure (OR RR RD AS PETO MD SMD SMDH ROM GEN; default GEN: "
+                        "ready yi with sei or vi)")
+    b.add_argument("--model", default="random", choices=["random", "common"])
+    b.add_argument("--tau2", default="REML",
+                   choices=["DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"])
+    b.add_argument("--ci", default="z", choices=["z", "hksj"])
+    b.add_argument("--level", type=float, default=0.95)
+    b.add_argument("--chunk-rows", type=int, default=500_000,
+                   help="rows read at a time (bounds the memory used)")
+    b.add_argument("--dask", default=None,
+                   help="'local' for a local Dask cluster, or a scheduler address")
+    args = ap.parse_args(argv)
+    if args.command == "batch":
+        try:
+            n = run(args)
+        except (MetacoreError, FileNotFoundError, ValueError) as err:
+            print(f"metacore batch: {err}", file=sys.stderr)
+            return 2
+        print(f"{n:,} meta-analyses written to {Path(args.output)}", file=sys.stderr)
+    return 0

@@ -1,0 +1,92 @@
+"""python -m metacore batch: plain, in small chunks, CSV, and on a local Dask cluster."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import metacore as mc
+from metacore.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def long_table(tmp_path_factory):
+    rng = np.random.default_rng(4)
+    rows = []
+    for g in range(300):
+        k = int(rng.integers(1, 9))
+        mu = rng.normal(0.2, 0.3)
+        for j in range(k):
+            rows.append({"variant": f"rs{g:05d}", "study": f"cohort {j}",
+                         "yi": mu + rng.normal(0, 0.2), "sei": rng.uniform(0.05, 0.3)})
+    rows.append({"variant": "rs_bad", "study": "c", "yi": 0.1, "sei": -1.0})
+    frame = pd.DataFrame(rows)
+    path = tmp_path_factory.mktemp("batch") / "long.parquet"
+    frame.to_parquet(path, index=False)
+    frame.to_csv(path.with_suffix(".csv"), index=False)
+    return frame, path
+
+
+def _expected(frame: pd.DataFrame, group: str) -> mc.PoolResult:
+    sub = frame[frame["variant"] == group]
+    return mc.pool(mc.compute_effects(sub.drop(columns=["variant"]), "GEN"),
+                   tau2_method="REML")
+
+
+def test_parquet_in_small_chunks_matches_pool(long_table, tmp_path):
+    frame, path = long_table
+    out = tmp_path / "out.parquet"
+    # chunks of 50 rows: far smaller than the file, every group still analysed whole
+    assert main(["batch", str(path), str(out), "--by", "variant", "--chunk-rows", "50"]) == 0
+    res = pd.read_parquet(out)
+    assert list(res.columns[:2]) == ["variant", "estimate"] and len(res) == 301
+    for g in ("rs00000", "rs00123", "rs00299"):
+        r = _expected(frame, g)
+        row = res.set_index("variant").loc[g]
+        assert row["estimate"] == pytest.approx(r.estimate, rel=1e-9)
+        assert row["tau2"] == pytest.approx(r.tau2, rel=1e-6, abs=1e-12)
+        assert row["k"] == r.k
+    bad = res.set_index("variant").loc["rs_bad"]
+    assert np.isnan(bad["estimate"]) and bad["excluded"] == 1
+
+
+def test_csv_and_one_big_chunk_give_the_same(long_table, tmp_path):
+    frame, path = long_table
+    a, b = tmp_path / "a.csv", tmp_path / "b.parquet"
+    assert main(["batch", str(path.with_suffix(".csv")), str(a), "--by", "variant"]) == 0
+    assert main(["batch", str(path), str(b), "--by", "variant", "--chunk-rows", "37"]) == 0
+    ra, rb = pd.read_csv(a), pd.read_parquet(b)
+    np.testing.assert_allclose(ra["estimate"], rb["estimate"], rtol=1e-12, equal_nan=True)
+
+
+def test_dask_local_gives_identical_results(long_table, tmp_path):
+    frame, path = long_table
+    plain, dasked = tmp_path / "plain.parquet", tmp_path / "dask.parquet"
+    assert main(["batch", str(path), str(plain), "--by", "variant", "--chunk-rows", "200"]) == 0
+    assert main(["batch", str(path), str(dasked), "--by", "variant", "--chunk-rows", "200",
+                 "--dask", "local"]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(plain), pd.read_parquet(dasked))
+
+
+def test_unsorted_input_and_missing_column_give_messages(long_table, tmp_path, capsys):
+    frame, _ = long_table
+    shuffled = tmp_path / "shuffled.parquet"
+    pd.concat([frame.iloc[:20], frame.iloc[100:], frame.iloc[20:100]]).to_parquet(shuffled)
+    assert main(["batch", str(shuffled), str(tmp_path / "x.parquet"), "--by", "variant",
+                 "--chunk-rows", "30"]) == 2
+    assert "appears in two places" in capsys.readouterr().err
+    assert main(["batch", str(shuffled), str(tmp_path / "x.parquet"), "--by", "nope"]) == 2
+    assert "no column 'nope'" in capsys.readouterr().err
+
+
+def test_module_entry_point_and_help():
+    out = subprocess.run([sys.executable, "-m", "metacore", "batch", "--help"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "--dask" in out.stdout and "--by" in out.stdout
