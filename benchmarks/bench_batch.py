@@ -70,6 +70,14 @@ def main() -> None:
             note = "" if n_p == args.rows else f" (timed on {n_p:,} rows, scaled)"
             line += f"; PyMARE {scaled:.1f} s{note} -> {scaled / ours:.0f}x"
         print(line)
+    from metacore.cluster import cluster_meta_batch, distances_from
+
+    rng = np.random.default_rng(2)
+    D = distances_from(rng.normal(size=(5, 2)))
+    yy, ss = rng.normal(0.1, 0.2, (20_000, 5)), rng.uniform(0.05, 0.2, (20_000, 5))
+    secs = timed(lambda: cluster_meta_batch(yy, ss, D))
+    print(f"MANTRA (exact), k = 5, 20,000 variants: {secs:.1f} s "
+          f"({2_500_000 * secs / 20_000 / 60:.0f} min for 2.5 million on this machine)")
     tracemalloc.start()
     pool_batch(y[:100_000], v[:100_000], tau2_method="REML")
     peak = tracemalloc.get_traced_memory()[1]

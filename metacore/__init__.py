@@ -15,7 +15,7 @@ from metacore import datasets, io, priors
 from metacore.batch import pool_batch
 from metacore.bayes import BayesResult, bayes_pool
 from metacore.causal import CausalResult, causal_many, causal_pool
-from metacore.cluster import ClusterResult, cluster_meta, distances_from
+from metacore.cluster import ClusterResult, cluster_meta, cluster_meta_batch, distances_from
 from metacore.effects import (
     BINARY_MEASURES,
     CONTINUOUS_MEASURES,
@@ -47,7 +47,7 @@ __all__ = [
     "measures_for", "pool", "pool_mh", "pool_peto", "standardize",
     "GroupResult", "MetaRegResult", "SubgroupResult", "metareg", "subgroups",
     "baujat", "begg", "cumulative", "egger", "failsafe", "gosh", "influence", "trimfill",
-    "ClusterResult", "cluster_meta", "distances_from", "pool_batch",
+    "ClusterResult", "cluster_meta", "cluster_meta_batch", "distances_from", "pool_batch",
 ]
 
 __version__ = "0.1.0"

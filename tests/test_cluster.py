@@ -190,3 +190,17 @@ def test_one_cluster_with_tau2_near_zero_is_the_common_effect_bayesian_analysis(
     assert res.log10_bf_c1 == pytest.approx(-math.log10(bay.bf_mu0), abs=1e-4)
     one = np.flatnonzero((res.partitions == 0).all(1))[0]
     assert res.partition_prob[one] > 0.5
+
+
+def test_batch_rows_equal_cluster_meta():
+    rng = np.random.default_rng(8)
+    k = 5
+    D = distances_from(rng.normal(size=(k, 2)))
+    Y, S = rng.normal(0.1, 0.2, (40, k)), rng.uniform(0.05, 0.2, (40, k))
+    out = mc.cluster_meta_batch(Y, S, D)
+    for i in range(0, 40, 7):
+        r = cluster_meta(mc.EffectSizes(yi=Y[i], vi=S[i] ** 2, study=tuple("abcde"),
+                                        measure="GEN"), D)
+        assert out["prob_heterogeneous"][i] == pytest.approx(r.prob_heterogeneous, abs=1e-12)
+        assert out["log10_bf"][i] == pytest.approx(r.log10_bf, abs=1e-10)
+        np.testing.assert_allclose(out["prob_c"][i], r.prob_c, atol=1e-12)
