@@ -163,11 +163,12 @@ else:
         else:
             st.success("No study is influential by metafor's rule.",
                        icon=":material/check_circle:")
-        rows_by_label = dict(zip(eff.study, eff.rows, strict=True))
-        pick = st.selectbox("Leave a study out everywhere", [None, *inf["study"]],
-                            key="ss_leave", format_func=lambda x: "—" if x is None else x)
+        # Picked by row, not by name: two studies may share a name.
+        labels = {r: f"{name} (row {r})" for name, r in zip(eff.study, eff.rows, strict=True)}
+        pick = st.selectbox("Leave a study out everywhere", [None, *labels], key="ss_leave",
+                            format_func=lambda r: "—" if r is None else labels[r])
         if st.button("Leave it out", key="ss_leave_button", disabled=pick is None):
-            s[an.LEAVE_OUT] = sorted({*s.get(an.LEAVE_OUT, []), rows_by_label[pick]})
+            s[an.LEAVE_OUT] = sorted({*s.get(an.LEAVE_OUT, []), pick})
             st.rerun()
     shown = inf[["study", "rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "qe_del",
                  "hat", "weight", "inf"]].rename(columns={"inf": "influential"})
