@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from metacore.effects import EffectSizes, binary_counts, compute_effects
+from metacore.effects import binary_counts, compute_effects
 from metacore.errors import DataError, MeasureError, OptionError
 from metacore.pooling import PoolResult, pool
 from metacore.table import StudyTable
@@ -423,20 +423,19 @@ def causal_many(table: pd.DataFrame, measure: str = "RR", *, id_column: str = "m
     eff = compute_effects(src.drop(columns=[id_column]), "RR" if measure == "SR" else measure)
     src_ids = (src[id_column].astype(str).str.strip().to_numpy())
     eff_gid = pd.Categorical(src_ids[np.asarray(eff.rows) - 1], categories=order).codes
-    classical = np.full((len(order), 5), np.nan)
-    sort = np.argsort(eff_gid, kind="stable")
-    bounds = np.searchsorted(eff_gid[sort], np.arange(len(order) + 1))
-    for g in range(len(order)):
-        pick = sort[bounds[g]:bounds[g + 1]]
-        if pick.size == 0:
-            continue
-        sub = EffectSizes(yi=eff.yi[pick], vi=eff.vi[pick], study=(), measure=eff.measure,
-                          ratio=eff.ratio)
-        fit = pool(sub, model="random", tau2_method=tau2_method, ci_method=ci_method,
-                   level=level)
-        classical[g] = (fit.estimate, fit.ci_low, fit.ci_high, fit.tau2, fit.i2)
-    for j, col in enumerate(("classical", "classical_low", "classical_high", "tau2", "i2")):
-        out[col] = classical[:, j]
+    # One (meta-analyses x studies) array, pooled in one vectorised pass (pool_batch).
+    from metacore.batch import pool_batch
+
+    pos = pd.Series(eff_gid).groupby(eff_gid).cumcount().to_numpy()
+    width = int(pos.max()) + 1 if len(pos) else 1
+    Y = np.full((len(order), width), np.nan)
+    Vv = np.full((len(order), width), np.nan)
+    Y[eff_gid, pos], Vv[eff_gid, pos] = eff.yi, eff.vi
+    fits = pool_batch(Y, Vv, model="random", tau2_method=tau2_method, ci_method=ci_method,
+                      level=level)
+    for col, src_col in (("classical", "estimate"), ("classical_low", "ci_low"),
+                         ("classical_high", "ci_high"), ("tau2", "tau2"), ("i2", "i2")):
+        out[col] = fits[src_col].to_numpy()
     why, problems = [], []
     for r in out.itertuples():
         problem = ""
