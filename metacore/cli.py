@@ -71,8 +71,20 @@ def _checked(frame: pd.DataFrame, by: str, seen: set) -> pd.DataFrame:
 
 
 def process_chunk(frame: pd.DataFrame, by: str, measure: str, model: str, tau2: str, ci: str,
-                  level: float) -> pd.DataFrame:
-    """Pool every group of one chunk (a pure function: the same on any Dask worker)."""
+                  level: float, mode: str = "pool", extra: dict | None = None) -> pd.DataFrame:
+    """Analyse every group of one chunk (a pure function: the same on any Dask worker).
+
+    ``mode`` is "pool" (one meta-analysis per group), "causal" (classical random effects
+    beside the causal estimate, :func:`metacore.causal_many`) or "mantra" (the clustered
+    model per group; ``extra`` holds the populations and their distances).
+    """
+    if mode == "causal":
+        from metacore.causal import causal_many
+
+        return causal_many(frame, measure, id_column=by, tau2_method=tau2, ci_method=ci,
+                           level=level).rename(columns={"meta_id": by})
+    if mode == "mantra":
+        return _mantra_chunk(frame, by, measure, extra or {})
     groups = pd.unique(frame[by])
     order = {g: i for i, g in enumerate(groups)}
     table = frame.drop(columns=[by]).assign(metacore_group_id=frame[by].map(order).to_numpy())
@@ -104,6 +116,38 @@ def process_chunk(frame: pd.DataFrame, by: str, measure: str, model: str, tau2: 
     return res
 
 
+def _mantra_chunk(frame: pd.DataFrame, by: str, measure: str, extra: dict) -> pd.DataFrame:
+    """The clustered model for each group: one row per population, in any order."""
+    from metacore.cluster import cluster_meta_batch
+
+    pops, D, col = extra["populations"], np.asarray(extra["distances"]), extra["column"]
+    if col not in frame.columns:
+        raise MetacoreError(f"The input has no column '{col}' naming each row's population.")
+    eff = compute_effects(frame.drop(columns=[by]), measure)
+    data = eff.data.assign(_g=frame[by].to_numpy()[np.asarray(eff.rows) - 1])
+    groups = pd.unique(frame[by])
+    index = {p: j for j, p in enumerate(pops)}
+    Y = np.full((len(groups), len(pops)), np.nan)
+    S = np.full((len(groups), len(pops)), np.nan)
+    gpos = {g: i for i, g in enumerate(groups)}
+    for g, pop, yi, vi in zip(data["_g"], data[col].astype(str), eff.yi, eff.vi,
+                              strict=True):
+        if pop in index:
+            Y[gpos[g], index[pop]], S[gpos[g], index[pop]] = yi, np.sqrt(vi)
+    complete = np.isfinite(Y).all(1) & np.isfinite(S).all(1)
+    out = pd.DataFrame({by: groups, "prob_heterogeneous": np.nan, "log10_bf": np.nan})
+    for c in range(len(pops)):
+        out[f"prob_c{c + 1}"] = np.nan
+    if complete.any():
+        res = cluster_meta_batch(Y[complete], S[complete], D)
+        out.loc[complete, "prob_heterogeneous"] = res["prob_heterogeneous"]
+        out.loc[complete, "log10_bf"] = res["log10_bf"]
+        for c in range(len(pops)):
+            out.loc[complete, f"prob_c{c + 1}"] = res["prob_c"][:, c]
+    out["reason"] = np.where(complete, "", "not every population has a usable estimate")
+    return out
+
+
 class _Writer:
     def __init__(self, path: str) -> None:
         self.path, self.parquet, self.first = path, path.endswith(".parquet"), True
@@ -130,7 +174,16 @@ class _Writer:
 
 def run(args: argparse.Namespace, progress: bool = True) -> int:
     """Run the batch command; returns the number of meta-analyses written."""
-    options = (args.by, args.measure, args.model, args.tau2, args.ci, args.level)
+    mode = "causal" if args.causal else ("mantra" if args.mantra else "pool")
+    extra = None
+    if args.mantra:
+        if not args.distances:
+            raise MetacoreError("--mantra needs --distances FILE (a CSV whose header names "
+                                "the populations, with their k x k distances below).")
+        dist = pd.read_csv(args.distances)
+        extra = {"populations": [str(c) for c in dist.columns],
+                 "distances": dist.to_numpy(float), "column": args.population}
+    options = (args.by, args.measure, args.model, args.tau2, args.ci, args.level, mode, extra)
     writer = _Writer(args.output)
     written = 0
     bar = None
@@ -203,6 +256,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="rows read at a time (bounds the memory used)")
     b.add_argument("--dask", default=None,
                    help="'local' for a local Dask cluster, or a scheduler address")
+    b.add_argument("--causal", action="store_true",
+                   help="classical random effects beside the causal estimate (2x2 data; "
+                        "--measure RD, RR, OR or SR)")
+    b.add_argument("--mantra", action="store_true",
+                   help="the clustered (MANTRA-type) model per group; needs --distances")
+    b.add_argument("--distances", help="CSV: header = population names, then their k x k "
+                                       "distances (for --mantra)")
+    b.add_argument("--population", default="population",
+                   help="column naming each row's population (for --mantra)")
     args = ap.parse_args(argv)
     if args.command == "batch":
         try:

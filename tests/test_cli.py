@@ -90,3 +90,42 @@ def test_module_entry_point_and_help():
     out = subprocess.run([sys.executable, "-m", "metacore", "batch", "--help"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "--dask" in out.stdout and "--by" in out.stdout
+
+
+def test_causal_per_group(tmp_path):
+    table = mc.datasets.load("bcg").assign(review=lambda d: d["subgroup"]).sort_values(
+        "review", kind="stable")
+    path, out = tmp_path / "bcg.csv", tmp_path / "causal.csv"
+    table.to_csv(path, index=False)
+    assert main(["batch", str(path), str(out), "--by", "review", "--measure", "RR",
+                 "--causal"]) == 0
+    res = pd.read_csv(out).set_index("review")
+    from metacore.causal import causal_many
+    ref = causal_many(table, "RR", id_column="review").set_index("meta_id")
+    for g in ref.index:
+        assert res.loc[g, "causal"] == pytest.approx(ref.loc[g, "causal"], rel=1e-12)
+        assert res.loc[g, "classical"] == pytest.approx(ref.loc[g, "classical"], rel=1e-12)
+
+
+def test_mantra_per_variant(tmp_path):
+    rng = np.random.default_rng(3)
+    pops = ["EUR", "AFR", "EAS", "SAS", "LAT"]
+    coords = rng.normal(size=(5, 2))
+    D = mc.distances_from(coords)
+    pd.DataFrame(D, columns=pops).to_csv(tmp_path / "dist.csv", index=False)
+    rows = []
+    for g in range(12):
+        for j in rng.permutation(5):                   # any order within a variant
+            rows.append({"variant": f"v{g}", "population": pops[j],
+                         "yi": rng.normal(0.1, 0.2), "sei": rng.uniform(0.05, 0.2)})
+    long = pd.DataFrame(rows)
+    long.to_parquet(tmp_path / "v.parquet")
+    assert main(["batch", str(tmp_path / "v.parquet"), str(tmp_path / "m.parquet"), "--by",
+                 "variant", "--mantra", "--distances", str(tmp_path / "dist.csv")]) == 0
+    res = pd.read_parquet(tmp_path / "m.parquet").set_index("variant")
+    sub = long[long["variant"] == "v3"].set_index("population").loc[pops]
+    one = mc.cluster_meta(mc.EffectSizes(yi=sub["yi"].to_numpy(), vi=sub["sei"].to_numpy() ** 2,
+                                         study=tuple(pops), measure="GEN"), D)
+    assert res.loc["v3", "prob_heterogeneous"] == pytest.approx(one.prob_heterogeneous,
+                                                                abs=1e-12)
+    assert res.loc["v3", "log10_bf"] == pytest.approx(one.log10_bf, abs=1e-10)
