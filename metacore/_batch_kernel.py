@@ -109,7 +109,9 @@ def _solve(kind, y, v, n, inv_target, start):
     return x, False
 
 
-@njit(cache=True)
+# fastmath only in the scan: it decides whether a row may have several maxima (a flagged
+# row is refitted exactly by pool's own search), never the value of tau^2 itself.
+@njit(cache=True, fastmath=True)
 def _score_sign(t, y, v, n, reml):
     """Is the ML/REML score positive at t? One pass: sum w^2 (y - mu)^2 expanded."""
     sw = swy = sw2 = sw2y = sw2y2 = 0.0
@@ -128,7 +130,7 @@ def _score_sign(t, y, v, n, reml):
     return f > 0
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _several_maxima(y, v, n, reml):
     """The score scan of tau2._global_maximum: more than one candidate maximum?"""
     ymin = ymax = y[0]
