@@ -195,16 +195,16 @@ def reading_notes(frame: pd.DataFrame) -> list[str]:
     return list(frame.attrs.get("notes", []))
 
 
-def _check_size(frame: pd.DataFrame) -> pd.DataFrame:
+def _check_size(frame: pd.DataFrame, max_rows: int = MAX_ROWS) -> pd.DataFrame:
     if frame.empty or frame.shape[1] == 0:
         raise DataError("The file holds no table: it is empty or has only a header.")
-    if len(frame) > MAX_ROWS:
+    if len(frame) > max_rows:
         raise DataError(f"The table has {len(frame):,} rows; the dashboard takes up to "
-                        f"{MAX_ROWS:,}. Split it, or analyse it with the metacore engine.")
+                        f"{max_rows:,}. Split it, or analyse it with the metacore engine.")
     return frame
 
 
-def _check_shape(text: str, sep: str) -> None:
+def _check_shape(text: str, sep: str, max_rows: int = MAX_ROWS) -> None:
     """Refuse a table that is too wide or too long before pandas parses it."""
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
     width = len(re.split(sep, first.strip())) if sep == r"\s+" else \
@@ -213,12 +213,12 @@ def _check_shape(text: str, sep: str) -> None:
         raise DataError(f"The table has {width:,} columns; the dashboard takes up to "
                         f"{MAX_COLUMNS}. Keep only the study columns (labels, counts or "
                         "estimates, subgroups and moderators).")
-    if text.count("\n") > MAX_ROWS + 1000:
-        raise DataError(f"The table has more than {MAX_ROWS:,} rows; the dashboard takes up "
-                        f"to {MAX_ROWS:,}. Split it, or analyse it with the metacore engine.")
+    if text.count("\n") > max_rows + 1000:
+        raise DataError(f"The table has more than {max_rows:,} rows; the dashboard takes up "
+                        f"to {max_rows:,}. Split it, or analyse it with the metacore engine.")
 
 
-def read_pasted(text: str) -> pd.DataFrame:
+def read_pasted(text: str, max_rows: int = MAX_ROWS) -> pd.DataFrame:
     """Read a table pasted from a spreadsheet or a paper (tabs, commas, semicolons, spaces).
 
     Examples
@@ -230,7 +230,7 @@ def read_pasted(text: str) -> pd.DataFrame:
     if not text.strip():
         raise DataError("Nothing was pasted.")
     sep = _sniff_separator(text)
-    _check_shape(text, sep)
+    _check_shape(text, sep, max_rows)
     try:
         raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, header=None,
                           skipinitialspace=True, keep_default_na=False, na_values=[""],
@@ -251,7 +251,7 @@ def read_pasted(text: str) -> pd.DataFrame:
         frame = raw.iloc[1:].reset_index(drop=True)
     frame.columns = names
     frame.attrs["notes"] = notes
-    return _check_size(tidy_columns(frame))
+    return _check_size(tidy_columns(frame), max_rows)
 
 
 def excel_sheets(data: bytes) -> list[str]:
@@ -259,7 +259,8 @@ def excel_sheets(data: bytes) -> list[str]:
     return xlsx.sheet_names(data)
 
 
-def read_table(data: bytes, filename: str, sheet: str | int | None = None) -> pd.DataFrame:
+def read_table(data: bytes, filename: str, sheet: str | int | None = None, *,
+               max_rows: int = MAX_ROWS) -> pd.DataFrame:
     """Read an uploaded study table.
 
     Parameters
@@ -271,6 +272,9 @@ def read_table(data: bytes, filename: str, sheet: str | int | None = None) -> pd
         text (separator sniffed; UTF-8, UTF-16 with a byte-order mark, or Latin-1).
     sheet
         Excel sheet name or position (default: the first).
+    max_rows
+        Largest table accepted (a long table of many meta-analyses may take more than the
+        study editor's :data:`MAX_ROWS`; Excel sheets stay at that cap).
 
     Raises
     ------
@@ -289,4 +293,4 @@ def read_table(data: bytes, filename: str, sheet: str | int | None = None) -> pd
         frame.attrs["notes"] = notes
         return _check_size(tidy_columns(frame))
     text = _decode(data, filename)
-    return read_pasted(text) if text.strip() else _check_size(pd.DataFrame())
+    return read_pasted(text, max_rows) if text.strip() else _check_size(pd.DataFrame())

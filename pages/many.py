@@ -9,7 +9,7 @@ from metacore.causal import CAUSAL_MEASURES, causal_many
 from metacore.charts import many_scatter
 from metacore.io import read_table
 from ui import state, widgets
-from ui.cache import TableRef, cached
+from ui.cache import TableRef
 from ui.page import setup
 from ui.text import md
 
@@ -46,14 +46,40 @@ def example_table(m: int = 300, seed: int = 11) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@cached(max_entries=16)
+#: Long tables here hold many meta-analyses: far more rows than the study editor takes.
+MAX_LONG_ROWS = 2_000_000
+CHUNK_IDS = 10_000
+
+
 def run(ref: TableRef, id_column: str, measure: str, tau2: str, ci: str,
         level: float) -> tuple[pd.DataFrame | None, str | None]:
+    """All meta-analyses, in chunks of identifiers with a progress bar; kept in the session
+    (a progress bar cannot be drawn from a cached function)."""
+    key = (ref.digest, id_column, measure, tau2, ci, level)
+    if s.get("_many_key") == key:
+        return s["_many_result"]
+    table = ref.frame
+    ids = table[id_column].astype(str).str.strip()
+    unique = pd.unique(ids)
+    bar = st.progress(0.0, text="Analysing…") if len(unique) > CHUNK_IDS else None
+    parts = []
     try:
-        return causal_many(ref.frame, measure, id_column=id_column, tau2_method=tau2,
-                           ci_method=ci, level=level), None
+        for start in range(0, len(unique), CHUNK_IDS):
+            chunk = set(unique[start:start + CHUNK_IDS])
+            sub = table[ids.isin(chunk).to_numpy()]
+            parts.append(causal_many(sub, measure, id_column=id_column, tau2_method=tau2,
+                                     ci_method=ci, level=level))
+            if bar is not None:
+                done = min(start + CHUNK_IDS, len(unique))
+                bar.progress(done / len(unique), text=f"Analysed {done:,} of "
+                                                      f"{len(unique):,} meta-analyses…")
+        result = (pd.concat(parts, ignore_index=True), None)
     except mc.MetacoreError as err:
-        return None, str(err)
+        result = (None, str(err))
+    if bar is not None:
+        bar.empty()
+    s["_many_key"], s["_many_result"] = key, result
+    return result
 
 
 def use_example() -> None:
@@ -70,7 +96,8 @@ c2.button("Use a simulated collection of 300 meta-analyses", key="many_example",
           on_click=use_example)
 if up is not None and s.get("many_file") != up.file_id:
     try:
-        s["many_table"], s["many_source"] = read_table(up.getvalue(), up.name), up.name
+        s["many_table"], s["many_source"] = read_table(up.getvalue(), up.name,
+                                                       max_rows=MAX_LONG_ROWS), up.name
         s["many_file"] = up.file_id
     except mc.MetacoreError as err:
         st.error(md(f"{up.name}: {err}"), icon=":material/error:")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -94,3 +95,20 @@ def test_excel_upload_reader_for_many(tmp_path):
     mc.datasets.load("bcg").assign(meta_id="BCG").to_excel(buf, index=False)
     frame = mc.io.read_table(buf.getvalue(), "many.xlsx")
     assert len(mc.causal_many(frame, "RR")) == 1
+
+
+def test_many_page_analyses_a_large_collection_in_chunks():
+    rng = np.random.default_rng(5)
+    m = 12_000                                   # more than one chunk of identifiers
+    k = rng.integers(2, 4, m)
+    gid = np.repeat(np.arange(m), k)
+    n = len(gid)
+    table = pd.DataFrame({"meta_id": [f"MA{g}" for g in gid],
+                          "events_t": rng.integers(1, 30, n), "n_t": rng.integers(60, 200, n),
+                          "events_c": rng.integers(1, 30, n), "n_c": rng.integers(60, 200, n)})
+    at = AppTest.from_file(str(ROOT / "pages" / "many.py"), default_timeout=120).run()
+    at.session_state["many_table"] = table
+    at.session_state["many_source"] = "large collection"
+    at.run()
+    assert not at.exception and not at.error
+    assert next(m_.value for m_ in at.metric if m_.label == "Meta-analyses") == "12,000"

@@ -87,3 +87,10 @@ def test_events_over_total_cells():
     frame = read_pasted("study,magnesium,control\nA,12/40,20/41\nB,3 / 50,8/49\n")
     assert frame[["events_t", "n_t", "events_c", "n_c"]].iloc[1].tolist() == [3, 50, 8, 49]
     assert any("events/total" in n for n in frame.attrs["notes"])
+
+
+def test_long_tables_may_take_more_rows_when_asked():
+    text = "yi,vi\n" + "0.1,0.01\n" * 60_000
+    with pytest.raises(mc.DataError, match="rows"):
+        read_table(text.encode(), "big.csv")
+    assert len(read_table(text.encode(), "big.csv", max_rows=100_000)) == 60_000

@@ -57,14 +57,26 @@ def comparison_chart(frame: pd.DataFrame, level: float = 0.95,
         subtitle=f"Point estimates with {level:.0%} confidence intervals"))
 
 
+#: Points drawn at most; beyond, every discordant one and a random sample of the rest.
+MAX_POINTS = 4_000
+
+
 def many_scatter(frame: pd.DataFrame, measure: str) -> alt.LayerChart:
     """Classical random effects (x) against causal (y), one point per meta-analysis.
 
     ``frame`` is :func:`metacore.causal.causal_many` output; discordant ones are red.
+    Beyond :data:`MAX_POINTS` meta-analyses, the discordant ones are kept first and the
+    concordant ones sampled (the subtitle says so).
     """
     ratio = measure != "RD"
     ok = frame[(frame["problem"] == "") & np.isfinite(frame["classical"])
                & np.isfinite(frame["causal"])].copy()
+    total = len(ok)
+    if total > MAX_POINTS:
+        disc = ok[ok["discordant"]].head(MAX_POINTS)
+        rest = ok[~ok["discordant"]]
+        rest = rest.sample(n=min(len(rest), MAX_POINTS - len(disc)), random_state=0)
+        ok = pd.concat([disc, rest])
     ok["status"] = np.where(ok["discordant"], "Discordant", "Concordant")
     vals = ok[["classical", "causal"]].to_numpy(float)
     vals = vals[np.isfinite(vals) & ((vals > 0) if ratio else True)]
@@ -102,7 +114,9 @@ def many_scatter(frame: pd.DataFrame, measure: str) -> alt.LayerChart:
     return alt.layer(line, points, labels).properties(
         width=460, height=420, title=alt.TitleParams(
             f"Classical versus causal {name}", anchor="start", fontSize=15,
-            subtitle=["One point per meta-analysis; dashed: x = y (agreement).",
+            subtitle=["One point per meta-analysis; dashed: x = y (agreement)."
+                      + (f" Drawn: {len(ok):,} of {total:,} (every discordant one first)."
+                         if len(ok) < total else ""),
                       "Red: the conclusions differ (the most discordant are named)."]))
 
 
