@@ -11,7 +11,7 @@ Effect sizes (:func:`compute_effects`) -> a fit (:func:`pool`, :func:`pool_mh`,
 0.4894
 """
 
-from metacore import datasets, io, priors
+from metacore import datasets, export, io, priors
 from metacore.batch import pool_batch
 from metacore.bayes import BayesResult, bayes_pool
 from metacore.causal import CausalResult, causal_many, causal_pool
@@ -38,7 +38,7 @@ from metacore.table import ALIASES, StudyTable, map_columns, standardize
 from metacore.tau2 import ESTIMATORS, TAU2_LABELS, Interval
 
 __all__ = [
-    "ALIASES", "BINARY_MEASURES", "BayesResult", "bayes_pool", "priors", "CausalResult",
+    "ALIASES", "BINARY_MEASURES", "export", "BayesResult", "bayes_pool", "priors", "CausalResult",
     "causal_many", "causal_pool",
     "CONTINUOUS_MEASURES", "ESTIMATORS", "MEASURE_LABELS",
     "RATIO_MEASURES", "TAU2_LABELS", "DataError", "EffectSizes", "Exclusion", "Interval",
