@@ -22,6 +22,7 @@ __all__ = [
     "KIND_COLUMNS",
     "StudyTable",
     "detect_kinds",
+    "extra_columns",
     "map_columns",
     "normalize_name",
     "parse_numbers",
@@ -74,6 +75,17 @@ KIND_COLUMNS: dict[str, tuple[str, ...]] = {
 
 NUMERIC_COLUMNS = ("events_t", "n_t", "events_c", "n_c", "nonevents_t", "nonevents_c",
                    "mean_t", "sd_t", "mean_c", "sd_c", "yi", "sei", "vi", "ci_low", "ci_high")
+
+def extra_columns(data: pd.DataFrame) -> list[str]:
+    """Study characteristics of a canonical table (``StudyTable.data``/``EffectSizes.data``):
+    every column but the ones that hold the study itself; ``subgroup`` counts as one.
+
+    >>> extra_columns(pd.DataFrame(columns=["row", "study", "yi", "sei", "include", "year"]))
+    ['year']
+    """
+    own = {"row", "study", "include", *NUMERIC_COLUMNS}
+    return [c for c in data.columns if c not in own]
+
 
 _LOOKUP = {alias: canon for canon, names in ALIASES.items() for alias in names}
 

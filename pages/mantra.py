@@ -16,15 +16,12 @@ from metacore.charts import (
 from metacore.charts.cluster import cluster_names
 from metacore.cluster import distances_from_groups
 from metacore.numbers import format_effect, format_number, format_prob
+from metacore.table import extra_columns
 from ui import analysis as an
 from ui import state, widgets
 from ui.cache import cached
 from ui.page import setup
 from ui.text import md
-
-CANONICAL = {"row", "study", "include", "events_t", "n_t", "events_c", "n_c", "nonevents_t",
-             "nonevents_c", "mean_t", "sd_t", "mean_c", "sd_c", "yi", "sei", "vi", "ci_low",
-             "ci_high"}
 
 
 @cached(max_entries=32)
@@ -68,7 +65,7 @@ st.markdown(
     "enumerating every set of centres, instead of by reversible-jump MCMC.")
 result = widgets.analysis_or_stop()
 eff = result.effects
-extra = [c for c in eff.data.columns if c not in CANONICAL or c == "subgroup"]
+extra = extra_columns(eff.data)
 numeric = [c for c in extra if pd.api.types.is_numeric_dtype(eff.data[c])]
 text = [c for c in extra if c not in numeric]
 

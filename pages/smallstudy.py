@@ -7,6 +7,7 @@ import metacore as mc
 from metacore.charts import baujat_chart, funnel_chart, gosh_chart, interval_rows_chart
 from metacore.numbers import format_effect, format_p
 from metacore.report import SHORT_NAMES
+from metacore.table import extra_columns
 from ui import analysis as an
 from ui import widgets
 from ui.cache import cached
@@ -179,9 +180,7 @@ else:
                        "influence.csv", "text/csv", key="dl_influence", on_click="ignore")
 
 st.header("Cumulative meta-analysis")
-numeric = [c for c in eff.data.columns if pd.api.types.is_numeric_dtype(eff.data[c])
-           and c not in {"row", "events_t", "n_t", "events_c", "n_c", "mean_t", "sd_t",
-                         "mean_c", "sd_c", "yi", "sei", "vi", "ci_low", "ci_high"}]
+numeric = [c for c in extra_columns(eff.data) if pd.api.types.is_numeric_dtype(eff.data[c])]
 options = ["table order", *numeric]
 order = st.selectbox("Add the studies in", options, key="ss_order",
                      index=options.index("year") if "year" in options else 0)

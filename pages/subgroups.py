@@ -10,6 +10,7 @@ import metacore as mc
 from metacore.charts import bubble_chart, level_chart, subgroup_forest_chart
 from metacore.numbers import format_effect, format_number, format_p, p_clause
 from metacore.report import SHORT_NAMES
+from metacore.table import extra_columns
 from ui import analysis as an
 from ui import state, widgets
 from ui.cache import cached
@@ -17,9 +18,6 @@ from ui.page import setup
 from ui.text import md
 
 MAX_LEVELS = 20
-CANONICAL = {"row", "study", "include", "events_t", "n_t", "events_c", "n_c", "nonevents_t",
-             "nonevents_c", "mean_t", "sd_t", "mean_c", "sd_c", "yi", "sei", "vi", "ci_low",
-             "ci_high"}
 
 
 @cached(max_entries=32)
@@ -83,7 +81,7 @@ if result.result.model in ("MH", "PETO"):
                "with Mantel-Haenszel or Peto chosen, the common-effect model is used here.")
 tau2, ci, level = s[state.TAU2], s[state.CI], float(s[state.LEVEL])
 inputs = an.current_inputs()
-extra = [c for c in eff.data.columns if c not in CANONICAL or c == "subgroup"]
+extra = extra_columns(eff.data)
 text_cols = [c for c in extra if not pd.api.types.is_numeric_dtype(eff.data[c])]
 numeric_cols = [c for c in extra if pd.api.types.is_numeric_dtype(eff.data[c])]
 

@@ -14,7 +14,6 @@ from metacore.smallstudy import EggerResult, TrimFillResult
 
 __all__ = ["baujat_chart", "funnel_chart", "gosh_chart"]
 
-_CONTOURS = ((0.10, "#f3f4f6"), (0.05, "#d1d5db"), (0.01, "#9ca3af"))
 
 
 def funnel_chart(effects: EffectSizes, res: PoolResult, *, trimfill: TrimFillResult | None = None,
