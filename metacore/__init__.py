@@ -19,11 +19,13 @@ from metacore.cluster import ClusterResult, cluster_meta, cluster_meta_batch, di
 from metacore.effects import (
     BINARY_MEASURES,
     CONTINUOUS_MEASURES,
+    GENERIC_NAMES,
     MEASURE_LABELS,
     RATIO_MEASURES,
     EffectSizes,
     Exclusion,
     compute_effects,
+    measure_name,
     measures_for,
 )
 from metacore.errors import DataError, MeasureError, MetacoreError, OptionError
@@ -33,8 +35,9 @@ from metacore.mh import pool_mh, pool_peto
 from metacore.pooling import PoolResult, pool
 from metacore.sensitivity import compare_estimators, leave_one_out
 from metacore.smallstudy import begg, egger, failsafe, trimfill
+from metacore.sof import SummaryOfFindings, summary_of_findings
 from metacore.subgroups import GroupResult, SubgroupResult, subgroups
-from metacore.table import ALIASES, StudyTable, map_columns, standardize
+from metacore.table import ALIASES, StudyTable, generic_scale, map_columns, standardize
 from metacore.tau2 import ESTIMATORS, TAU2_LABELS, Interval
 
 __all__ = [
@@ -48,6 +51,8 @@ __all__ = [
     "GroupResult", "MetaRegResult", "SubgroupResult", "metareg", "subgroups",
     "baujat", "begg", "cumulative", "egger", "failsafe", "gosh", "influence", "trimfill",
     "ClusterResult", "cluster_meta", "cluster_meta_batch", "distances_from", "pool_batch",
+    "GENERIC_NAMES", "SummaryOfFindings", "generic_scale", "measure_name",
+    "summary_of_findings",
 ]
 
 __version__ = "0.1.0"

@@ -52,6 +52,27 @@ MEASURE_LABELS: dict[str, str] = {
     "GEN": "Effect size",
 }
 
+#: Names a generic (ready-made) effect may be given: ratios are analysed on the log scale.
+GENERIC_NAMES: dict[str, str] = {
+    "HR": "Hazard ratio", "OR": "Odds ratio", "RR": "Risk ratio",
+    "IRR": "Incidence rate ratio", "RATIO": "Ratio", "MD": "Mean difference",
+    "SMD": "Standardised mean difference", "RD": "Risk difference",
+}
+GENERIC_RATIOS = frozenset({"HR", "OR", "RR", "IRR", "RATIO"})
+#: How the numbers of a generic table are given: differences, ratios, or log ratios.
+GENERIC_SCALES = ("linear", "ratio", "log")
+
+
+def measure_name(measure: str, label: str = "") -> str:
+    """The long name of a measure; a generic effect's own name when it has one.
+
+    >>> measure_name("GEN", "HR"), measure_name("RR")
+    ('Hazard ratio', 'Risk ratio')
+    """
+    if measure == "GEN" and label:
+        return GENERIC_NAMES.get(label.upper(), label)
+    return MEASURE_LABELS.get(measure, measure)
+
 _KIND_OF = {**{m: "binary" for m in BINARY_MEASURES},
             **{m: "continuous" for m in CONTINUOUS_MEASURES}, "GEN": "generic"}
 _CC_MEASURES = frozenset({"OR", "RR", "RD", "AS", "PETO"})
@@ -105,6 +126,8 @@ class EffectSizes:
         The canonical input rows behind the estimates (counts, means, ...).
     cc_applied
         True for studies whose cells received the continuity correction.
+    label
+        Short name of a generic effect (``"HR"``), empty otherwise.
     """
 
     yi: np.ndarray
@@ -120,6 +143,12 @@ class EffectSizes:
     cc: float = 0.5
     cc_to: str = "only0"
     drop00: bool = False
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        """Long name of the measure (``"Hazard ratio"`` for a generic HR)."""
+        return measure_name(self.measure, self.label)
 
     @property
     def k(self) -> int:
@@ -147,7 +176,7 @@ class EffectSizes:
             excluded_rows=self.excluded_rows, ratio=self.ratio,
             data=self.data.iloc[idx].reset_index(drop=True) if len(self.data) else self.data,
             cc_applied=self.cc_applied[idx] if self.cc_applied.size else self.cc_applied,
-            cc=self.cc, cc_to=self.cc_to, drop00=self.drop00)
+            cc=self.cc, cc_to=self.cc_to, drop00=self.drop00, label=self.label)
 
     def to_frame(self, level: float = 0.95) -> pd.DataFrame:
         """One row per study: estimate, variance, SE and Wald interval.
@@ -312,11 +341,21 @@ def _validate_continuous(data: pd.DataFrame, measure: str, reasons: list[list[st
 def _generic_effects(data: pd.DataFrame, ratio_scale: bool,
                      reasons: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
     n = len(data)
-    yi = data["yi"].to_numpy(float).copy()
+    yi = data["yi"].to_numpy(float).copy() if "yi" in data else np.full(n, np.nan)
     lo = data["ci_low"].to_numpy(float).copy() if "ci_low" in data else np.full(n, np.nan)
     hi = data["ci_high"].to_numpy(float).copy() if "ci_high" in data else np.full(n, np.nan)
     vi = data["vi"].to_numpy(float).copy() if "vi" in data else np.full(n, np.nan)
     sei = data["sei"].to_numpy(float).copy() if "sei" in data else np.full(n, np.nan)
+    if "oe" in data:
+        # RevMan's "O - E and variance": the log hazard (Peto odds) ratio is (O - E) / V
+        # with variance 1 / V; a row with its own estimate keeps it.
+        oe = data["oe"].to_numpy(float)
+        use = np.isnan(yi) & np.isfinite(oe)
+        for i in np.flatnonzero(use & ~(vi > 0)):
+            reasons[i].append(f"the variance of O − E must be positive ({_fmt(vi[i])})")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            yi = np.where(use, oe / vi, yi)
+            vi = np.where(use, 1 / vi, vi)
     with np.errstate(invalid="ignore", divide="ignore"):
         if ratio_scale:
             for name, x in (("yi", yi), ("ci_low", lo), ("ci_high", hi)):
@@ -482,7 +521,7 @@ def effects_from_counts(counts: Counts, measure: str, *, cc: float | None = None
 def _assemble(data: pd.DataFrame, reasons: list[list[str]], yi: np.ndarray, vi: np.ndarray,
               measure: str, cc: float, cc_to: str, drop00: bool, ratio_scale: bool,
               cc_applied: np.ndarray, prior: tuple[Exclusion, ...] = (),
-              prior_rows: tuple[int, ...] = ()) -> EffectSizes:
+              prior_rows: tuple[int, ...] = (), label: str = "") -> EffectSizes:
     """EffectSizes from per-row estimates: rows that give none are named with the reason."""
     for i in range(len(data)):
         if reasons[i] or not data["include"].iat[i]:
@@ -506,12 +545,14 @@ def _assemble(data: pd.DataFrame, reasons: list[list[str]], yi: np.ndarray, vi: 
         study=tuple(str(s) for s in data["study"].iloc[idx]), measure=measure,
         excluded=excluded, rows=tuple(int(r) for r in data["row"].iloc[idx]),
         excluded_rows=excluded_rows, ratio=ratio, data=data.iloc[idx].reset_index(drop=True),
-        cc_applied=cc_applied[idx], cc=cc, cc_to=cc_to, drop00=drop00)
+        cc_applied=cc_applied[idx], cc=cc, cc_to=cc_to, drop00=drop00,
+        label=label if measure == "GEN" else "")
 
 
 def compute_effects(table: pd.DataFrame | StudyTable, measure: str, *, cc: float | None = None,
                     cc_to: str = "only0", drop00: bool = False,
-                    ratio_scale: bool = False) -> EffectSizes:
+                    ratio_scale: bool = False, scale: str | None = None,
+                    label: str = "") -> EffectSizes:
     """Compute study effect sizes and sampling variances, like metafor's ``escalc``.
 
     Parameters
@@ -531,7 +572,13 @@ def compute_effects(table: pd.DataFrame | StudyTable, measure: str, *, cc: float
         Leave out studies with no events (or only events) in both arms.
     ratio_scale
         For ``GEN``: ``yi`` and the interval are ratios on the natural scale;
-        their logs are analysed.
+        their logs are analysed (the same as ``scale="ratio"``).
+    scale
+        For ``GEN``: ``"linear"`` (differences), ``"ratio"`` (natural-scale ratios,
+        logged) or ``"log"`` (log ratios, analysed as given and shown
+        exponentiated). :func:`metacore.table.generic_scale` guesses it from a table.
+    label
+        For ``GEN``: the measure's short name (``"HR"``, ``"OR"``, ...) for display.
 
     Returns
     -------
@@ -551,6 +598,10 @@ def compute_effects(table: pd.DataFrame | StudyTable, measure: str, *, cc: float
     -0.8893
     """
     measure, cc = _check_options(measure, cc, cc_to)
+    if scale is None:
+        scale = "ratio" if ratio_scale else "linear"
+    if scale not in GENERIC_SCALES:
+        raise OptionError(f"scale must be one of {', '.join(GENERIC_SCALES)}, not '{scale}'.")
     kind = _KIND_OF[measure]
     if kind == "binary":
         return effects_from_counts(binary_counts(table), measure, cc=cc, cc_to=cc_to,
@@ -563,9 +614,9 @@ def compute_effects(table: pd.DataFrame | StudyTable, measure: str, *, cc: float
             cols = [data[x].to_numpy(float) for x in KIND_COLUMNS["continuous"]]
             yi, vi = _CONTINUOUS[measure](*cols)
         else:
-            yi, vi = _generic_effects(data, ratio_scale, reasons)
-    return _assemble(data, reasons, yi, vi, measure, cc, cc_to, drop00, ratio_scale,
-                     np.zeros(len(data), dtype=bool))
+            yi, vi = _generic_effects(data, scale == "ratio", reasons)
+    return _assemble(data, reasons, yi, vi, measure, cc, cc_to, drop00, scale != "linear",
+                     np.zeros(len(data), dtype=bool), label=str(label or "")[:40])
 
 
 def _why_not_finite(measure: str, cc_to: str, cc: float) -> str:

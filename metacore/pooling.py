@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from metacore.effects import MEASURE_LABELS, EffectSizes
+from metacore.effects import EffectSizes, measure_name
 from metacore.errors import DataError, OptionError
 from metacore.numbers import format_p
 from metacore.tau2 import (
@@ -86,8 +86,14 @@ class PoolResult:
     yi: np.ndarray = field(default_factory=lambda: np.zeros(0))
     vi: np.ndarray = field(default_factory=lambda: np.zeros(0))
     notes: tuple[str, ...] = ()
+    label: str = ""
 
     # --- presentation ---------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """Long name of the measure (a generic effect's own name when it has one)."""
+        return measure_name(self.measure, self.label)
 
     def transform(self, x: float | np.ndarray) -> float | np.ndarray:
         """Back-transform a value from the analysis scale (exp for ratios)."""
@@ -115,7 +121,7 @@ class PoolResult:
         """A short report in words, like metafor's ``print``."""
         f = f"{{:.{digits}f}}"
         nat = self.natural()
-        label = MEASURE_LABELS.get(self.measure, self.measure)
+        label = self.name
         scale = " (back-transformed from the log scale)" if self.ratio else ""
         lines = [
             f"{MODEL_LABELS.get(self.model, self.model)} model (k = {self.k}); {self.settings}",
@@ -324,4 +330,5 @@ def pool(effects: EffectSizes, *, model: str = "random", tau2_method: str = "REM
         i2_ci=Interval(100 * lo2 / (lo2 + vt), 100 * hi2 / (hi2 + vt)),
         h2_ci=Interval((lo2 + vt) / vt, (hi2 + vt) / vt), i2_q=het["i2_q"], zeta2=het["zeta2"],
         z2_total=het["z2_total"], z2_fixed=het["z2_fixed"], converged=converged,
-        ratio=effects.ratio, study=effects.study, yi=yi, vi=vi, notes=tuple(notes))
+        ratio=effects.ratio, study=effects.study, yi=yi, vi=vi, notes=tuple(notes),
+        label=effects.label)

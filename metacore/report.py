@@ -33,7 +33,10 @@ def describe(res: PoolResult, digits: int = 2, show_pi: bool = True) -> str:
     1.55 (95% prediction interval).
     """
     nat = res.natural()
+    label = getattr(res, "label", "")
     name = SHORT_NAMES.get(res.measure, res.measure)
+    if res.measure == "GEN" and label:
+        name = "ratio" if label.upper() == "RATIO" else label
     model = _MODEL_PHRASES.get(res.model, res.model)
     if name.isupper():  # read letter by letter: "an RR", "an SMD", "a CI"
         article = "an" if name[0] in "AEFHILMNORSX" else "a"
@@ -41,7 +44,7 @@ def describe(res: PoolResult, digits: int = 2, show_pi: bool = True) -> str:
         article = "an" if name[0] in "aeiou" else "a"
     level = f"{res.level * 100:g}%"
     p = "p < 0.001" if res.pvalue < 0.001 else f"p = {format_p(res.pvalue)}"
-    named = f"{name} " if res.measure != "GEN" else ""
+    named = f"{name} " if res.measure != "GEN" or (label and name != "ratio") else ""
     text = (f"The {model} estimate is {named}{format_effect(nat['estimate'], digits)} "
             f"({level} CI {_interval(nat['ci_low'], nat['ci_high'], digits)}; {p})")
     if res.k < 2:

@@ -23,6 +23,7 @@ __all__ = [
     "StudyTable",
     "detect_kinds",
     "extra_columns",
+    "generic_scale",
     "map_columns",
     "normalize_name",
     "parse_numbers",
@@ -51,8 +52,18 @@ ALIASES: dict[str, tuple[str, ...]] = {
              "sd1", "sd"),
     "mean_c": ("mean_c", "m2i", "control_mean", "mean2"),
     "sd_c": ("sd_c", "sd2i", "control_sd", "sd2"),
-    "yi": ("yi", "te", "effect", "effect_size", "estimate", "es", "y", "log_effect"),
-    "sei": ("sei", "se", "sete", "se_te", "standard_error", "stderr", "std_err"),
+    "yi": ("yi", "te", "effect", "effect_size", "estimate", "es", "y", "log_effect",
+           *(_RATIO_NAMES := ("hr", "hazard_ratio", "or", "odds_ratio", "rr", "risk_ratio",
+                              "relative_risk", "irr", "rate_ratio", "incidence_rate_ratio",
+                              "ratio")),
+           *(_LOG_NAMES := ("log_hr", "loghr", "ln_hr", "lnhr", "log_hazard_ratio",
+                            "log_or", "logor", "ln_or", "lnor", "log_odds_ratio",
+                            "log_rr", "logrr", "ln_rr", "lnrr", "log_risk_ratio",
+                            "log_irr", "ln_irr", "log_rate_ratio", "log_ratio"))),
+    "sei": ("sei", "se", "sete", "se_te", "standard_error", "stderr", "std_err",
+            "se_log_hr", "se_loghr", "se_lnhr", "se_log_or", "se_logor", "se_log_rr",
+            "se_logrr"),
+    "oe": ("oe", "o_e", "o_minus_e", "observed_minus_expected"),
     "vi": ("vi", "var", "variance", "v"),
     "ci_low": ("ci_low", "ci_lb", "lower", "lcl", "ci_lower", "lower_ci", "lower_95",
                "low", "lo"),
@@ -74,7 +85,8 @@ KIND_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 NUMERIC_COLUMNS = ("events_t", "n_t", "events_c", "n_c", "nonevents_t", "nonevents_c",
-                   "mean_t", "sd_t", "mean_c", "sd_c", "yi", "sei", "vi", "ci_low", "ci_high")
+                   "mean_t", "sd_t", "mean_c", "sd_c", "yi", "sei", "vi", "ci_low", "ci_high",
+                   "oe")
 
 def extra_columns(data: pd.DataFrame) -> list[str]:
     """Study characteristics of a canonical table (``StudyTable.data``/``EffectSizes.data``):
@@ -398,6 +410,8 @@ def standardize(table: pd.DataFrame | StudyTable,
         data["study"] = [s if s else f"Study {i}" for i, s in enumerate(data["study"], start=1)]
     if "include" not in data:
         data["include"] = True
+    if "oe" in data and "yi" not in data:   # RevMan's O - E and variance: yi = (O - E) / V
+        data["yi"] = np.nan
     # Counts given as events and non-events (metafor's bi, di) become arm totals.
     for arm in ("t", "c"):
         ev, non, tot = f"events_{arm}", f"nonevents_{arm}", f"n_{arm}"
@@ -426,3 +440,62 @@ def standardize(table: pd.DataFrame | StudyTable,
     if extras:
         data = pd.concat([data, pd.DataFrame(extras, index=data.index)], axis=1)
     return StudyTable(data=data, mapping=colmap, problems=problems, moderators=tuple(moderators))
+
+
+def _label_of(name: str) -> str:
+    """The measure a ratio column's name speaks of: ``"log_hr"`` -> ``"HR"``."""
+    for key, label in (("hazard", "HR"), ("hr", "HR"), ("odds", "OR"), ("or", "OR"),
+                       ("irr", "IRR"), ("rate", "IRR"), ("risk", "RR"), ("relative", "RR"),
+                       ("rr", "RR")):
+        if key in name.split("_") or name.endswith(key) and key in ("hr", "or", "rr", "irr"):
+            return label
+    return "RATIO"
+
+
+def generic_scale(table: StudyTable) -> tuple[str, str, str]:
+    """How a table of ready effects is given: ``(scale, label, why)``.
+
+    ``scale`` is ``"ratio"`` for ratios on their natural scale (analysed as logs),
+    ``"log"`` for log ratios and ``"linear"`` otherwise; ``label`` names the measure
+    (``"HR"``, ``"OR"``, ``"RR"``, ``"IRR"``, ``"RATIO"`` or ``""``). A column named as a
+    ratio counts as one when every estimate is positive; a column with any other name
+    counts when every estimate and bound is positive and the intervals are symmetric
+    on the log scale rather than the linear one (as a ratio's Wald interval is).
+
+    >>> t = standardize(pd.DataFrame({"HR": [0.8, 1.3], "lower": [0.6, 0.9],
+    ...                               "upper": [1.07, 1.88]}))
+    >>> generic_scale(t)[:2]
+    ('ratio', 'HR')
+    """
+    data = table.data
+    if "yi" not in data:
+        return "linear", "", ""
+    source = next((normalize_name(o) for o, c in table.mapping.items() if c == "yi"), "")
+    if "oe" in data and data["oe"].notna().any():
+        return "log", "HR", "O − E and variance give log hazard ratios"
+    if source in _LOG_NAMES:
+        label = _label_of(source[3:] if source.startswith("log") else source)
+        return "log", label, f"column '{source}' holds log ratios"
+    y = data["yi"].to_numpy(float)
+    y = y[np.isfinite(y)]
+    positive = y.size > 0 and bool((y > 0).all())
+    lo = data["ci_low"].to_numpy(float) if "ci_low" in data else np.full(len(data), np.nan)
+    hi = data["ci_high"].to_numpy(float) if "ci_high" in data else np.full(len(data), np.nan)
+    yy = data["yi"].to_numpy(float)
+    ok = np.isfinite(yy) & np.isfinite(lo) & np.isfinite(hi) & (lo > 0) & (yy > 0)
+    log_symmetric = False
+    if ok.sum() >= 1 and positive and bool(((lo[np.isfinite(lo)]) > 0).all()):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lin = np.abs((hi[ok] - yy[ok]) - (yy[ok] - lo[ok])) / (hi[ok] - lo[ok])
+            lg = np.abs(np.log(hi[ok] / yy[ok]) - np.log(yy[ok] / lo[ok])) / np.log(hi[ok] / lo[ok])
+        log_symmetric = bool(np.nanmedian(lg) < np.nanmedian(lin)) and \
+            bool(np.nanmedian(lin) > 0.02)
+    if source in _RATIO_NAMES:
+        if positive:
+            return "ratio", _label_of(source), f"column '{source}' holds positive ratios"
+        return "linear", "", (f"column '{source}' is named as a ratio but has estimates ≤ 0, "
+                              "so it is analysed as given")
+    if log_symmetric:
+        return "ratio", "RATIO", ("every estimate and bound is positive and the intervals are "
+                                  "symmetric on the log scale, as a ratio's are")
+    return "linear", "", ""
