@@ -18,15 +18,20 @@ __all__ = ["RenderError", "to_image"]
 
 #: Seconds a render may take before it is stopped.
 TIMEOUT = 60.0
+#: Largest PNG drawn at a requested resolution (pixels).
+MAX_PIXELS = 40e6
 
 
 class RenderError(MetacoreError):
     """A chart could not be rendered to an image."""
 
 
-def to_image(spec: dict, fmt: str = "png", *, scale: float = 2.0,
+def to_image(spec: dict, fmt: str = "png", *, scale: float = 2.0, dpi: float | None = None,
              timeout: float = TIMEOUT) -> bytes:
     """Render a Vega-Lite spec to PNG (``scale`` × its CSS pixels) or SVG bytes.
+
+    With ``dpi`` the PNG is drawn at that resolution for a CSS inch (96 px) and
+    records it in the file (300 for print); ``scale`` is then ignored.
 
     Raises
     ------
@@ -35,8 +40,16 @@ def to_image(spec: dict, fmt: str = "png", *, scale: float = 2.0,
     """
     if fmt not in ("png", "svg"):
         raise ValueError(f"fmt must be 'png' or 'svg', not {fmt!r}")
+    if dpi and isinstance(spec.get("width"), (int, float)) and \
+            isinstance(spec.get("height"), (int, float)):
+        # a very tall plot at print resolution would be hundreds of megapixels: the
+        # resolution drops until the image stays under MAX_PIXELS (the file records it)
+        pixels = float(spec["width"]) * float(spec["height"]) * (dpi / 96) ** 2
+        if pixels > MAX_PIXELS:
+            dpi = max(96.0, dpi * (MAX_PIXELS / pixels) ** 0.5)
     try:
-        proc = subprocess.run([sys.executable, "-m", "metacore.render", fmt, str(scale)],
+        args = [fmt, str(scale), str(dpi or 0)]
+        proc = subprocess.run([sys.executable, "-m", "metacore.render", *args],
                               input=json.dumps(spec).encode("utf-8"), capture_output=True,
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -54,9 +67,12 @@ def _main() -> None:
     import vl_convert as vlc
 
     resource.setrlimit(resource.RLIMIT_CPU, (int(TIMEOUT) + 5, int(TIMEOUT) + 5))
-    fmt, scale = sys.argv[1], float(sys.argv[2])
+    fmt, scale, dpi = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
     spec = json.loads(sys.stdin.buffer.read().decode("utf-8"))
-    if fmt == "png":
+    if fmt == "png" and dpi > 0:
+        # vl-convert counts 72 px to the inch; a CSS inch is 96 px
+        out = vlc.vegalite_to_png(spec, scale=72 / 96, ppi=dpi)
+    elif fmt == "png":
         out = vlc.vegalite_to_png(spec, scale=scale)
     else:
         out = vlc.vegalite_to_svg(spec).encode("utf-8")
