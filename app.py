@@ -21,6 +21,8 @@ st.navigation([
     st.Page("pages/forest.py", title="Forest & heterogeneity", icon=":material/forest:",
             default=True),
     st.Page("pages/data.py", title="Data", icon=":material/table:"),
+    st.Page("pages/report.py", title="Summary of findings & report",
+            icon=":material/summarize:"),
     st.Page("pages/sensitivity.py", title="Estimators & sensitivity", icon=":material/balance:"),
     st.Page("pages/subgroups.py", title="Subgroups & meta-regression",
             icon=":material/account_tree:"),

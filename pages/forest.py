@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+import metacore as mc
 from metacore.report import describe
 from ui import analysis as an
 from ui import state, widgets
@@ -41,17 +42,33 @@ st.info(describe(res, show_pi=s[state.SHOW_PI]), icon=":material/chat:")
 st.caption(widgets.settings_line(res))
 widgets.show_problems(result)
 
-favours = ("Favours treatment", "Favours control")
-if s[state.OUTCOME] == "desirable":
-    favours = favours[::-1]
-show_both = st.toggle("Also show the other model's diamond", key="show_both")
-drawn = [res, *result.others] if show_both else [res]
-chart_args = (inputs, s.get("forest_sort", "input"), bool(s[state.SHOW_PI]), favours,
-              bool(show_both))
-st.vega_lite_chart(an.forest_display_spec(*chart_args), key="forest_chart", width="content",
+arm_t, arm_c, fav_left, fav_right, style, font = widgets.forest_labels()
+show_both = bool(s.get("show_both", False))
+drawn = [res, *result.others]
+pub_args = (inputs, s.get("forest_sort", "input"), bool(s[state.SHOW_PI]), style, font,
+            (arm_t, arm_c), (fav_left, fav_right))
+st.vega_lite_chart(an.publication_display_spec(*pub_args), key="forest_chart", width="stretch",
                    theme=None)
 for note in res.notes:
     st.caption(f":material/info: {note}")
+e1, e2 = st.columns([3, 2])
+export_w = e1.select_slider("Width of the exported image", options=[380, 560, 760, 1000],
+                            value=1000, key="forest_export_width",
+                            format_func=lambda w: f"{w} px", help=(
+                                "The plot adapts its columns to the width: at 1,000 px every "
+                                "column shows; narrower images drop SDs, then the arm data, "
+                                "then the weights, as the page does on a small screen."))
+with e2:
+    widgets.chart_downloads(an.publication_spec(*pub_args, width=export_w),
+                            f"forest_{res.measure.lower()}", "dl_forest", dpi=300)
+
+st.toggle("Compare with the other model (interactive plot with both diamonds)",
+          key="show_both")
+if show_both:
+    favours = (fav_left, fav_right)
+    chart_args = (inputs, s.get("forest_sort", "input"), bool(s[state.SHOW_PI]), favours, True)
+    st.vega_lite_chart(an.forest_display_spec(*chart_args), key="forest_both", width="content",
+                       theme=None)
 
 st.subheader("Heterogeneity")
 fmt = widgets.fmt_num
@@ -93,12 +110,10 @@ st.dataframe(pd.DataFrame(rows).round(4), hide_index=True, width="stretch")
 
 st.subheader("Downloads")
 d1, d2 = st.columns(2)
-d1.download_button("Results (CSV)", lambda: widgets.csv_bytes(pd.concat(
-    [res.to_frame().assign(section="pooled"), res.study_frame().assign(section="studies")],
-    ignore_index=True)), "metacore_results.csv",
-                   "text/csv", key="dl_results", width="stretch", on_click="ignore")
+d1.download_button("Results with settings (CSV)", lambda: widgets.csv_bytes(
+    mc.export.results_record(eff, res, cc=float(s[state.CC]), cc_to=s[state.CC_TO])),
+                   "metacore_results.csv", "text/csv", key="dl_results", width="stretch",
+                   on_click="ignore")
 d2.download_button("Study table as edited (CSV)", widgets.deferred_csv(state.table()),
                    "metacore_studies.csv", "text/csv", key="dl_table", width="stretch",
                    on_click="ignore")
-widgets.chart_downloads(an.forest_spec(*chart_args), f"forest_{res.measure.lower()}",
-                        "dl_forest")

@@ -217,3 +217,63 @@ def test_mantra_page_renders(app_url):
         _settled(page)
         assert page.locator("[data-testid='stException']").count() == 0
         page.screenshot(path=str(SHOTS / "browser_mantra.png"))
+
+
+_SIDEWAYS = """() => {
+  const main = document.querySelector('[data-testid="stMain"]') || document.documentElement;
+  const chart = document.querySelector('[data-testid="stVegaLiteChart"]');
+  const box = chart.getBoundingClientRect();
+  return {page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+          main: main.scrollWidth - main.clientWidth, right: box.right, width: box.width,
+          inner: window.innerWidth};
+}"""
+
+
+def _forest_fits(page) -> dict:
+    page.wait_for_timeout(600)      # the chart re-lays itself out to its container
+    geo = page.evaluate(_SIDEWAYS)
+    assert geo["page"] <= 0 and geo["main"] <= 0, geo
+    assert geo["right"] <= geo["inner"] + 0.5, geo
+    return geo
+
+
+def test_publication_forest_fits_desktop_and_phone_and_the_report_opens(app_url, tmp_path):
+    """Issue 10: no sideways scrolling at 1440 and 390 px, both styles, the report."""
+    SHOTS.mkdir(exist_ok=True)
+    with chromium_page(viewport=(1440, 1100)) as page:
+        page.goto(app_url)
+        wait_for_app(page)
+        wide = _forest_fits(page)
+        assert wide["width"] > 900
+        assert page.get_by_text("Plot style and labels").count() == 1
+        chart = page.locator("[data-testid='stVegaLiteChart']").first
+        chart.screenshot(path=str(SHOTS / "forest_journal_1440.png"))
+        page.get_by_text("Plot style and labels").click()
+        page.get_by_text("Colour", exact=True).click()
+        _settled(page)
+        _forest_fits(page)
+        chart.screenshot(path=str(SHOTS / "forest_colour_1440.png"))
+        page.get_by_text("Journal (black & white)", exact=True).click()
+        _settled(page)
+        # the report: downloaded, then opened on its own, offline
+        page.get_by_role("link", name="Summary of findings & report").click()
+        page.get_by_text("NNTB 216").first.wait_for(timeout=30_000)
+        with page.expect_download(timeout=90_000) as download:
+            page.get_by_role("button", name="Report (HTML)").click()
+        report = tmp_path / "report.html"
+        download.value.save_as(str(report))
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(report.as_uri())
+        page.wait_for_timeout(500)
+        assert page.get_by_text("Test for overall effect: Z = 3.97").count() >= 1
+        assert page.locator("svg").count() >= 1
+        page.screenshot(path=str(SHOTS / "report.png"), full_page=True)
+        assert [u for u in requests if not u.startswith("file:")] == []
+    with chromium_page(viewport=(390, 844)) as page:
+        page.goto(app_url)
+        wait_for_app(page)
+        phone = _forest_fits(page)
+        assert phone["width"] < 390
+        page.locator("[data-testid='stVegaLiteChart']").first.screenshot(
+            path=str(SHOTS / "forest_journal_390.png"))

@@ -62,12 +62,17 @@ def _prepared(ref: TableRef, mapping: tuple, leave_out: tuple[int, ...]) -> mc.S
 @cached(max_entries=64)
 def analyse(ref: TableRef, mapping: tuple, leave_out: tuple[int, ...], measure: str,
             model: str, tau2: str, ci: str, level: float, cc: float, cc_to: str,
-            drop00: bool, gen_ratio: bool = False) -> Analysis:
-    """Run the engine for one set of inputs; errors come back as text, never raised."""
+            drop00: bool, gen_scale: str = "auto", gen_label: str = "auto") -> Analysis:
+    """Run the engine for one set of inputs; errors come back as text, never raised.
+
+    ``gen_scale``/``gen_label`` say how ready-made effects are given; ``"auto"`` takes
+    what :func:`metacore.generic_scale` reads from the table (an HR column is a ratio).
+    """
     try:
         st_table = _prepared(ref, mapping, leave_out)
         data = st_table.data
-        kw = {"cc": cc, "cc_to": cc_to, "drop00": drop00, "ratio_scale": gen_ratio}
+        scale, label = generic_choice(st_table, gen_scale, gen_label)
+        kw = {"cc": cc, "cc_to": cc_to, "drop00": drop00, "scale": scale, "label": label}
         effects = mc.compute_effects(st_table, measure, **kw)
         shadow = None
         if not data["include"].all():
@@ -88,13 +93,32 @@ def analyse(ref: TableRef, mapping: tuple, leave_out: tuple[int, ...], measure: 
                               "Check the column mapping and the values on the Data page.")
 
 
+def generic_choice(st_table: mc.StudyTable, gen_scale: str, gen_label: str) -> tuple[str, str]:
+    """The scale and name of ready-made effects: the user's choice, else the table's own."""
+    guess_scale, guess_label, _ = mc.generic_scale(st_table)
+    scale = guess_scale if gen_scale == "auto" else gen_scale
+    label = guess_label if gen_label == "auto" else gen_label
+    if scale == "linear" and label in mc.effects.GENERIC_RATIOS:
+        label = ""     # a ratio name on a linear scale would mislead
+    return scale, label
+
+
+@cached(max_entries=64)
+def generic_guess(ref: TableRef, mapping: tuple) -> tuple[str, str, str]:
+    """What the table itself says about its ready-made effects: ``(scale, label, why)``."""
+    try:
+        return mc.generic_scale(mc.standardize(ref.frame, dict(mapping)))
+    except mc.MetacoreError:
+        return "linear", "", ""
+
+
 def current_inputs() -> tuple:
     """The arguments of :func:`analyse` for the current table and controls."""
     s = st.session_state
     return (state.table_ref(), state.mapping_key(),
             tuple(s.get(LEAVE_OUT, ())), s[state.MEASURE], s[state.MODEL], s[state.TAU2],
             s[state.CI], float(s[state.LEVEL]), float(s[state.CC]), s[state.CC_TO],
-            bool(s[state.DROP00]), bool(s.get(state.GEN_RATIO, False)))
+            bool(s[state.DROP00]), s.get(state.GEN_SCALE, "auto"), s.get(state.GEN_LABEL, "auto"))
 
 
 def current() -> Analysis:
@@ -132,6 +156,27 @@ def arrow_datasets(spec: dict) -> dict:
         out["datasets"] = {name: dataframe_util.convert_anything_to_arrow_bytes(values)
                            for name, values in spec["datasets"].items()}
     return out
+
+
+@cached(max_entries=64)
+def publication_spec(inputs: tuple, sort: str, show_pi: bool, style: str, font: str,
+                     arms: tuple[str, str], favours: tuple[str, str],
+                     width: int | str = "container") -> dict:
+    """The RevMan-style forest plot's Vega-Lite spec (``width`` a number for exports)."""
+    from metacore.charts.revman import publication_forest
+
+    result = analyse(*inputs)
+    chart = publication_forest(result.effects, result.result, shadow=result.shadow,
+                               sort=sort, show_pi=show_pi, style=style, font=font, arms=arms,
+                               favours=favours, width=width)
+    return chart.to_dict(validate=False)
+
+
+@cached(max_entries=64)
+def publication_display_spec(inputs: tuple, sort: str, show_pi: bool, style: str, font: str,
+                             arms: tuple[str, str], favours: tuple[str, str]) -> dict:
+    """:func:`publication_spec` ready to send (datasets in Arrow form)."""
+    return arrow_datasets(publication_spec(inputs, sort, show_pi, style, font, arms, favours))
 
 
 @cached(max_entries=64)
@@ -173,3 +218,24 @@ def causal_comparisons(ref: TableRef, mapping: tuple, leave_out: tuple[int, ...]
         return out, None
     except mc.MetacoreError as err:
         return {}, str(err)
+
+
+def export_kwargs(inputs: tuple) -> dict:
+    """Keyword arguments of :mod:`metacore.export` for the analysis behind ``inputs``
+    (the table as edited, its mapping and every setting, generic scale resolved)."""
+    (ref, mapping, leave_out, measure, model, tau2, ci, level, cc, cc_to, drop00,
+     gen_scale, gen_label) = inputs
+    scale, label = None, ""
+    if measure == "GEN":
+        scale, label = generic_choice(mc.standardize(ref.frame, dict(mapping)), gen_scale,
+                                      gen_label)
+    return {"measure": measure, "model": model, "tau2_method": tau2, "ci_method": ci,
+            "level": level, "cc": cc, "cc_to": cc_to, "drop00": drop00,
+            "mapping": dict(mapping), "leave_out": list(leave_out), "scale": scale,
+            "label": label}
+
+
+@cached(max_entries=32)
+def r_script(inputs: tuple) -> str:
+    """The metafor script for the analysis behind ``inputs``."""
+    return mc.export.metafor_script(inputs[0].frame, **export_kwargs(inputs))

@@ -7,7 +7,7 @@ import streamlit as st
 import metacore as mc
 from metacore.charts import clip_label
 from ui import state
-from ui.analysis import kinds_of
+from ui.analysis import generic_guess, kinds_of
 from ui.text import md
 
 MODEL_LABELS = {"random": "Random effects", "common": "Common effect",
@@ -77,9 +77,7 @@ def sidebar(ignored: dict[str, str] | None = None) -> None:
         st.selectbox("Effect measure", measures, key=state.MEASURE, disabled=off("measure"),
                      format_func=lambda m: f"{mc.MEASURE_LABELS[m]} ({m})")
         if s[state.MEASURE] == "GEN":
-            st.checkbox("Effects are ratios (HR, OR, RR) on the natural scale", key=state.GEN_RATIO,
-                        help="yi and the CI are ratios; their logs are analysed and results "
-                             "are shown back on the ratio scale.")
+            generic_controls()
         models = valid_models(s[state.MEASURE])
         if s.get(state.MODEL) not in models:
             s[state.MODEL] = "random"
@@ -109,3 +107,25 @@ def sidebar(ignored: dict[str, str] | None = None) -> None:
         for name, hint in state.PRESET_HINTS.items():
             st.button(name, key=f"preset_{name}", on_click=state.apply_preset, args=(name,),
                       width="stretch", help=hint)
+
+
+_SCALE_LABELS = {"auto": "As the table says", "linear": "Differences (linear scale)",
+                 "ratio": "Ratios (HR, OR, RR …)", "log": "Log ratios (log HR, log OR …)"}
+
+
+def generic_controls() -> None:
+    """How ready-made effects are given, and their name: guessed from the table, changeable."""
+    scale, label, why = generic_guess(state.table_ref(), state.mapping_key())
+    guessed = f"{_SCALE_LABELS[scale].split(' (')[0].lower()}" + (
+        f", {mc.measure_name('GEN', label).lower()}" if label else "")
+    st.selectbox("The effects are", list(_SCALE_LABELS), key=state.GEN_SCALE,
+                 format_func=lambda v: f"As the table says ({guessed})" if v == "auto"
+                 else _SCALE_LABELS[v],
+                 help="Ratios are analysed as logs and shown back as ratios on a log axis. "
+                      + (f"Read from the table: {why}." if why else
+                         "Nothing in the table says these are ratios."))
+    names = ["auto", *mc.GENERIC_NAMES, ""]
+    st.selectbox("Name of the measure", names, key=state.GEN_LABEL,
+                 format_func=lambda v: (f"As the table says ({label or 'none'})" if v == "auto"
+                                        else "None (effect size)" if v == ""
+                                        else f"{mc.GENERIC_NAMES[v]} ({v})"))

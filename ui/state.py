@@ -20,14 +20,19 @@ from ui.cache import TableRef
 DATASET, MEASURE, MODEL, TAU2, CI, LEVEL = (
     "dataset", "measure", "model", "tau2_method", "ci_method", "level")
 CC, CC_TO, DROP00, SHOW_PI, OUTCOME = "cc", "cc_to", "drop00", "show_pi", "outcome"
-GEN_RATIO = "gen_ratio"
+GEN_SCALE, GEN_LABEL = "gen_scale", "gen_label"
 TABLE, SOURCE, MAPPING, EDITOR_VERSION, EDITOR_BASE = (
     "table", "source_name", "mapping", "editor_version", "editor_base")
 
 DEFAULT_DATASET = "bcg"
 DEFAULTS = {MODEL: "random", TAU2: "REML", CI: "z", LEVEL: 0.95, CC: 0.5, CC_TO: "only0",
-            DROP00: False, SHOW_PI: True, OUTCOME: "undesirable", GEN_RATIO: False,
-            "show_both": True, "forest_sort": "input", "leave_out": []}
+            DROP00: False, SHOW_PI: True, OUTCOME: "undesirable", GEN_SCALE: "auto",
+            GEN_LABEL: "auto",
+            "show_both": False, "forest_sort": "input", "leave_out": [],
+            "forest_style": "journal", "forest_font": "sans", "arm_t": "", "arm_c": "",
+            "fav_left": "", "fav_right": ""}
+#: Plot labels and style: kept across pages and saved with an analysis.
+PLOT_KEYS = ("forest_style", "forest_font", "arm_t", "arm_c", "fav_left", "fav_right")
 LEVELS = (0.8, 0.9, 0.95, 0.99)
 
 PRESETS: dict[str, dict] = {
@@ -131,8 +136,8 @@ def persist_widgets() -> None:
     plain session state makes it survive the switch.
     """
     for key in (DATASET, MEASURE, MODEL, TAU2, CI, LEVEL, CC, CC_TO, DROP00, SHOW_PI, OUTCOME,
-                GEN_RATIO,
-                "forest_sort", "leave_out", "show_both"):
+                GEN_SCALE, GEN_LABEL,
+                "forest_sort", "leave_out", "show_both", *PLOT_KEYS):
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import math
@@ -64,17 +65,18 @@ def fmt_num(x: float, digits: int = 3) -> str:
 
 
 @cached(max_entries=16)
-def chart_image(spec_json: str, fmt: str) -> bytes:
-    """PNG (2x) or SVG of a chart, rendered in a child process (only on request)."""
-    return render.to_image(json.loads(spec_json), fmt, scale=2.0)
+def chart_image(spec_json: str, fmt: str, dpi: float | None = None) -> bytes:
+    """PNG (2x, or at ``dpi``) or SVG of a chart, rendered in a child process."""
+    return render.to_image(json.loads(spec_json), fmt, scale=2.0, dpi=dpi)
 
 
 def chart_downloads(chart: alt.TopLevelMixin | dict, stem: str, key: str,
-                    label: str = "Forest plot") -> None:
+                    label: str = "Forest plot", dpi: float | None = None) -> None:
     """PNG and SVG download buttons; images are rendered only when clicked."""
     spec = json.dumps(chart if isinstance(chart, dict) else chart.to_dict(validate=False))
     c1, c2 = st.columns(2)
-    c1.download_button(f"{label} (PNG)", data=lambda: chart_image(spec, "png"),
+    png = f"{label} (PNG, {dpi:g} dpi)" if dpi else f"{label} (PNG)"
+    c1.download_button(png, data=lambda: chart_image(spec, "png", dpi),
                        file_name=f"{stem}.png", mime="image/png", key=f"{key}_png",
                        on_click="ignore", width="stretch")
     c2.download_button(f"{label} (SVG)", data=lambda: chart_image(spec, "svg"),
@@ -116,3 +118,43 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     buf = io.StringIO()
     neutralise(frame).to_csv(buf, index=False)
     return buf.getvalue().encode("utf-8")
+
+
+def forest_labels() -> tuple[str, str, str, str, str, str]:
+    """Arm names, favours labels, style and font of the publication forest plot.
+
+    Empty boxes mean the defaults: "Experimental"/"Control", and favours labels that
+    follow the arms and the outcome's direction.
+    """
+    s = st.session_state
+    with st.expander("Plot style and labels", icon=":material/tune:"):
+        c = st.columns(3)
+        c[0].radio("Style", ["journal", "colour"], key="forest_style", horizontal=True,
+                   format_func={"journal": "Journal (black & white)", "colour": "Colour"}.get)
+        c[1].radio("Font", ["sans", "serif"], key="forest_font", horizontal=True,
+                   format_func={"sans": "Sans serif", "serif": "Serif"}.get)
+        c = st.columns(4)
+        c[0].text_input("Experimental arm", key="arm_t", max_chars=40, placeholder="Experimental")
+        c[1].text_input("Control arm", key="arm_c", max_chars=40, placeholder="Control")
+        c[2].text_input("Left of the line", key="fav_left", max_chars=40,
+                        placeholder="Favours … (automatic)")
+        c[3].text_input("Right of the line", key="fav_right", max_chars=40,
+                        placeholder="Favours … (automatic)")
+    arm_t = s.get("arm_t", "").strip() or "Experimental"
+    arm_c = s.get("arm_c", "").strip() or "Control"
+    left = f"Favours {s.get('arm_t', '').strip() or 'experimental'}"
+    right = f"Favours {s.get('arm_c', '').strip() or 'control'}"
+    if s.get("outcome") == "desirable":
+        left, right = right, left
+    return (arm_t, arm_c, s.get("fav_left", "").strip() or left,
+            s.get("fav_right", "").strip() or right, s.get("forest_style", "journal"),
+            s.get("forest_font", "sans"))
+
+
+def report_html(ref, args: dict) -> bytes:
+    """The HTML report of the table behind ``ref`` (built on click: it renders the plot)."""
+    try:
+        return mc.export.html_report(ref.frame, **args).encode("utf-8")
+    except mc.MetacoreError as err:
+        return (f"<!DOCTYPE html><meta charset='utf-8'><p>The report could not be built: "
+                f"{html.escape(str(err))}</p>").encode()

@@ -59,7 +59,7 @@ def test_health_stays_fast_while_a_large_export_renders(app_url):
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
         with page.expect_download(timeout=90_000) as download:
-            page.get_by_role("button", name="Forest plot (PNG)").click()
+            page.get_by_role("button", name="Forest plot (PNG, 300 dpi)").click()
         with open(download.value.path(), "rb") as f:
             head = f.read(8)
         stop.set()
