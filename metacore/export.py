@@ -31,7 +31,10 @@ def _r_string(text: object) -> str:
 def _r_number(x: float) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "NA"
-    return repr(float(x))
+    x = float(x)
+    if x.is_integer() and abs(x) < 1e15:
+        return str(int(x))      # counts read as counts
+    return repr(x)              # shortest text that reads back as the same double
 
 
 def _vector(values, fn) -> str:

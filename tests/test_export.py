@@ -58,3 +58,27 @@ def test_user_text_cannot_break_out_of_the_r_strings():
     code = mc.export.metafor_script(table, measure="GEN", model="common")
     assert 'system("echo pwned")' not in code
     assert '"A\\"); system(\\"echo pwned\\"); (\\"\\\\"' in code
+
+
+@pytest.mark.skipif(not HAS_R, reason="R with metafor and jsonlite is not installed")
+@pytest.mark.parametrize("frame", [
+    {"study": ["A", "B", "C"], "HR": [0.8, 0.7, 0.9], "lower": [0.6, 0.5, 0.7],
+     "upper": [1.07, 0.98, 1.16]},
+    {"study": ["A", "B", "C"], "O-E": [-3.2, 1.5, -2.0], "Variance": [10.0, 8.0, 12.0]},
+], ids=["hr-with-ci", "o-minus-e"])
+def test_script_for_ratios_given_ready_made(frame, tmp_path):
+    import pandas as pd
+
+    table = pd.DataFrame(frame)
+    code = mc.export.metafor_script(table, measure="GEN", model="random", tau2_method="DL")
+    script = tmp_path / "analysis.R"
+    script.write_text(code + 'cat(jsonlite::toJSON(list(b = as.numeric(res$beta), '
+                             'se = res$se), digits = NA))\n')
+    out = subprocess.run(["Rscript", str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    ref = json.loads(out.stdout.strip().splitlines()[-1])
+    scale, label, _ = mc.generic_scale(mc.standardize(table))
+    res = mc.pool(mc.compute_effects(table, "GEN", scale=scale, label=label),
+                  tau2_method="DL")
+    np.testing.assert_allclose([res.estimate, res.se], [ref["b"][0], ref["se"][0]], rtol=1e-9)
+    assert "transf = exp" in code

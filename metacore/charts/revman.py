@@ -231,7 +231,7 @@ def publication_forest(effects: EffectSizes, result: PoolResult, *,
     for i in range(effects.k):
         y, se = float(effects.yi[i]), float(np.sqrt(effects.vi[i]))
         rec = data.iloc[i] if i < len(data) else None
-        rows.append({"kind": "study", "label": clip_label(effects.study[i], 40),
+        rows.append({"kind": "study", "label": clip_label(study_label(effects.study[i], rec), 40),
                      "full": str(effects.study[i]), "est": float(t(y)),
                      "lo": float(t(y - z * se)), "hi": float(t(y + z * se)),
                      "weight": float(weights[i]),
@@ -258,7 +258,8 @@ def publication_forest(effects: EffectSizes, result: PoolResult, *,
         rec = shadow_data.loc[row] if shadow_data is not None and row in shadow_data.index \
             else None
         left_out = "left out" in reason or "unticked" in reason or "include" in reason
-        rows.append({"kind": "excluded", "label": clip_label(name, 40), "full": str(name),
+        rows.append({"kind": "excluded", "label": clip_label(study_label(name, rec), 40),
+                     "full": str(name),
                      "ci_text": "Left out" if left_out else "Not estimable",
                      "note": reason.split(": ", 1)[-1], **cells(rec)})
 
@@ -477,6 +478,25 @@ def publication_forest(effects: EffectSizes, result: PoolResult, *,
     chart = chart.configure_view(stroke=None).configure(font=family, background="white")
     chart.datasets = {"rows": records(frame)}
     return chart
+
+
+def study_label(name: str, record: pd.Series | None) -> str:
+    """Author and year, as RevMan prints them: a ``year`` column is added to a name
+    that does not already carry it ("Shechter" + 1991 -> "Shechter 1991").
+
+    >>> study_label("Shechter", pd.Series({"year": 1991.0})), study_label("Morton 1984", None)
+    ('Shechter 1991', 'Morton 1984')
+    """
+    if record is None or "year" not in record.index:
+        return str(name)
+    year = record["year"]
+    try:
+        year = int(float(year))
+    except (TypeError, ValueError):
+        return str(name)
+    if not 1000 <= year <= 2999 or str(year) in str(name):
+        return str(name)
+    return f"{name} {year}"
 
 
 def _ci(est: float, lo: float, hi: float, digits: int) -> str:
