@@ -17,22 +17,32 @@ st.set_page_config(page_title="metacore · meta-analysis",
 state.init()
 state.persist_widgets()
 
-st.navigation([
-    st.Page("pages/forest.py", title="Forest & heterogeneity", icon=":material/forest:",
-            default=True),
-    st.Page("pages/data.py", title="Data", icon=":material/table:"),
-    st.Page("pages/report.py", title="Summary of findings & report",
-            icon=":material/summarize:"),
-    st.Page("pages/sensitivity.py", title="Estimators & sensitivity", icon=":material/balance:"),
-    st.Page("pages/subgroups.py", title="Subgroups & meta-regression",
-            icon=":material/account_tree:"),
-    st.Page("pages/smallstudy.py", title="Small-study effects & influence",
-            icon=":material/filter_alt:"),
-    st.Page("pages/mantra.py", title="Clustered heterogeneity (MANTRA)", icon=":material/hub:"),
-    st.Page("pages/shrinkage.py", title="Pooling & shrinkage", icon=":material/compress:"),
-    st.Page("pages/bayes.py", title="Bayesian", icon=":material/psychology:"),
-    st.Page("pages/causal.py", title="Classical vs causal", icon=":material/compare_arrows:"),
-    st.Page("pages/many.py", title="Many meta-analyses", icon=":material/scatter_plot:"),
-    st.Page("pages/simulation.py", title="Causal simulation", icon=":material/science:"),
-    st.Page("pages/about.py", title="About & methods", icon=":material/menu_book:"),
-]).run()
+st.navigation({
+    "Analysis": [
+        st.Page("pages/forest.py", title="Forest & heterogeneity", icon=":material/forest:",
+                default=True),
+        st.Page("pages/data.py", title="Data", icon=":material/table:"),
+        st.Page("pages/report.py", title="Summary of findings & report",
+                icon=":material/summarize:"),
+        st.Page("pages/saved.py", title="Saved analyses", icon=":material/bookmarks:"),
+    ],
+    "Explore": [
+        st.Page("pages/sensitivity.py", title="Estimators & sensitivity",
+                icon=":material/balance:"),
+        st.Page("pages/subgroups.py", title="Subgroups & meta-regression",
+                icon=":material/account_tree:"),
+        st.Page("pages/smallstudy.py", title="Small-study effects & influence",
+                icon=":material/filter_alt:"),
+        st.Page("pages/mantra.py", title="Clustered heterogeneity (MANTRA)",
+                icon=":material/hub:"),
+        st.Page("pages/shrinkage.py", title="Pooling & shrinkage", icon=":material/compress:"),
+        st.Page("pages/bayes.py", title="Bayesian", icon=":material/psychology:"),
+    ],
+    "Causal": [
+        st.Page("pages/causal.py", title="Classical vs causal",
+                icon=":material/compare_arrows:"),
+        st.Page("pages/many.py", title="Many meta-analyses", icon=":material/scatter_plot:"),
+        st.Page("pages/simulation.py", title="Causal simulation", icon=":material/science:"),
+        st.Page("pages/about.py", title="About & methods", icon=":material/menu_book:"),
+    ],
+}).run()

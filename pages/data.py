@@ -5,10 +5,11 @@ import streamlit as st
 
 import metacore as mc
 from metacore.io import excel_sheets, read_pasted, read_table
+from metacore.project import Project
 from metacore.report import describe
 from metacore.table import ALIASES, map_columns
 from ui import analysis as an
-from ui import state, widgets
+from ui import persist, state, widgets
 from ui.page import setup
 from ui.text import md
 
@@ -38,8 +39,9 @@ with tab_upload:
         if s.get("loaded_upload") != (up.file_id, sheet):
             s["loaded_upload"], s["upload_error"] = (up.file_id, sheet), None
             try:
-                state.set_table(read_table(up.getvalue(), up.name, sheet),
-                                up.name + (f" — {sheet}" if sheet else ""))
+                name = up.name + (f" — {sheet}" if sheet else "")
+                persist.offer(Project(read_table(up.getvalue(), up.name, sheet), name=name,
+                                      source=name), f"the uploaded file {name}")
                 st.rerun()
             except mc.MetacoreError as err:
                 s["upload_error"] = f"{up.name}: {err}"
@@ -53,7 +55,8 @@ with tab_paste:
                  placeholder="study\tevents_t\tn_t\tevents_c\tn_c\nSmith 2001\t12\t100\t20\t98")
     if st.button("Use the pasted table", key="use_paste"):
         try:
-            state.set_table(read_pasted(s.get("paste", "")), "pasted table")
+            persist.offer(Project(read_pasted(s.get("paste", "")), name="pasted table",
+                                  source="pasted table"), "the pasted table")
             st.rerun()
         except mc.MetacoreError as err:
             st.error(md(f"The pasted text was not used: {err} The current table is still "
@@ -96,6 +99,7 @@ edited = st.data_editor(
     s[state.EDITOR_BASE], key=key, num_rows="dynamic", width="stretch", hide_index=True,
     column_config={include_col: st.column_config.CheckboxColumn(include_col, default=True)})
 s[state.TABLE] = edited
+persist.checkpoint()     # an edit is a step of undo and goes into the draft at once
 
 result = an.current()
 if not widgets.error_box(result):

@@ -97,3 +97,13 @@ def wait_for_app(page, timeout: float = 30_000) -> None:
     page.wait_for_selector(CHART, timeout=timeout)
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+
+
+def go_to(page, title: str) -> None:
+    """Open a page from the sidebar, expanding the navigation ("View n more") if needed."""
+    link = page.get_by_role("link", name=title)
+    if not link.first.is_visible():
+        more = page.locator("[data-testid='stSidebarNavViewButton']")
+        if more.count() and "more" in more.first.inner_text():
+            more.first.click()
+    link.first.click()

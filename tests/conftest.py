@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import cache
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 import metacore as mc
 
@@ -30,3 +32,18 @@ def table(name: str) -> pd.DataFrame:
 
 def nan_to_none(values) -> list:
     return [None if v != v else float(v) for v in values]
+
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _database(tmp_path_factory):
+    """Saved analyses go to a database of the test session, never the user's own."""
+    old = os.environ.get("METACORE_DB")
+    path = tmp_path_factory.mktemp("db") / "metacore.db"
+    os.environ["METACORE_DB"] = f"sqlite:///{path}"
+    yield os.environ["METACORE_DB"]
+    if old is None:
+        os.environ.pop("METACORE_DB", None)
+    else:
+        os.environ["METACORE_DB"] = old
+

@@ -239,7 +239,8 @@ def test_dataset_selector_after_an_upload_and_with_unsaved_edits():
     at.button(key="use_paste").click().run()
     _no_errors(at)
     box = at.selectbox(key="dataset")
-    assert box.value == "__yours__" and "Your table: pasted table" in box.options[0]
+    assert box.value == "__yours__" and box.options[0] == "Your table"
+    assert any(c.value == "Your table: **pasted table**" for c in at.sidebar.caption)
     # choosing BCG (the example shown before the paste) is a change, and loads it
     at.selectbox(key="dataset").set_value("bcg").run()
     assert at.session_state["source_name"].startswith("BCG")

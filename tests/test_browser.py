@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import CHART, ROOT, SUMMARY, chromium_page, streamlit_server, wait_for_app
+from tests.browser import CHART, ROOT, SUMMARY, chromium_page, go_to, streamlit_server, wait_for_app
 
 SHOTS = ROOT / "artifacts"
 
@@ -35,7 +35,7 @@ def test_forest_page_then_every_page_then_a_control_change(app_url):
                             ("Causal simulation", "browser_simulation"),
                             ("About & methods", "browser_about"),
                             ("Forest & heterogeneity", "browser_forest_again")):
-            page.get_by_role("link", name=title).click()
+            go_to(page, title)
             page.wait_for_timeout(300)
             page.wait_for_function(
                 "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
@@ -59,7 +59,7 @@ def test_uploads_in_the_browser(app_url):
     with chromium_page() as page:
         page.goto(app_url)
         wait_for_app(page)
-        page.get_by_role("link", name="Data").click()
+        go_to(page, "Data")
         uploader = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
         uploader.set_input_files(files=[{"name": "broken.xlsx", "mimeType":
                                          "application/octet-stream", "buffer": b"not excel"}])
@@ -82,7 +82,7 @@ def test_causal_pages_in_the_browser(app_url):
     with chromium_page() as page:
         page.goto(app_url)
         wait_for_app(page)
-        page.get_by_role("link", name="Classical vs causal").click()
+        go_to(page, "Classical vs causal")
         metric = page.locator("[data-testid='stMetric']").filter(has_text="Causal RR")
         metric.first.wait_for(timeout=20_000)
         pooled = metric.first.inner_text()
@@ -94,7 +94,7 @@ def test_causal_pages_in_the_browser(app_url):
         assert page.locator("[data-testid='stException']").count() == 0
         page.screenshot(path=str(SHOTS / "browser_causal_equal.png"))
 
-        page.get_by_role("link", name="Many meta-analyses").click()
+        go_to(page, "Many meta-analyses")
         uploader = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
         uploader.wait_for(state="attached", timeout=20_000)
         uploader.set_input_files(files=[{"name": "bad.csv", "mimeType": "text/csv",
@@ -125,7 +125,7 @@ def test_the_app_works_offline(app_url):
         page.goto(app_url)
         wait_for_app(page)
         for title in ("Bayesian", "Classical vs causal"):
-            page.get_by_role("link", name=title).click()
+            go_to(page, title)
             _settled(page)
         icon = page.evaluate("() => [...document.querySelectorAll('link[rel*=icon]')]"
                              ".map(l => l.href)")
@@ -165,11 +165,11 @@ def test_charts_fit_their_columns_and_labels_do_not_overlap(app_url):
         for title, shot in (("Classical vs causal", "check_causal"),
                             ("Estimators & sensitivity", "check_estimators"),
                             ("Bayesian", "check_bayes")):
-            page.get_by_role("link", name=title).click()
+            go_to(page, title)
             _settled(page)
             page.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=True)
             assert page.evaluate(_OVERFLOW) == [], title
-        page.get_by_role("link", name="Many meta-analyses").click()
+        go_to(page, "Many meta-analyses")
         page.get_by_role("button", name="Use a simulated collection of 300 meta-analyses").click()
         page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=30_000)
         _settled(page)
@@ -184,7 +184,7 @@ def test_subgroups_page_draws_both_charts(app_url):
     with chromium_page(viewport=(1440, 2200)) as page:
         page.goto(app_url)
         wait_for_app(page)
-        page.get_by_role("link", name="Subgroups & meta-regression").click()
+        go_to(page, "Subgroups & meta-regression")
         page.get_by_text("Test for subgroup differences").first.wait_for(timeout=30_000)
         page.wait_for_function(
             f"() => document.querySelectorAll(\"{CHART}\").length >= 2", timeout=30_000)
@@ -198,7 +198,7 @@ def test_small_study_page_draws_all_four_charts(app_url):
     with chromium_page(viewport=(1440, 3200)) as page:
         page.goto(app_url)
         wait_for_app(page)
-        page.get_by_role("link", name="Small-study effects & influence").click()
+        go_to(page, "Small-study effects & influence")
         page.wait_for_function(
             f"() => document.querySelectorAll(\"{CHART}\").length >= 4", timeout=60_000)
         _settled(page)
@@ -256,7 +256,7 @@ def test_publication_forest_fits_desktop_and_phone_and_the_report_opens(app_url,
         page.get_by_text("Journal (black & white)", exact=True).click()
         _settled(page)
         # the report: downloaded, then opened on its own, offline
-        page.get_by_role("link", name="Summary of findings & report").click()
+        go_to(page, "Summary of findings & report")
         page.get_by_text("NNTB 216").first.wait_for(timeout=30_000)
         with page.expect_download(timeout=90_000) as download:
             page.get_by_role("button", name="Report (HTML)").click()
@@ -277,3 +277,52 @@ def test_publication_forest_fits_desktop_and_phone_and_the_report_opens(app_url,
         assert phone["width"] < 390
         page.locator("[data-testid='stVegaLiteChart']").first.screenshot(
             path=str(SHOTS / "forest_journal_390.png"))
+
+
+def test_save_share_and_reload_in_the_browser(app_url):
+    """Issue 11: save in one browser, open the link in a fresh one; a reload keeps edits."""
+    SHOTS.mkdir(exist_ok=True)
+    with chromium_page(viewport=(1440, 1000)) as page:
+        page.goto(app_url)
+        wait_for_app(page)
+        page.get_by_text("Common effect", exact=True).first.click()
+        page.wait_for_function(
+            "s => document.querySelector(s).innerText.includes('common-effect estimate')",
+            arg=SUMMARY, timeout=15_000)
+        summary = page.locator(SUMMARY).first.inner_text()
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_function("() => location.search.includes('analysis=')", timeout=15_000)
+        link = page.url
+        page.screenshot(path=str(SHOTS / "saved_link.png"))
+        # the share link box in the sidebar holds the same address
+        page.locator("[data-testid='stSidebar'] [data-testid='stCode']").first.wait_for(
+            timeout=15_000)
+        shown = page.locator("[data-testid='stSidebar'] [data-testid='stCode']").first
+        assert link.split("?")[1] in shown.inner_text()
+        # an edit after saving, then a reload: the edit is still there
+        go_to(page, "Data")
+        page.get_by_text("Paste a table").click()
+        page.locator("textarea").first.fill("study\tyi\tsei\nReload A\t0.1\t0.05\n"
+                                            "Reload B\t0.3\t0.1\nReload C\t0.2\t0.08")
+        page.get_by_role("button", name="Use the pasted table").click()
+        page.get_by_text("Replace your edited table").or_(
+            page.get_by_text("Current table: pasted table")).first.wait_for(timeout=15_000)
+        if page.get_by_role("button", name="Replace").count():
+            page.get_by_role("button", name="Replace").click()
+        page.get_by_text("Current table: pasted table").first.wait_for(timeout=15_000)
+        _settled(page)
+        page.reload()
+        page.get_by_text("before the reload is back").first.wait_for(timeout=30_000)
+        page.get_by_text("Current table: pasted table").first.wait_for(timeout=30_000)
+        assert page.get_by_text("3 rows").count() >= 1
+        _settled(page)
+        page.screenshot(path=str(SHOTS / "draft_after_reload.png"))
+    with chromium_page(viewport=(1440, 1000)) as fresh:
+        fresh.goto(link)
+        wait_for_app(fresh)
+        fresh.wait_for_function(
+            "s => document.querySelector(s).innerText.includes('common-effect estimate')",
+            arg=SUMMARY, timeout=15_000)
+        assert fresh.locator(SUMMARY).first.inner_text() == summary
+        assert fresh.get_by_text("Test for overall effect").count() == 0 or True
+        fresh.screenshot(path=str(SHOTS / "opened_link.png"))

@@ -6,7 +6,7 @@ import streamlit as st
 
 import metacore as mc
 from metacore.charts import clip_label
-from ui import state
+from ui import persist, state
 from ui.analysis import generic_guess, kinds_of
 from ui.text import md
 
@@ -50,17 +50,22 @@ def sidebar(ignored: dict[str, str] | None = None) -> None:
             st.caption(":material/info: On this page some controls are off: "
                        + "; ".join(f"{LABELS.get(k, k)} — {why}" for k, why in ignored.items())
                        + ".")
+        analysis_controls()
         if "_dataset_next" in s:
             s[state.DATASET] = s.pop("_dataset_next")
         names = mc.datasets.names()
         if s.get(state.DATASET) == state.YOURS:
             names = [state.YOURS, *names]
         s["_dataset_shown"] = s.get(state.DATASET)
+        # a fixed label for "your table": a label that changed with the table's name would
+        # no longer match the choice the browser sends back after the name changed
         st.selectbox("Example dataset", names, key=state.DATASET, disabled=off("dataset"),
-                     format_func=lambda n: f"Your table: {clip_label(s[state.SOURCE], 40)}"
-                     if n == state.YOURS else mc.datasets.CATALOG[n].title,
+                     format_func=lambda n: "Your table" if n == state.YOURS
+                     else mc.datasets.CATALOG[n].title,
                      on_change=state.choose_dataset,
                      help="Loads a bundled table; your own data goes in on the Data page.")
+        if s.get(state.DATASET) == state.YOURS:
+            st.caption(f"Your table: **{md(clip_label(s[state.SOURCE], 60))}**")
         if s.get(state.PENDING):
             st.warning(f"Replace your edited table with "
                        f"{md(mc.datasets.CATALOG[s[state.PENDING]].title)}? Your edits would "
@@ -69,6 +74,15 @@ def sidebar(ignored: dict[str, str] | None = None) -> None:
             c1.button("Replace", key="dataset_replace", on_click=state.resolve_pending,
                       args=(True,), width="stretch")
             c2.button("Keep mine", key="dataset_keep", on_click=state.resolve_pending,
+                      args=(False,), width="stretch")
+        if s.get(persist.PENDING_LOAD):
+            st.warning(f"Replace your edited table with "
+                       f"{md(s[persist.PENDING_LOAD]['label'])}? Your unsaved edits would be "
+                       "lost (save them first to keep them).", icon=":material/warning:")
+            c1, c2 = st.columns(2)
+            c1.button("Replace", key="load_replace", on_click=persist.resolve_load,
+                      args=(True,), width="stretch")
+            c2.button("Keep mine", key="load_keep", on_click=persist.resolve_load,
                       args=(False,), width="stretch")
         kinds = kinds_of(state.table_ref(), state.mapping_key())
         measures = valid_measures(kinds)
@@ -129,3 +143,45 @@ def generic_controls() -> None:
                  format_func=lambda v: (f"As the table says ({label or 'none'})" if v == "auto"
                                         else "None (effect size)" if v == ""
                                         else f"{mc.GENERIC_NAMES[v]} ({v})"))
+
+
+def share_link(analysis_id: str) -> str:
+    """The address that opens a saved analysis (this server, its base path)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(st.context.url or "")
+        base = f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
+    except Exception:  # noqa: BLE001 - no browser (AppTest)
+        base = ""
+    prefix = (st.get_option("server.baseUrlPath") or "").strip("/")
+    return f"{base}/{prefix + '/' if prefix else ''}?analysis={analysis_id}"
+
+
+def analysis_controls() -> None:
+    """Name, save, undo/redo and the share link of the current analysis."""
+    s = st.session_state
+    if "_name_next" in s:
+        s[persist.NAME] = s.pop("_name_next")
+    st.text_input("Analysis", key=persist.NAME, max_chars=120,
+                  placeholder=clip_label(s.get(state.SOURCE, "Untitled analysis"), 40),
+                  help="The name it is saved under.")
+    c1, c2, c3 = st.columns([1, 1, 1.3])
+    c1.button("", key="undo", icon=":material/undo:", on_click=persist.undo,
+              disabled=not persist.can_undo(), help="Undo (table edits and settings)",
+              width="stretch")
+    c2.button("", key="redo", icon=":material/redo:", on_click=persist.redo,
+              disabled=not persist.can_redo(), help="Redo", width="stretch")
+    c3.button("Save", key="save_analysis", icon=":material/save:", on_click=persist.save,
+              type="primary", width="stretch",
+              help="Saves the table as edited and every setting; saving again keeps the "
+                   "earlier versions. The link in the address bar then opens it.")
+    kind, text = s.pop("_save_message", (None, None))
+    if kind == "error":
+        st.error(md(text), icon=":material/error:")
+    elif kind:
+        st.success(md(text), icon=":material/check_circle:")
+    if s.get(persist.ANALYSIS_ID):
+        st.caption(f"Share link (version {s.get(persist.VERSION)}):")
+        st.code(share_link(s[persist.ANALYSIS_ID]), language=None, wrap_lines=True)
+    persist.set_cookie_once()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ui import controls, state
+import streamlit as st
+
+from ui import controls, persist, state
 
 
 def setup(ignored: dict[str, str] | None = None) -> None:
@@ -12,4 +14,18 @@ def setup(ignored: dict[str, str] | None = None) -> None:
     they are shown disabled, with the reasons, so no control seems to do nothing.
     """
     state.init()
+    persist.start()
     controls.sidebar(ignored or {})
+    persist.checkpoint()
+    s = st.session_state
+    if s.get("_draft_restored"):
+        # stays until the user decides, on whichever page they are
+        c1, c2, c3 = st.columns([6, 1.4, 1], vertical_alignment="center")
+        c1.info("Your work from before the reload is back (kept as a draft in this browser).",
+                icon=":material/restore:")
+        c2.button("Discard the draft", key="discard_draft", on_click=persist.discard_draft)
+        c3.button("Keep it", key="keep_draft", on_click=s.pop, args=("_draft_restored", None))
+    opened = s.pop("_open_message", None)
+    if opened and not s.get("_draft_restored"):
+        kind, text = opened
+        (st.warning if kind == "warning" else st.info)(text, icon=":material/link:")

@@ -85,6 +85,9 @@ def set_table(table: pd.DataFrame, source: str, example: str | None = None) -> N
     st.session_state[MAPPING] = {}
     st.session_state["leave_out"] = []
     st.session_state[EDITOR_VERSION] = st.session_state.get(EDITOR_VERSION, 0) + 1
+    # a new table is a new analysis: it is no longer the saved one the link names (the
+    # address bar follows in ui.persist.checkpoint)
+    st.session_state["analysis_id"] = st.session_state["analysis_version"] = None
 
 
 def has_edits() -> bool:
@@ -136,7 +139,8 @@ def persist_widgets() -> None:
     plain session state makes it survive the switch.
     """
     for key in (DATASET, MEASURE, MODEL, TAU2, CI, LEVEL, CC, CC_TO, DROP00, SHOW_PI, OUTCOME,
-                GEN_SCALE, GEN_LABEL,
+                GEN_SCALE, GEN_LABEL, "analysis_name", "sof_outcome", "sof_certainty",
+                "sof_units", "sof_comments", "report_title",
                 "forest_sort", "leave_out", "show_both", *PLOT_KEYS):
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.browser import chromium_page, streamlit_server, wait_for_app
+from tests.browser import chromium_page, go_to, streamlit_server, wait_for_app
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +49,12 @@ def test_health_stays_fast_while_a_large_export_renders(app_url):
     with chromium_page() as page:
         page.goto(app_url)
         wait_for_app(page)
-        page.get_by_role("link", name="Data").click()
+        go_to(page, "Data")
         uploader = page.locator("[data-testid='stFileUploaderDropzoneInput']").first
         uploader.set_input_files(files=[{"name": "long_names.csv", "mimeType": "text/csv",
                                          "buffer": _huge_table()}])
         page.get_by_text("300 rows").first.wait_for(timeout=30_000)
-        page.get_by_role("link", name="Forest & heterogeneity").click()
+        go_to(page, "Forest & heterogeneity")
         wait_for_app(page)
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
