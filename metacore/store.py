@@ -167,10 +167,15 @@ class Store:
 
     # --- tables stored once by content ----------------------------------------------------
 
-    def _put_table(self, conn, project: Project) -> str:
+    @staticmethod
+    def table_body(project: Project) -> tuple[str, str]:
+        """``(digest, JSON)`` of a project's table, as stored."""
         body = json.dumps(table_to_json(project.table), ensure_ascii=False, allow_nan=False,
                           separators=(",", ":"))
-        digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        return hashlib.sha256(body.encode("utf-8")).hexdigest(), body
+
+    def _put_table(self, conn, project: Project, body: tuple[str, str] | None = None) -> str:
+        digest, body = body or self.table_body(project)
         exists = conn.execute(sa.select(_tables.c.digest).where(_tables.c.digest == digest))
         if exists.first() is None:
             try:
@@ -316,8 +321,13 @@ class Store:
         """The key a draft is stored under: a hash, so the database never holds the secret."""
         return hashlib.sha256(("metacore-draft:" + secret).encode("utf-8")).hexdigest()
 
-    def save_draft(self, secret: str, project: Project, analysis_id: str | None = None) -> None:
-        """Keep the current work of one browser session (replacing its previous draft)."""
+    def save_draft(self, secret: str, project: Project, analysis_id: str | None = None,
+                   body: tuple[str, str] | None = None) -> None:
+        """Keep the current work of one browser session (replacing its previous draft).
+
+        ``body`` may pass :meth:`table_body` computed earlier, so a settings change does
+        not serialise an unchanged table again.
+        """
         key = self.draft_key(secret)
         values = {"updated": _now(), "name": clean_name(project.name),
                   "source": project.source[:300], "example": project.example,
@@ -327,7 +337,7 @@ class Store:
         for _attempt in range(3):
             try:
                 with self.engine.begin() as conn:
-                    values["table_digest"] = self._put_table(conn, project)
+                    values["table_digest"] = self._put_table(conn, project, body)
                     done = conn.execute(_drafts.update().where(_drafts.c.key == key)
                                         .values(**values))
                     if done.rowcount == 0:

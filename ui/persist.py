@@ -222,7 +222,12 @@ def checkpoint() -> None:
         db = store()
         if secret and db is not None:
             try:
-                db.save_draft(secret, snapshot(), s.get(ANALYSIS_ID))
+                project = snapshot()
+                memo = s.get("_draft_body")
+                if memo is None or memo[0] != sig[0]:     # the table changed: serialise it
+                    memo = (sig[0], db.table_body(project))
+                    s["_draft_body"] = memo
+                db.save_draft(secret, project, s.get(ANALYSIS_ID), memo[1])
             except (StoreError, mc.MetacoreError):
                 pass    # a draft is a convenience: never in the way of the analysis
 
