@@ -56,51 +56,42 @@ def pool_batch(yi: np.ndarray, vi: np.ndarray, *, model: str = "random",
     # Imported here: numba takes a while to load, and the dashboard rarely needs it.
     from metacore import _batch_kernel as _kernel
 
-    # A row with a non-positive variance cannot be pooled; NaN cells are absent studies.
-    bad_v = (np.isfinite(y) & (v <= 0)).any(1)
-    t2, q, sw0, c0, vmin, est, sw, s2, flag, ko = _kernel.rows(
-        np.ascontiguousarray(y), np.ascontiguousarray(v), _kernel.METHOD_CODES[tau2_method],
-        model == "common")
-    ok = ~bad_v & (ko > 0)
-    for i in np.flatnonzero(flag & ok):
-        # Several likelihood maxima (or no convergence): the global search of pool.
-        keep = np.isfinite(y[i]) & np.isfinite(v[i])
-        yi_, vi_ = y[i][keep], v[i][keep]
-        t2[i] = estimate_tau2(yi_, vi_, tau2_method).tau2
-        w = 1.0 / (vi_ + t2[i])
-        sw[i], est[i] = w.sum(), float(w @ yi_ / w.sum())
-        s2[i] = float(w @ (yi_ - est[i]) ** 2) / max(ko[i] - 1, 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kf = ko.astype(float)
-        alpha = 1 - level
-        hk = (ci_method == "hksj") & (ko > 1)
-        se = np.where(hk, np.sqrt(s2 / sw), np.sqrt(1.0 / sw))
-        df = np.maximum(kf - 1, 1)
-        # t quantiles once per distinct df (the t functions are slow per element).
-        crit = np.full(len(est), float(special.ndtri(1 - alpha / 2)))
-        stat = np.where(se > 0, est / se, np.where(est != 0, np.inf * np.sign(est), 0.0))
-        p = 2 * special.ndtr(-np.abs(stat))
-        if hk.any():
-            table = special.stdtrit(np.arange(1, int(df.max()) + 1), 1 - alpha / 2)
-            crit[hk] = table[df[hk].astype(int) - 1]
-            p[hk] = 2 * special.stdtr(df[hk], -np.abs(stat[hk]))
-        pi_se = np.sqrt(se * se + t2)
-        vt = np.where((ko > 1) & (c0 > 0), (kf - 1) / c0, vmin)
-        if model == "random":
-            i2 = 100 * t2 / (t2 + vt)
-            h2 = (t2 + vt) / vt
-        else:
-            i2 = np.where((ko > 1) & (q > 0), np.maximum(0.0, 100 * (q - (kf - 1)) / q), 0.0)
-            h2 = np.where(ko > 1, q / df, 1.0)
-        qp = np.where(ko > 1, special.chdtrc(df, q), np.nan)
-    out = {}
-    for col, val in (("estimate", est), ("se", se), ("ci_low", est - crit * se),
-                     ("ci_high", est + crit * se), ("pvalue", p),
-                     ("pi_low", est - crit * pi_se), ("pi_high", est + crit * pi_se),
-                     ("tau2", t2), ("i2", i2), ("h2", h2), ("q", q), ("q_pvalue", qp)):
-        out[col] = np.where(ok, val, np.nan)
-    out["k"] = np.where(bad_v, (np.isfinite(y) & np.isfinite(v)).sum(1), ko)
-    codes = np.where(bad_v, 1, np.where(ko == 0, 2, 0))
-    out["reason"] = pd.Categorical.from_codes(codes, ["", "a variance is not positive",
-                                                      "no studies"])
-    return pd.DataFrame(out)
+    y, v = np.ascontiguousarray(y), np.ascontiguousarray(v)
+    hksj = ci_method == "hksj"
+    alpha = 1 - level
+    crit_z = float(special.ndtri(1 - alpha / 2))
+    # t quantiles once per df, looked up by the kernel (the t functions are slow per row)
+    tcrit = special.stdtrit(np.arange(1, max(y.shape[1], 2)), 1 - alpha / 2) if hksj \
+        else np.zeros(1)
+    common = model == "common"
+    out, ko, code, flag = _kernel.rows(y, v, _kernel.METHOD_CODES[tau2_method], common, hksj,
+                                       crit_z, np.ascontiguousarray(tcrit, dtype=float))
+    refit = np.flatnonzero(flag & (code == 0))
+    if refit.size:
+        # several likelihood maxima (or no convergence): pool's global search, row by row
+        t2 = np.empty(refit.size)
+        for j, i in enumerate(refit):
+            keep = np.isfinite(y[i]) & np.isfinite(v[i])
+            t2[j] = estimate_tau2(y[i][keep], v[i][keep], tau2_method).tau2
+        _kernel.refit(y, v, refit, t2, common, hksj, crit_z, tcrit, out)
+    p = out[4]
+    if hksj:
+        # the kernel leaves the t statistic; its p-value with k - 1 df (z rows: k = 1)
+        stat = p.copy()
+        df = np.maximum(ko - 1, 1).astype(float)
+        with np.errstate(invalid="ignore"):
+            p = np.where(ko > 1, 2 * special.stdtr(df, -np.abs(stat)),
+                         special.erfc(np.abs(stat) / np.sqrt(2)))
+    qp = out[11]
+    far = np.flatnonzero(np.isnan(qp) & (ko > 1) & (code == 0))
+    if far.size:     # chi-square tails beyond the series' range
+        qp[far] = special.chdtrc(ko[far] - 1, out[10][far])
+    if hksj:
+        out[4] = np.where(code == 0, p, np.nan)
+    # one float block (a view of the kernel's output), then the count and the reason
+    frame = pd.DataFrame(out.T, columns=list(BATCH_COLUMNS[:12]), copy=False)
+    frame["k"] = ko
+    frame["reason"] = pd.Categorical.from_codes(code.astype(np.int64),
+                                                ["", "a variance is not positive",
+                                                 "no studies"])
+    return frame
