@@ -363,23 +363,27 @@ def _generic_effects(data: pd.DataFrame, ratio_scale: bool,
                     reasons[i].append(f"{name} must be a positive ratio ({_fmt(x[i])})")
             yi, lo, hi = np.log(yi), np.log(lo), np.log(hi)
         from_ci = (hi - lo) / (2 * _Z975)
-    for i in range(n):
+    # The variance comes from vi, else sei, else the interval; decided for all rows at
+    # once (tables of millions of studies), with reasons only for the rows that fail.
+    has_v, has_se = ~np.isnan(vi), ~np.isnan(sei)
+    has_ci = ~(np.isnan(lo) | np.isnan(hi))
+    use_se = ~has_v & has_se
+    use_ci = ~has_v & ~has_se & has_ci
+    with np.errstate(invalid="ignore"):
+        vi = np.where(use_se, np.square(sei), np.where(use_ci, np.square(from_ci), vi))
+        bad = np.isnan(yi) | (has_v & ~(vi > 0)) | (use_se & ~(sei > 0)) | \
+            (use_ci & ~(lo < hi)) | (~has_v & ~has_se & ~has_ci)
+    for i in np.flatnonzero(bad):
         if np.isnan(yi[i]):
             if not any(r.startswith("yi") for r in reasons[i]):
                 reasons[i].append("yi (the effect estimate) is missing")
-            continue
-        if not np.isnan(vi[i]):
-            if vi[i] <= 0:
-                reasons[i].append(f"vi (the variance) must be positive ({_fmt(vi[i])})")
-        elif not np.isnan(sei[i]):
-            if sei[i] <= 0:
-                reasons[i].append(f"sei (the standard error) must be positive ({_fmt(sei[i])})")
-            vi[i] = np.square(sei[i])
-        elif not (np.isnan(lo[i]) or np.isnan(hi[i])):
-            if not lo[i] < hi[i]:
-                reasons[i].append(
-                    "the confidence interval's lower bound is not below its upper bound")
-            vi[i] = np.square(from_ci[i])
+        elif has_v[i]:
+            reasons[i].append(f"vi (the variance) must be positive ({_fmt(vi[i])})")
+        elif has_se[i]:
+            reasons[i].append(f"sei (the standard error) must be positive ({_fmt(sei[i])})")
+        elif has_ci[i]:
+            reasons[i].append(
+                "the confidence interval's lower bound is not below its upper bound")
         else:
             reasons[i].append("no standard error, variance or confidence interval is given")
     return yi, vi
@@ -435,7 +439,8 @@ def _table_of_kind(table: pd.DataFrame | StudyTable, kind: str,
                            f"this table has data for: {', '.join(st.kinds) or 'none'}.")
     if len(st.data) == 0:
         raise DataError("The study table has no rows: add at least one study.")
-    return st, [list(st.problems.get(r, [])) for r in st.data["row"]]
+    problems = st.problems
+    return st, [list(problems[r]) if r in problems else [] for r in st.data["row"].tolist()]
 
 
 def _split(data: pd.DataFrame, reasons: list[list[str]]):
@@ -446,9 +451,10 @@ def _split(data: pd.DataFrame, reasons: list[list[str]]):
             reasons[i].append("left out by the user (include is unticked)")
     keep = np.array([not r for r in reasons], dtype=bool)
     out = np.flatnonzero(~keep)
-    excluded = tuple(Exclusion(str(data["study"].iat[i]), f"row {int(data['row'].iat[i])}: "
-                               + "; ".join(reasons[i])) for i in out)
-    return np.flatnonzero(keep), excluded, tuple(int(data["row"].iat[i]) for i in out)
+    studies, rows = data["study"].to_numpy(), data["row"].to_numpy()
+    excluded = tuple(Exclusion(str(studies[i]), f"row {int(rows[i])}: " + "; ".join(reasons[i]))
+                     for i in out)
+    return np.flatnonzero(keep), excluded, tuple(int(rows[i]) for i in out)
 
 
 def binary_counts(table: pd.DataFrame | StudyTable) -> Counts:
@@ -523,8 +529,12 @@ def _assemble(data: pd.DataFrame, reasons: list[list[str]], yi: np.ndarray, vi: 
               cc_applied: np.ndarray, prior: tuple[Exclusion, ...] = (),
               prior_rows: tuple[int, ...] = (), label: str = "") -> EffectSizes:
     """EffectSizes from per-row estimates: rows that give none are named with the reason."""
-    for i in range(len(data)):
-        if reasons[i] or not data["include"].iat[i]:
+    include = data["include"].to_numpy(bool)
+    with np.errstate(invalid="ignore"):
+        fine = np.isfinite(yi) & np.isfinite(vi) & (vi > 0) & (np.abs(yi) <= _MAX_ABS_Y) & \
+            (vi >= _MIN_V) & (vi <= _MAX_V)
+    for i in np.flatnonzero(include & ~fine):    # only the rows that fail: named one by one
+        if reasons[i]:
             continue
         if not np.isfinite(yi[i]):
             reasons[i].append(_why_not_finite(measure, cc_to, cc))
@@ -542,8 +552,8 @@ def _assemble(data: pd.DataFrame, reasons: list[list[str]], yi: np.ndarray, vi: 
     ratio = measure in RATIO_MEASURES or (measure == "GEN" and ratio_scale)
     return EffectSizes(
         yi=np.asarray(yi, float)[idx], vi=np.asarray(vi, float)[idx],
-        study=tuple(str(s) for s in data["study"].iloc[idx]), measure=measure,
-        excluded=excluded, rows=tuple(int(r) for r in data["row"].iloc[idx]),
+        study=tuple(map(str, data["study"].to_numpy()[idx].tolist())), measure=measure,
+        excluded=excluded, rows=tuple(map(int, data["row"].to_numpy()[idx].tolist())),
         excluded_rows=excluded_rows, ratio=ratio, data=data.iloc[idx].reset_index(drop=True),
         cc_applied=cc_applied[idx], cc=cc, cc_to=cc_to, drop00=drop00,
         label=label if measure == "GEN" else "")

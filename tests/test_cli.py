@@ -129,3 +129,61 @@ def test_mantra_per_variant(tmp_path):
     assert res.loc["v3", "prob_heterogeneous"] == pytest.approx(one.prob_heterogeneous,
                                                                 abs=1e-12)
     assert res.loc["v3", "log10_bf"] == pytest.approx(one.log10_bf, abs=1e-10)
+
+
+_PEAK = """
+import resource, runpy, sys
+sys.argv = ["metacore", *sys.argv[1:]]
+try:
+    runpy.run_module("metacore", run_name="__main__")
+except SystemExit as e:
+    code = e.code
+else:
+    code = 0
+print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+sys.exit(code)
+"""
+
+
+def _peak_mb(args: list[str]) -> float:
+    out = subprocess.run([sys.executable, "-c", _PEAK, *args], capture_output=True, text=True,
+                         timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = next(x for x in out.stdout.splitlines() if x.startswith("PEAK_KB"))
+    return int(line.split()[1]) / 1024
+
+
+def _long_csv(path: Path, m: int, k: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    with open(path, "w") as f:
+        f.write("variant,yi,sei\n")
+        for start in range(0, m, 50_000):
+            g = np.repeat(np.arange(start, min(m, start + 50_000)), k)
+            y = rng.normal(0.1, 0.3, g.size)
+            s = rng.uniform(0.05, 0.3, g.size)
+            f.write("\n".join(f"v{a},{b:.6f},{c:.6f}" for a, b, c in zip(g, y, s,
+                                                                         strict=True)))
+            f.write("\n")
+
+
+def test_a_file_larger_than_the_memory_cap_streams_in_chunks(tmp_path):
+    """A 124 MB CSV (5 million studies, 500,000 meta-analyses) is analysed in chunks of
+    100,000 rows: the memory the run adds stays below the file's size, and a file five
+    times larger needs hardly more memory than a small one (measured: +20 MB)."""
+    big, mid = tmp_path / "big.csv", tmp_path / "mid.csv"
+    _long_csv(big, 500_000, 10, 11)
+    _long_csv(mid, 100_000, 10, 12)
+    size_mb, mid_mb = big.stat().st_size / 2**20, mid.stat().st_size / 2**20
+    assert size_mb > 120
+    small = tmp_path / "small.csv"
+    small.write_text("variant,yi,sei\n" + "".join(f"v{i // 5},0.{i},0.1\n" for i in range(10)))
+    base = _peak_mb(["batch", str(small), str(tmp_path / "s.parquet"), "--by", "variant"])
+    opts = ["--by", "variant", "--tau2", "DL", "--chunk-rows", "100000"]
+    peak_mid = _peak_mb(["batch", str(mid), str(tmp_path / "m.parquet"), *opts])
+    peak = _peak_mb(["batch", str(big), str(tmp_path / "b.parquet"), *opts])
+    res = pd.read_parquet(tmp_path / "b.parquet")
+    assert len(res) == 500_000 and res["k"].eq(10).all() and res["estimate"].notna().all()
+    print(f"{size_mb:.0f} MB file: peak {peak:.0f} MB; {mid_mb:.0f} MB file: {peak_mid:.0f} "
+          f"MB; start-up {base:.0f} MB")
+    assert peak - base < size_mb
+    assert peak - peak_mid < 0.3 * (size_mb - mid_mb)
