@@ -46,6 +46,9 @@ bench: $(VENV)/.dev chromium
 	$(PY) benchmarks/bench_smallstudy.py
 	$(PY) benchmarks/bench_cluster.py
 	$(PY) benchmarks/bench_load.py --sessions 1 25 100
+	$(PY) benchmarks/bench_batch.py
+	$(PY) benchmarks/bench_many_upload.py
+	$(PY) benchmarks/bench_memory.py
 
 # Regenerates the metafor reference values (needs R: see tests/reference/README.md).
 reference:

@@ -101,12 +101,13 @@ def many_scatter(frame: pd.DataFrame, measure: str) -> alt.LayerChart:
                  alt.Tooltip("classical:Q", format=".3f", title="Classical"),
                  alt.Tooltip("causal:Q", format=".3f", title="Causal"),
                  alt.Tooltip("why:N", title="Why discordant")])
-    # The discordant ones are named on the chart (the largest 25 by disagreement).
+    # The most discordant are named on the chart (the 10 largest disagreements: more
+    # names would cover each other).
     disc = ok[ok["discordant"]].copy()
     if len(disc):
         gap = np.abs(np.log(disc["classical"] / disc["causal"])) if ratio else \
             np.abs(disc["classical"] - disc["causal"])
-        disc = disc.assign(gap=gap).nlargest(25, "gap")
+        disc = disc.assign(gap=gap).nlargest(10, "gap")
     labels = alt.Chart(disc).mark_text(align="left", dx=6, dy=-4, fontSize=10,
                                        color="#991b1b").encode(
         x=alt.X("classical:Q", scale=scale), y=alt.Y("causal:Q", scale=scale),
@@ -114,10 +115,10 @@ def many_scatter(frame: pd.DataFrame, measure: str) -> alt.LayerChart:
     return alt.layer(line, points, labels).properties(
         width=460, height=420, title=alt.TitleParams(
             f"Classical versus causal {name}", anchor="start", fontSize=15,
-            subtitle=["One point per meta-analysis; dashed: x = y (agreement)."
-                      + (f" Drawn: {len(ok):,} of {total:,} (every discordant one first)."
-                         if len(ok) < total else ""),
-                      "Red: the conclusions differ (the most discordant are named)."]))
+            subtitle=["One point per meta-analysis; dashed: x = y (agreement).",
+                      *([f"Drawn: {len(ok):,} of {total:,} (every discordant one first)."]
+                        if len(ok) < total else []),
+                      "Red: the conclusions differ (the 10 most discordant are named)."]))
 
 
 def simulation_chart(frame: pd.DataFrame, truth: dict[str, float]) -> alt.VConcatChart:
