@@ -260,9 +260,9 @@ def chi2_sf(x, df):
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _tau2(y, v, n, method, common, acc, w0):
-    """tau^2 of one row (and whether pool's global search must refit it), plus Q and
-    the fixed-effect sums; ``w0`` receives the fixed-effect weights 1 / v."""
+def _fixed(y, v, n, w0):
+    """Fixed-effect sums of one row: (sum w, sum w - sum w^2 / sum w, min v, Q); ``w0``
+    receives the weights 1 / v."""
     a = b = bb = 0.0
     vm = math.inf
     for i in range(n):
@@ -276,7 +276,14 @@ def _tau2(y, v, n, method, common, acc, w0):
     qq = 0.0
     for i in range(n):
         qq += (y[i] - fixed) ** 2 * w0[i]
-    c0 = a - bb / a
+    return a, a - bb / a, vm, qq
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _tau2(y, v, n, method, common, acc, w0):
+    """tau^2 of one row (and whether pool's global search must refit it), plus Q and
+    the fixed-effect sums; ``w0`` receives the fixed-effect weights 1 / v."""
+    a, c0, vm, qq = _fixed(y, v, n, w0)
     t = 0.0
     flag = False
     if not common and n > 1:
@@ -431,17 +438,5 @@ def refit(Y, V, rows_, tau2, common, hksj, crit_z, tcrit, out):
                 y[n] = Y[r, j]
                 v[n] = V[r, j]
                 n += 1
-        a = b = bb = 0.0
-        vm = math.inf
-        for i in range(n):
-            w = 1.0 / v[i]
-            a += w
-            b += w * y[i]
-            bb += w * w
-            vm = min(vm, v[i])
-        qq = 0.0
-        for i in range(n):
-            qq += (y[i] - b / a) ** 2 / v[i]
-            w0[i] = 1.0 / v[i]
-        _finish(y, v, n, tau2[idx], qq, a - bb / a, vm, common, hksj, crit_z, tcrit, r, out,
-                w0)
+        _, c0, vm, qq = _fixed(y, v, n, w0)
+        _finish(y, v, n, tau2[idx], qq, c0, vm, common, hksj, crit_z, tcrit, r, out, w0)

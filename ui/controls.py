@@ -67,23 +67,10 @@ def sidebar(ignored: dict[str, str] | None = None) -> None:
         if s.get(state.DATASET) == state.YOURS:
             st.caption(f"Your table: **{md(clip_label(s[state.SOURCE], 60))}**")
         if s.get(state.PENDING):
-            st.warning(f"Replace your edited table with "
-                       f"{md(mc.datasets.CATALOG[s[state.PENDING]].title)}? Your edits would "
-                       "be lost.", icon=":material/warning:")
-            c1, c2 = st.columns(2)
-            c1.button("Replace", key="dataset_replace", on_click=state.resolve_pending,
-                      args=(True,), width="stretch")
-            c2.button("Keep mine", key="dataset_keep", on_click=state.resolve_pending,
-                      args=(False,), width="stretch")
+            replace_question(mc.datasets.CATALOG[s[state.PENDING]].title, "dataset",
+                             state.resolve_pending)
         if s.get(persist.PENDING_LOAD):
-            st.warning(f"Replace your edited table with "
-                       f"{md(s[persist.PENDING_LOAD]['label'])}? Your unsaved edits would be "
-                       "lost (save them first to keep them).", icon=":material/warning:")
-            c1, c2 = st.columns(2)
-            c1.button("Replace", key="load_replace", on_click=persist.resolve_load,
-                      args=(True,), width="stretch")
-            c2.button("Keep mine", key="load_keep", on_click=persist.resolve_load,
-                      args=(False,), width="stretch")
+            replace_question(s[persist.PENDING_LOAD]["label"], "load", persist.resolve_load)
         kinds = kinds_of(state.table_ref(), state.mapping_key())
         measures = valid_measures(kinds)
         if s.get(state.MEASURE) not in measures:
@@ -143,6 +130,15 @@ def generic_controls() -> None:
                  format_func=lambda v: (f"As the table says ({label or 'none'})" if v == "auto"
                                         else "None (effect size)" if v == ""
                                         else f"{mc.GENERIC_NAMES[v]} ({v})"))
+
+
+def replace_question(what: str, key: str, answer) -> None:
+    """Ask before unsaved edits are replaced; ``answer(True/False)`` is the callback."""
+    st.warning(f"Replace your edited table with {md(what)}? Your unsaved edits would be lost "
+               "(save them first to keep them).", icon=":material/warning:")
+    c1, c2 = st.columns(2)
+    c1.button("Replace", key=f"{key}_replace", on_click=answer, args=(True,), width="stretch")
+    c2.button("Keep mine", key=f"{key}_keep", on_click=answer, args=(False,), width="stretch")
 
 
 def share_link(analysis_id: str) -> str:

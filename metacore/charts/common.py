@@ -35,6 +35,22 @@ def clip_label(text: object, limit: int = MAX_LABEL) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def largest_rows(rows: list[dict], weights, max_rows: int, sort: str) -> tuple[list[dict], int]:
+    """Study rows for a readable forest plot: at most ``max_rows`` (the largest weights;
+    the rest are counted), in input, estimate or weight order. Returns (rows, hidden)."""
+    hidden = 0
+    if len(rows) > max_rows:
+        keep = set(np.argsort(-np.nan_to_num(np.asarray(weights, float), nan=0.0),
+                              kind="stable")[:max_rows])
+        hidden = len(rows) - max_rows
+        rows = [r for i, r in enumerate(rows) if i in keep]
+    if sort == "estimate":
+        rows.sort(key=lambda r: r["est"])
+    elif sort == "weight":
+        rows.sort(key=lambda r: -r["weight"])
+    return rows, hidden
+
+
 POOLED_LABEL = {"common": "Common effect", "random": "Random effects",
                  "MH": "Mantel-Haenszel", "PETO": "Peto"}
 

@@ -20,6 +20,7 @@ from metacore.charts.common import (
     ROW_PX,
     ci_text,
     clip_label,
+    largest_rows,
     nice_ticks,
     records,
 )
@@ -61,16 +62,8 @@ def forest_frame(effects: EffectSizes, results: Sequence[PoolResult], *,
                      "row": effects.rows[i] if effects.rows else i + 1,
                      "kind": "study", "est": float(t(effects.yi[i])), "lo": float(t(lo[i])),
                      "hi": float(t(hi[i])), "weight": float(weights[i]), "note": ""})
-    hidden = 0
-    if len(rows) > max_studies:
-        # A readable plot: the studies carrying the most weight; the rest are counted.
-        keep = set(np.argsort(-np.nan_to_num(weights, nan=0.0), kind="stable")[:max_studies])
-        hidden = len(rows) - max_studies
-        rows = [r for i, r in enumerate(rows) if i in keep]
-    if sort == "estimate":
-        rows.sort(key=lambda r: r["est"])
-    elif sort == "weight":
-        rows.sort(key=lambda r: -r["weight"])
+    # a readable plot: the studies carrying the most weight; the rest are counted
+    rows, hidden = largest_rows(rows, weights, max_studies, sort)
     if hidden:
         rows.append({"study": f"… {hidden} smaller studies not drawn", "row": np.nan,
                      "kind": "excluded", "est": np.nan, "lo": np.nan, "hi": np.nan,

@@ -24,6 +24,7 @@ from metacore.charts.common import (
     GREY,
     INK,
     clip_label,
+    largest_rows,
     nice_ticks,
     records,
     thin_ticks,
@@ -239,15 +240,8 @@ def publication_forest(effects: EffectSizes, result: PoolResult, *,
                      "ci_text": _ci(float(t(y)), float(t(y - z * se)), float(t(y + z * se)),
                                     digits),
                      **cells(rec, y, se)})
-    hidden = 0
-    if len(rows) > max_studies:
-        keep = set(np.argsort(-np.nan_to_num(weights, nan=0.0), kind="stable")[:max_studies])
-        hidden = len(rows) - max_studies
-        rows = [r for j, r in enumerate(rows) if j in keep]
-    if sort == "estimate":
-        rows.sort(key=lambda r: r["est"])
-    elif sort == "weight":
-        rows.sort(key=lambda r: -r["weight"])
+    # a readable plot: the studies carrying the most weight; the rest are counted
+    rows, hidden = largest_rows(rows, weights, max_studies, sort)
     if hidden:
         rows.append({"kind": "note", "label": f"… {hidden} smaller studies not drawn",
                      "full": "only the largest weights are drawn; all are in the analysis"})
