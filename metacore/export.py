@@ -1,11 +1,12 @@
 """Hand an analysis on: the R code that reproduces it with metafor, a results record
-with the settings in its columns, and a self-contained HTML report."""
+with the settings in its columns, and a self-contained HTML report (also as Word)."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC
 
 import pandas as pd
@@ -14,7 +15,8 @@ from metacore.effects import BINARY_MEASURES, CONTINUOUS_MEASURES
 from metacore.errors import MetacoreError, OptionError
 from metacore.table import standardize
 
-__all__ = ["analysis_of", "html_report", "methods_text", "metafor_script", "results_record"]
+__all__ = ["Report", "analysis_of", "build_report", "docx_report", "html_report", "methods_text",
+           "metafor_script", "results_record"]
 
 _R_COLUMNS = {"binary": ("ai", "events_t", "n1i", "n_t", "ci", "events_c", "n2i", "n_c"),
               "continuous": ("m1i", "mean_t", "sd1i", "sd_t", "n1i", "n_t", "m2i", "mean_c",
@@ -398,35 +400,39 @@ def _table_html(frame: pd.DataFrame, numeric: Sequence[str] = ()) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def html_report(table: pd.DataFrame, *, measure: str = "RR", model: str = "random",
-                tau2_method: str = "REML", ci_method: str = "z", level: float = 0.95,
-                cc: float = 0.5, cc_to: str = "only0", drop00: bool = False,
-                mapping: Mapping[object, str | None] | None = None,
-                leave_out: Sequence[int] = (), scale: str | None = None, label: str = "",
-                title: str = "Meta-analysis report", outcome: str = "Outcome",
-                source: str = "", arms: tuple[str, str] = ("Experimental", "Control"),
-                favours: tuple[str, str] | None = None, style: str = "journal",
-                font: str = "sans", sort: str = "input", show_pi: bool = True,
-                assumed_risk: float | None = None, direction: str = "undesirable",
-                certainty: str = "not rated", units: str = "",
-                forest_svg: str | None = None) -> str:
-    """One self-contained HTML page reporting the analysis: summary, forest plot (inline
-    SVG), results, heterogeneity, summary of findings, the data, the settings, a methods
-    paragraph with references, and the R code that reproduces it.
+@dataclass(frozen=True)
+class Report:
+    """The content of a report, rendered by :func:`html_report` and :func:`docx_report`."""
 
-    The page makes no request to any other host (no scripts, fonts or images from
-    elsewhere), and every user text (study names, titles, labels) is escaped.
-    ``forest_svg`` may pass a plot already rendered; otherwise it is rendered here.
+    title: str
+    meta: str
+    summary: str
+    forest_spec: dict
+    results: pd.DataFrame
+    notes: tuple[str, ...]
+    sof: pd.DataFrame | None
+    sof_note: str
+    studies: pd.DataFrame
+    numeric: tuple[str, ...]
+    settings: pd.DataFrame
+    methods: str
+    references: tuple[str, ...]
+    script: str
 
-    Examples
-    --------
-    >>> import metacore as mc
-    >>> page = html_report(mc.datasets.load("bcg"), measure="RR", forest_svg="<svg></svg>")
-    >>> page.startswith("<!DOCTYPE html>") and "Test for overall effect" in page
-    True
-    """
+
+def build_report(table: pd.DataFrame, *, measure: str = "RR", model: str = "random",
+                 tau2_method: str = "REML", ci_method: str = "z", level: float = 0.95,
+                 cc: float = 0.5, cc_to: str = "only0", drop00: bool = False,
+                 mapping: Mapping[object, str | None] | None = None,
+                 leave_out: Sequence[int] = (), scale: str | None = None, label: str = "",
+                 title: str = "Meta-analysis report", outcome: str = "Outcome",
+                 source: str = "", arms: tuple[str, str] = ("Experimental", "Control"),
+                 favours: tuple[str, str] | None = None, style: str = "journal",
+                 font: str = "sans", sort: str = "input", show_pi: bool = True,
+                 assumed_risk: float | None = None, direction: str = "undesirable",
+                 certainty: str = "not rated", units: str = "") -> Report:
+    """Everything a report says about one analysis (the arguments of :func:`html_report`)."""
     from datetime import datetime
-    from html import escape
 
     from metacore import __version__
     from metacore.charts.revman import heterogeneity_line, overall_line, publication_forest
@@ -442,33 +448,14 @@ def html_report(table: pd.DataFrame, *, measure: str = "RR", model: str = "rando
         favours = (f"Favours {arms[0]}", f"Favours {arms[1]}")
         if direction == "desirable":
             favours = favours[::-1]
-    if forest_svg is None:
-        from metacore.render import to_image
-
-        spec = publication_forest(effects, result, shadow=shadow, style=style, font=font,
-                                  arms=arms, favours=favours, sort=sort, show_pi=show_pi,
-                                  width=1000).to_dict(validate=False)
-        forest_svg = to_image(spec, "svg").decode("utf-8")
-    # vl-convert escapes text inside the SVG; strip anything that could run or fetch
-    forest_svg = _inert_svg(forest_svg)
+    spec = publication_forest(effects, result, shadow=shadow, style=style, font=font,
+                              arms=arms, favours=favours, sort=sort, show_pi=show_pi,
+                              width=1000).to_dict(validate=False)
     nat = result.natural()
     lvl = f"{result.level * 100:g}%"
-    e = escape
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           # no request may leave the page, whatever it contains
-           '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-           'style-src \'unsafe-inline\'; img-src data:">',
-           f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
-           f"<h1>{e(title)}</h1>",
-           f'<p class="meta">Outcome: {e(outcome)}'
-           + (f" · Data: {e(source)}" if source else "")
-           + f" · {result.k} {'study' if result.k == 1 else 'studies'} analysed · "
-           f"metacore {e(__version__)} · "
-           f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>",
-           f'<p class="summary">{e(describe(result, show_pi=show_pi))}</p>',
-           "<h2>Forest plot</h2>", f'<div class="forest">{forest_svg}</div>']
-    # results
+    meta = (f"Outcome: {outcome}" + (f" · Data: {source}" if source else "")
+            + f" · {result.k} {'study' if result.k == 1 else 'studies'} analysed · "
+            f"metacore {__version__} · {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}")
     rows = [("Pooled estimate", f"{format_effect(nat['estimate'])} ({lvl} CI "
                                 f"{format_effect(nat['ci_low'])} to "
                                 f"{format_effect(nat['ci_high'])})"),
@@ -484,37 +471,163 @@ def html_report(table: pd.DataFrame, *, measure: str = "RR", model: str = "rando
                  ("I² (CI)", f"{result.i2:.1f}% ({result.i2_ci.low:.1f}% to "
                              f"{result.i2_ci.high:.1f}%)")]
     rows += [("H²", format_number(result.h2)), ("Q-test p", format_p(result.q_pvalue))]
-    out += ["<h2>Results</h2>", _table_html(pd.DataFrame(rows, columns=["", result.name]))]
-    if result.notes:
-        out.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in result.notes) + "</ul>")
-    # summary of findings
+    sof_frame, sof_note = None, ""
     try:
         sof = summary_of_findings(effects, result, outcome=outcome, assumed_risk=assumed_risk,
                                   direction=direction, certainty=certainty, units=units)
-        out += ["<h2>Summary of findings</h2>", _table_html(sof.to_frame())]
+        sof_frame = sof.to_frame()
         if sof.kind == "binary":
-            out.append(f"<p>Assumed control risk: {e(sof.assumed_source)}. The risk with the "
-                       "intervention and its interval come from the relative effect applied "
-                       "to it; NNT after Altman (1998).</p>")
+            sof_note = (f"Assumed control risk: {sof.assumed_source}. The risk with the "
+                        "intervention and its interval come from the relative effect applied "
+                        "to it; NNT after Altman (1998).")
     except MetacoreError as err:
-        out += ["<h2>Summary of findings</h2>", f"<p>{e(str(err))}</p>"]
-    out += ["<h2>Studies</h2>", _table_html(*_studies_table(effects, result))]
+        sof_note = str(err)
+    studies, numeric = _studies_table(effects, result)
     settings = [("Effect measure", f"{result.name} ({result.measure})"),
                 ("Model", result.settings), ("Continuity correction", _cc_words(effects)),
                 ("Studies left out by hand", ", ".join(str(r) for r in leave_out) or "none")]
-    out += ["<h2>Settings</h2>", _table_html(pd.DataFrame(settings, columns=["", "value"]))]
     text, cites = methods_text(effects, result)
-    if sof_cites := [k for k in ("nnt", "grade") if k not in cites]:
-        cites += sof_cites
-    out += ["<h2>Methods</h2>", f"<p>{e(text)}</p>", "<h3>References</h3>",
-            '<ol class="refs">' + "".join(f"<li>{e(REFERENCES[k])}</li>" for k in cites)
-            + "</ol>"]
+    cites += [k for k in ("nnt", "grade") if k not in cites]
     script = metafor_script(table, measure=measure, model=model, tau2_method=tau2_method,
                             ci_method=ci_method, level=level, cc=cc, cc_to=cc_to,
                             drop00=drop00, mapping=mapping, leave_out=leave_out, scale=scale,
                             label=label)
-    out += ["<h2>Reproduce in R (metafor)</h2>", f"<pre>{e(script)}</pre>", "</body></html>"]
+    return Report(title=title, meta=meta, summary=describe(result, show_pi=show_pi),
+                  forest_spec=spec, results=pd.DataFrame(rows, columns=["", result.name]),
+                  notes=tuple(result.notes), sof=sof_frame, sof_note=sof_note,
+                  studies=studies, numeric=tuple(numeric),
+                  settings=pd.DataFrame(settings, columns=["", "value"]), methods=text,
+                  references=tuple(REFERENCES[k] for k in cites), script=script)
+
+
+def html_report(table: pd.DataFrame, *, forest_svg: str | None = None, **options) -> str:
+    """One self-contained HTML page reporting the analysis: summary, forest plot (inline
+    SVG), results, heterogeneity, summary of findings, the data, the settings, a methods
+    paragraph with references, and the R code that reproduces it.
+
+    ``options`` are those of :func:`build_report` (measure, model, tau2_method,
+    ci_method, level, cc, cc_to, drop00, mapping, leave_out, scale, label, title,
+    outcome, source, arms, favours, style, font, sort, show_pi, assumed_risk,
+    direction, certainty, units). The page makes no request to any other host (no
+    scripts, fonts or images from elsewhere), and every user text (study names, titles,
+    labels) is escaped. ``forest_svg`` may pass a plot already rendered.
+
+    Examples
+    --------
+    >>> import metacore as mc
+    >>> page = html_report(mc.datasets.load("bcg"), measure="RR", forest_svg="<svg></svg>")
+    >>> page.startswith("<!DOCTYPE html>") and "Test for overall effect" in page
+    True
+    """
+    from html import escape as e
+
+    rep = build_report(table, **options)
+    if forest_svg is None:
+        from metacore.render import to_image
+
+        forest_svg = to_image(rep.forest_spec, "svg").decode("utf-8")
+    # vl-convert escapes text inside the SVG; strip anything that could run or fetch
+    forest_svg = _inert_svg(forest_svg)
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           # no request may leave the page, whatever it contains
+           '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+           'style-src \'unsafe-inline\'; img-src data:">',
+           f"<title>{e(rep.title)}</title><style>{_CSS}</style></head><body>",
+           f"<h1>{e(rep.title)}</h1>", f'<p class="meta">{e(rep.meta)}</p>',
+           f'<p class="summary">{e(rep.summary)}</p>',
+           "<h2>Forest plot</h2>", f'<div class="forest">{forest_svg}</div>',
+           "<h2>Results</h2>", _table_html(rep.results)]
+    if rep.notes:
+        out.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in rep.notes) + "</ul>")
+    out.append("<h2>Summary of findings</h2>")
+    if rep.sof is not None:
+        out.append(_table_html(rep.sof))
+    if rep.sof_note:
+        out.append(f"<p>{e(rep.sof_note)}</p>")
+    out += ["<h2>Studies</h2>", _table_html(rep.studies, rep.numeric),
+            "<h2>Settings</h2>", _table_html(rep.settings),
+            "<h2>Methods</h2>", f"<p>{e(rep.methods)}</p>", "<h3>References</h3>",
+            '<ol class="refs">' + "".join(f"<li>{e(r)}</li>" for r in rep.references)
+            + "</ol>",
+            "<h2>Reproduce in R (metafor)</h2>", f"<pre>{e(rep.script)}</pre>",
+            "</body></html>"]
     return "\n".join(out)
+
+
+def _docx_text(text: object) -> str:
+    """Text Word can hold: XML forbids most control characters."""
+    return "".join(ch for ch in str(text) if ch in "\t\n" or ord(ch) >= 32)
+
+
+def docx_report(table: pd.DataFrame, *, forest_png: bytes | None = None, **options) -> bytes:
+    """The report of :func:`html_report` as a Word document (python-docx): the same
+    sections, the forest plot as a 300 dpi picture, tables as Word tables.
+
+    Examples
+    --------
+    >>> import metacore as mc
+    >>> data = docx_report(mc.datasets.load("bcg"), measure="RR", forest_png=b"")
+    >>> data[:2] == b"PK"
+    True
+    """
+    import io
+
+    import docx
+    from docx.shared import Inches, Pt
+
+    rep = build_report(table, **options)
+    doc = docx.Document()
+    doc.styles["Normal"].font.name = "Calibri"
+    doc.styles["Normal"].font.size = Pt(10)
+    doc.add_heading(_docx_text(rep.title), level=0)
+    doc.add_paragraph(_docx_text(rep.meta)).runs[0].italic = True
+    doc.add_paragraph(_docx_text(rep.summary))
+    doc.add_heading("Forest plot", level=1)
+    if forest_png is None:
+        from metacore.render import to_image
+
+        forest_png = to_image(rep.forest_spec, "png", dpi=300)
+    if forest_png:
+        doc.add_picture(io.BytesIO(forest_png), width=Inches(6.5))
+
+    def table_of(frame: pd.DataFrame) -> None:
+        t = doc.add_table(rows=1, cols=len(frame.columns))
+        t.style = "Light Grid Accent 1"
+        for cell, name in zip(t.rows[0].cells, frame.columns, strict=True):
+            cell.text = _docx_text(name)
+        for _, row in frame.iterrows():
+            cells = t.add_row().cells
+            for cell, value in zip(cells, row, strict=True):
+                empty = value is None or (isinstance(value, float) and math.isnan(value))
+                cell.text = "" if empty else _docx_text(value)
+
+    doc.add_heading("Results", level=1)
+    table_of(rep.results)
+    for note in rep.notes:
+        doc.add_paragraph(_docx_text(note), style="List Bullet")
+    doc.add_heading("Summary of findings", level=1)
+    if rep.sof is not None:
+        table_of(rep.sof)
+    if rep.sof_note:
+        doc.add_paragraph(_docx_text(rep.sof_note))
+    doc.add_heading("Studies", level=1)
+    table_of(rep.studies)
+    doc.add_heading("Settings", level=1)
+    table_of(rep.settings)
+    doc.add_heading("Methods", level=1)
+    doc.add_paragraph(_docx_text(rep.methods))
+    doc.add_heading("References", level=2)
+    for ref in rep.references:
+        doc.add_paragraph(_docx_text(ref), style="List Number")
+    doc.add_heading("Reproduce in R (metafor)", level=1)
+    code = doc.add_paragraph()
+    run = code.add_run(_docx_text(rep.script))
+    run.font.name = "Courier New"
+    run.font.size = Pt(8)
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
 
 
 def _inert_svg(svg: str) -> str:

@@ -73,14 +73,19 @@ report_args = dict(kwargs, title=title, outcome=outcome, source=s[state.SOURCE],
                    sort=s.get("forest_sort", "input"), show_pi=bool(s[state.SHOW_PI]),
                    assumed_risk=assumed, direction=s[state.OUTCOME], certainty=certainty,
                    units=units)
-st.markdown("One HTML page that works offline: the forest plot, results, heterogeneity, the "
-            "summary of findings, the studies, the settings, a methods paragraph with "
-            "references and the R code. Open it in a browser and print to PDF, or paste "
-            "from it.")
-r1, r2 = st.columns(2)
+st.markdown("One HTML page (or a Word document) that works offline: the forest plot, "
+            "results, heterogeneity, the summary of findings, the studies, the settings, a "
+            "methods paragraph with references and the R code. Open it in a browser and "
+            "print to PDF, or paste from it.")
+r1, r3, r2 = st.columns(3)
 r1.download_button("Report (HTML)", data=lambda: widgets.report_html(inputs[0], report_args),
                    file_name="metacore_report.html", mime="text/html", key="dl_report",
                    width="stretch", on_click="ignore", icon=":material/description:")
+r3.download_button("Report (Word)", data=lambda: widgets.report_docx(inputs[0], report_args),
+                   file_name="metacore_report.docx",
+                   mime="application/vnd.openxmlformats-officedocument.wordprocessingml."
+                        "document", key="dl_report_docx", width="stretch", on_click="ignore",
+                   icon=":material/article:")
 r2.download_button("Results with settings (CSV)", data=lambda: widgets.csv_bytes(
     mc.export.results_record(eff, res)), file_name="metacore_results.csv", mime="text/csv",
                    key="dl_record", width="stretch", on_click="ignore")

@@ -370,3 +370,22 @@ def test_report_page_continuous_and_generic():
     assert "lower" in at.table[0].value.iloc[0]["Difference"]
     at.selectbox(key="dataset").set_value("seed000").run()
     assert not at.exception and not at.error
+
+
+def test_word_report_has_the_same_sections_and_survives_odd_names():
+    import docx
+
+    table = mc.datasets.load("bcg")
+    table.loc[0, "study"] = "<script>x</script> \x01Aronson"
+    data = mc.export.docx_report(table, measure="RR", title="BCG \x07review", forest_png=None)
+    doc = docx.Document(io.BytesIO(data))
+    heads = [p.text for p in doc.paragraphs if p.style.name.startswith("Heading")]
+    for section in ("Forest plot", "Results", "Summary of findings", "Studies", "Settings",
+                    "Methods", "References", "Reproduce in R (metafor)"):
+        assert section in heads, section
+    assert doc.paragraphs[0].text == "BCG review"
+    assert len(doc.inline_shapes) == 1                      # the forest plot picture
+    cells = [c.text for t in doc.tables for row in t.rows for c in row.cells]
+    assert "<script>x</script> Aronson" in cells and "NNTB 216 (168 to 363)" in cells
+    text = "\n".join(p.text for p in doc.paragraphs)
+    assert "Viechtbauer 2005" in text and "library(metafor)" in text

@@ -158,3 +158,16 @@ def report_html(ref, args: dict) -> bytes:
     except mc.MetacoreError as err:
         return (f"<!DOCTYPE html><meta charset='utf-8'><p>The report could not be built: "
                 f"{html.escape(str(err))}</p>").encode()
+
+
+def report_docx(ref, args: dict) -> bytes:
+    """The Word report (built on click: it renders the plot at 300 dpi)."""
+    try:
+        return mc.export.docx_report(ref.frame, **args)
+    except mc.MetacoreError as err:
+        import docx
+
+        doc, out = docx.Document(), io.BytesIO()
+        doc.add_paragraph(f"The report could not be built: {err}")
+        doc.save(out)
+        return out.getvalue()

@@ -31,7 +31,10 @@ def clip_label(text: object, limit: int = MAX_LABEL) -> str:
     >>> clip_label("x" * 70)[-3:], len(clip_label("x" * 70))
     ('xx…', 60)
     """
+    # control characters crash the image renderer and show as nothing on screen
     text = str(text)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 

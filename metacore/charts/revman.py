@@ -233,7 +233,7 @@ def publication_forest(effects: EffectSizes, result: PoolResult, *,
         y, se = float(effects.yi[i]), float(np.sqrt(effects.vi[i]))
         rec = data.iloc[i] if i < len(data) else None
         rows.append({"kind": "study", "label": clip_label(study_label(effects.study[i], rec), 40),
-                     "full": str(effects.study[i]), "est": float(t(y)),
+                     "full": clip_label(effects.study[i], 300), "est": float(t(y)),
                      "lo": float(t(y - z * se)), "hi": float(t(y + z * se)),
                      "weight": float(weights[i]),
                      "weight_text": f"{weights[i]:.1f}%" if np.isfinite(weights[i]) else "",
@@ -253,7 +253,7 @@ def publication_forest(effects: EffectSizes, result: PoolResult, *,
             else None
         left_out = "left out" in reason or "unticked" in reason or "include" in reason
         rows.append({"kind": "excluded", "label": clip_label(study_label(name, rec), 40),
-                     "full": str(name),
+                     "full": clip_label(name, 300),
                      "ci_text": "Left out" if left_out else "Not estimable",
                      "note": reason.split(": ", 1)[-1], **cells(rec)})
 
