@@ -199,3 +199,14 @@ def test_project_file_round_trip_through_the_session():
     assert again.settings["measure"] == "RD"
     pd.testing.assert_frame_equal(again.table, s["table"], check_dtype=False)
     assert persist.PENDING_LOAD == "pending_load"
+
+
+def test_a_reload_without_changes_brings_no_draft_message():
+    first = AppTest.from_file(str(ROOT / "pages/forest.py"), default_timeout=60)
+    first.session_state["_browser_key"] = "q" * 32
+    first.run()
+    again = AppTest.from_file(str(ROOT / "pages/forest.py"), default_timeout=60)
+    again.session_state["_browser_key"] = "q" * 32
+    again.run()
+    assert not any("before the reload" in i.value for i in again.info)
+    assert "_draft_restored" not in again.session_state

@@ -216,6 +216,10 @@ def checkpoint() -> None:
         if len(history) > MAX_HISTORY:
             del history[0]
         s[POSITION] = len(history) - 1
+    if "_draft_sig" not in s:
+        # the state the session opened with (default data, a link or a restored draft)
+        # needs no draft: a reload gives it back anyway
+        s["_draft_sig"] = sig
     if s.get("_draft_sig") != sig:
         s["_draft_sig"] = sig
         secret = browser_secret()
