@@ -51,6 +51,30 @@ def clustered(inputs: tuple, source: tuple, rate: float, mu_sd: float | None):
         return None, None, 0.0, str(err)
 
 
+@cached(max_entries=16)
+def chart_specs(inputs: tuple, source: tuple, rate: float, mu_sd: float | None,
+                level: float) -> tuple[dict, dict, dict, dict]:
+    """The four charts of a fit (studies by cluster, P(C), co-clustering, map), built once."""
+    res, coords, _, _ = clustered(inputs, source, rate, mu_sd)
+    eff = an.analyse(*inputs).effects
+    names = cluster_names(res)
+    lo, hi = eff.ci(level)
+    forest = pd.DataFrame({"label": list(eff.study), "est": eff.yi, "lo": lo, "hi": hi,
+                           "group": names})
+    order = list(np.lexsort(np.atleast_2d(np.asarray(coords, float)).T[::-1])) \
+        if np.ndim(coords) > 1 else list(np.argsort(np.asarray(coords, float), kind="stable"))
+    axes = list(source[1]) if source[0] == "coords" else (
+        ["group"] if source[0] == "group" else ["table order"])
+    return (interval_rows_chart(forest.iloc[order],
+                                "Studies coloured by the most probable clustering",
+                                mc.MEASURE_LABELS[eff.measure], ratio=eff.ratio,
+                                subtitle=f"{level:.0%} Wald intervals; colour: cluster"
+                                ).to_dict(validate=False),
+            prob_c_chart(res).to_dict(validate=False),
+            coclustering_chart(res, order).to_dict(validate=False),
+            cluster_map_chart(coords, res, axes).to_dict(validate=False))
+
+
 setup()
 s = st.session_state
 st.title("Clustered heterogeneity (MANTRA)")
@@ -131,33 +155,22 @@ m[3].metric("Partitions", f"{res.n_partitions:,}",
 for note in res.notes:
     st.caption(f":material/info: {md(note)}")
 
-names = cluster_names(res)
-t = np.exp if eff.ratio else (lambda x: x)
-lo, hi = eff.ci(float(s[state.LEVEL]))
-forest = pd.DataFrame({"label": list(eff.study), "est": eff.yi, "lo": lo, "hi": hi,
-                       "group": names})
-order = list(np.lexsort(np.atleast_2d(np.asarray(coords, float)).T[::-1])) \
-    if np.ndim(coords) > 1 else list(np.argsort(np.asarray(coords, float), kind="stable"))
+forest_spec, probc_spec, heat_spec, map_spec = chart_specs(
+    an.current_inputs(), source, float(rate), None if mu_kind == "flat" else float(mu_sd),
+    float(s[state.LEVEL]))
 c1, c2 = st.columns(2)
 with c1:
-    st.vega_lite_chart(interval_rows_chart(
-        forest.iloc[order], "Studies coloured by the most probable clustering",
-        mc.MEASURE_LABELS[eff.measure], ratio=eff.ratio,
-        subtitle=f"{float(s[state.LEVEL]):.0%} Wald intervals; colour: cluster").to_dict(
-        validate=False), key="mt_forest", width="content", theme=None)
-    st.vega_lite_chart(prob_c_chart(res).to_dict(validate=False), key="mt_probc",
-                       width="content", theme=None)
+    st.vega_lite_chart(forest_spec, key="mt_forest", width="content", theme=None)
+    st.vega_lite_chart(probc_spec, key="mt_probc", width="content", theme=None)
 with c2:
-    st.vega_lite_chart(coclustering_chart(res, order).to_dict(validate=False), key="mt_heat",
-                       width="content", theme=None)
-    axes = list(source[1]) if source[0] == "coords" else (
-        ["group"] if source[0] == "group" else ["table order"])
-    st.vega_lite_chart(cluster_map_chart(coords, res, axes).to_dict(validate=False),
-                       key="mt_map", width="content", theme=None)
+    st.vega_lite_chart(heat_spec, key="mt_heat", width="content", theme=None)
+    st.vega_lite_chart(map_spec, key="mt_map", width="content", theme=None)
 
 st.subheader("Compared with the exchangeable random-effects analysis")
 rand = mc.pool(eff, model="random", tau2_method=s[state.TAU2], ci_method=s[state.CI],
                level=float(s[state.LEVEL]))
+names = cluster_names(res)
+t = np.exp if eff.ratio else (lambda x: x)
 table = pd.DataFrame({"study": list(eff.study), "cluster": names,
                       "observed": t(eff.yi), "clustered model (posterior mean)":
                       t(res.theta_mean)})

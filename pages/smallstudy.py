@@ -72,6 +72,48 @@ def gosh_of(inputs: tuple, model: str, progress) -> pd.DataFrame:
     return s["_gosh"]
 
 
+def _ok(tests: dict, name: str):
+    """A test's result, or None when it gave a message instead."""
+    return None if isinstance(tests[name], str) else tests[name]
+
+
+@cached(max_entries=32)
+def funnel_spec(inputs: tuple, kw: tuple, egger_model: str, show_egger: bool) -> dict:
+    """The funnel plot's spec, built once per state (Altair takes ~0.1 s per chart)."""
+    eff = an.analyse(*inputs).effects
+    tests = tests_for(inputs, kw, egger_model)
+    tf, eg = _ok(tests, "trimfill"), _ok(tests, "egger")
+    return funnel_chart(eff, mc.pool(eff, **dict(kw)), trimfill=tf,
+                        egger=eg if show_egger else None, width=560).to_dict(validate=False)
+
+
+@cached(max_entries=32)
+def baujat_spec(inputs: tuple, kw: tuple) -> dict:
+    return baujat_chart(influence_of(inputs, kw)[0], width=420).to_dict(validate=False)
+
+
+@cached(max_entries=32)
+def cumulative_spec(inputs: tuple, kw: tuple, order: str | None, title: str) -> dict:
+    eff = an.analyse(*inputs).effects
+    cu = cumulative_of(inputs, kw, order)
+    frame = pd.DataFrame({"label": [f"+ {x}" for x in cu["study"]], "est": cu["estimate"],
+                          "lo": cu["ci_low"], "hi": cu["ci_high"], "group": "pooled so far"})
+    return interval_rows_chart(frame, "Cumulative meta-analysis",
+                               mc.MEASURE_LABELS[eff.measure], ratio=eff.ratio,
+                               subtitle=title).to_dict(validate=False)
+
+
+def gosh_spec(inputs: tuple, model: str, mark: int, g: pd.DataFrame) -> dict:
+    """The GOSH plot's spec, kept beside the GOSH fits it draws (one at a time)."""
+    key = (inputs[0].digest, inputs[1:], model, mark)
+    if s.get("_gosh_spec_key") != key:
+        eff = an.analyse(*inputs).effects
+        s["_gosh_spec"] = gosh_chart(g, highlight=mark, label=eff.study[mark], ratio=eff.ratio,
+                                     measure=eff.measure).to_dict(validate=False)
+        s["_gosh_spec_key"] = key
+    return s["_gosh_spec"]
+
+
 setup()
 s = st.session_state
 st.title("Small-study effects & influence")
@@ -98,12 +140,10 @@ egger_model = c2.radio("Egger's test", ["model", "lm"], key="ss_egger_model", ho
                        format_func={"model": "with the fit's model (metafor's default)",
                                     "lm": "classical weighted regression"}.get)
 tests = tests_for(inputs, tuple(kw.items()), egger_model)
-tf = tests["trimfill"] if not isinstance(tests["trimfill"], str) else None
-eg = tests["egger"] if not isinstance(tests["egger"], str) else None
+tf, eg = _ok(tests, "trimfill"), _ok(tests, "egger")
 pooled = mc.pool(eff, **kw)
-funnel = funnel_chart(eff, pooled, trimfill=tf, egger=eg if show_egger else None, width=560)
-st.vega_lite_chart(funnel.to_dict(validate=False), key="ss_funnel", width="content",
-                   theme=None)
+funnel = funnel_spec(inputs, tuple(kw.items()), egger_model, bool(show_egger))
+st.vega_lite_chart(funnel, key="ss_funnel", width="content", theme=None)
 t = pooled.transform
 rows = []
 if eg:
@@ -151,10 +191,9 @@ if error:
     st.warning(md(error), icon=":material/warning:")
 else:
     c1, c2 = st.columns([3, 2])
-    baujat = baujat_chart(inf, width=420)
     with c1:
-        st.vega_lite_chart(baujat.to_dict(validate=False), key="ss_baujat", width="content",
-                           theme=None)
+        st.vega_lite_chart(baujat_spec(inputs, tuple(kw.items())), key="ss_baujat",
+                           width="content", theme=None)
     with c2:
         flagged = inf[inf["inf"]]
         if len(flagged):
@@ -184,15 +223,12 @@ numeric = [c for c in extra_columns(eff.data) if pd.api.types.is_numeric_dtype(e
 options = ["table order", *numeric]
 order = st.selectbox("Add the studies in", options, key="ss_order",
                      index=options.index("year") if "year" in options else 0)
-cu = cumulative_of(inputs, tuple(kw.items()), None if order == "table order" else order)
-frame = pd.DataFrame({"label": [f"+ {x}" for x in cu["study"]], "est": cu["estimate"],
-                      "lo": cu["ci_low"], "hi": cu["ci_high"], "group": "pooled so far"})
-cum_chart = interval_rows_chart(frame, "Cumulative meta-analysis",
-                                mc.MEASURE_LABELS[eff.measure], ratio=eff.ratio,
-                                subtitle=f"Each row: the pooled estimate with every study up to "
-                                         f"it ({order}); {res.level:.0%} CI")
-st.vega_lite_chart(cum_chart.to_dict(validate=False), key="ss_cumul", width="content",
-                   theme=None)
+by = None if order == "table order" else order
+cu = cumulative_of(inputs, tuple(kw.items()), by)
+st.vega_lite_chart(cumulative_spec(inputs, tuple(kw.items()), by,
+                                   f"Each row: the pooled estimate with every study up to it "
+                                   f"({order}); {res.level:.0%} CI"),
+                   key="ss_cumul", width="content", theme=None)
 st.download_button("Cumulative results (CSV)", widgets.deferred_csv(cu), "cumulative.csv",
                    "text/csv", key="dl_cumul", on_click="ignore")
 
@@ -213,7 +249,6 @@ if 2**eff.k - 1 > GOSH_SUBSETS:
 bar = st.progress(0.0, text="Fitting every subset…")
 g = gosh_of(inputs, gosh_model, lambda f: bar.progress(f, text="Fitting every subset…"))
 bar.empty()
-gchart = gosh_chart(g, highlight=mark, label=eff.study[mark], ratio=eff.ratio,
-                    measure=eff.measure)
-st.vega_lite_chart(gchart.to_dict(validate=False), key="ss_gosh", width="content", theme=None)
+gchart = gosh_spec(inputs, gosh_model, int(mark), g)
+st.vega_lite_chart(gchart, key="ss_gosh", width="content", theme=None)
 widgets.chart_downloads(gchart, "gosh", "dl_gosh", label="GOSH plot")

@@ -44,6 +44,16 @@ def regression(inputs: tuple, mods: tuple[str, ...], tau2: str, ci: str,
         return None, str(err)
 
 
+@cached(max_entries=32)
+def regression_chart(inputs: tuple, mods: tuple[str, ...], tau2: str, ci: str, level: float,
+                     kind: str, term: str) -> dict:
+    """The bubble plot of a continuous moderator or the fitted values of a categorical one,
+    built once per fit."""
+    res = regression(inputs, mods, tau2, ci, level)[0]
+    chart = bubble_chart(res, term) if kind == "bubble" else level_chart(res, term)
+    return chart.to_dict(validate=False)
+
+
 def _step(x: np.ndarray) -> float:
     """A round step for "each … higher": a power of ten near a quarter of the range."""
     span = float(np.ptp(x)) or 1.0
@@ -179,15 +189,13 @@ if extra:
                     f"{format_effect(tr(p['pi_low']), 3)} to {format_effect(tr(p['pi_high']), 3)})"
                     + (f", other moderators at {md(', '.join(others))} reference values"
                        if others else "") + ".")
-                chart = bubble_chart(res, shown)
-                st.vega_lite_chart(chart.to_dict(validate=False), key="mr_chart",
-                                   width="content", theme=None)
+                chart = regression_chart(inputs, tuple(mods), tau2, ci, level, "bubble", shown)
+                st.vega_lite_chart(chart, key="mr_chart", width="content", theme=None)
                 widgets.chart_downloads(chart, f"bubble_{shown}", "dl_bubble",
                                         label="Bubble plot")
             for cat in categorical:
-                chart = level_chart(res, cat)
-                st.vega_lite_chart(chart.to_dict(validate=False), key=f"mr_level_{cat}",
-                                   width="content", theme=None)
+                chart = regression_chart(inputs, tuple(mods), tau2, ci, level, "level", cat)
+                st.vega_lite_chart(chart, key=f"mr_level_{cat}", width="content", theme=None)
             st.download_button("Coefficients (CSV)", widgets.deferred_csv(res.to_frame()),
                                "metaregression_coefficients.csv", "text/csv", key="dl_coef",
                                on_click="ignore")
