@@ -8,17 +8,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import metacore as mc
+from tests.apptest import run_page
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "smallstudy.py")
 
 
 def _run(table=None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
-    if table is not None:
-        at.session_state["table"] = table
-        at.run()
-    assert not at.exception, at.exception
-    return at
+    return run_page("smallstudy", table)
 
 
 def _table(at: AppTest):

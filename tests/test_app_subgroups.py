@@ -10,18 +10,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import metacore as mc
+from tests.apptest import run_page
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "subgroups.py")
 
 
-def _run(table: pd.DataFrame | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
-    if table is not None:
-        at.session_state["table"] = table
-        at.run()
-    assert not at.exception, at.exception
-    return at
+def _run(table=None) -> AppTest:
+    return run_page("subgroups", table)
 
 
 def _metrics(at: AppTest) -> dict[str, str]:
