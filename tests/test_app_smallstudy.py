@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import metacore as mc
 from tests.apptest import run_page
-
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "smallstudy.py")
 
 
 def _run(table=None) -> AppTest:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,9 +9,6 @@ from streamlit.testing.v1 import AppTest
 
 import metacore as mc
 from tests.apptest import run_page
-
-ROOT = Path(__file__).resolve().parents[1]
-PAGE = str(ROOT / "pages" / "subgroups.py")
 
 
 def _run(table=None) -> AppTest:
