@@ -13,7 +13,7 @@ import pandas as pd
 
 from metacore.effects import BINARY_MEASURES, CONTINUOUS_MEASURES
 from metacore.errors import MetacoreError, OptionError
-from metacore.table import standardize
+from metacore.table import StudyTable, standardize
 
 __all__ = ["Report", "analysis_of", "build_report", "docx_report", "html_report", "methods_text",
            "metafor_script", "results_record"]
@@ -135,7 +135,7 @@ def metafor_script(table: pd.DataFrame, *, measure: str = "RR", model: str = "ra
 
 # --- the analysis as run ------------------------------------------------------------------
 
-def analysis_of(table: pd.DataFrame, *, measure: str = "RR", model: str = "random",
+def analysis_of(table: pd.DataFrame | StudyTable, *, measure: str = "RR", model: str = "random",
                 tau2_method: str = "REML", ci_method: str = "z", level: float = 0.95,
                 cc: float = 0.5, cc_to: str = "only0", drop00: bool = False,
                 mapping: Mapping[object, str | None] | None = None,

@@ -40,15 +40,6 @@ def kinds_of(ref: TableRef, mapping: tuple) -> tuple[str, ...]:
         return ()
 
 
-def _fit(effects: mc.EffectSizes, table: mc.StudyTable, model: str, measure: str, tau2: str,
-         ci: str, level: float) -> mc.PoolResult:
-    if model == "MH":
-        return mc.pool_mh(table, measure, level=level)
-    if model == "PETO":
-        return mc.pool_peto(table, level=level)
-    return mc.pool(effects, model=model, tau2_method=tau2, ci_method=ci, level=level)
-
-
 def _prepared(ref: TableRef, mapping: tuple, leave_out: tuple[int, ...]) -> mc.StudyTable:
     """The table in canonical columns, with the what-if leave-outs unticked."""
     st_table = mc.standardize(ref.frame, dict(mapping))
@@ -70,15 +61,11 @@ def analyse(ref: TableRef, mapping: tuple, leave_out: tuple[int, ...], measure: 
     """
     try:
         st_table = _prepared(ref, mapping, leave_out)
-        data = st_table.data
         scale, label = generic_choice(st_table, gen_scale, gen_label)
-        kw = {"cc": cc, "cc_to": cc_to, "drop00": drop00, "scale": scale, "label": label}
-        effects = mc.compute_effects(st_table, measure, **kw)
-        shadow = None
-        if not data["include"].all():
-            everyone = dataclasses.replace(st_table, data=data.assign(include=True))
-            shadow = mc.compute_effects(everyone, measure, **kw)
-        result = _fit(effects, st_table, model, measure, tau2, ci, level)
+        # the same run the exported report and R script describe
+        effects, result, shadow = mc.export.analysis_of(
+            st_table, measure=measure, model=model, tau2_method=tau2, ci_method=ci,
+            level=level, cc=cc, cc_to=cc_to, drop00=drop00, scale=scale, label=label)
         others: list[mc.PoolResult] = []
         companion = "common" if model == "random" else "random"
         if effects.k >= 1:
