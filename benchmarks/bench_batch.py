@@ -4,19 +4,29 @@ Targets (issue 13): DL at least 5x PyMARE's DerSimonianLaird on 200,000 x 10; RE
 least 20x PyMARE's VarianceBasedLikelihoodEstimator(method="REML"). Memory: the peak per
 million meta-analyses (tracemalloc, numpy buffers included).
 
-Run: ``.venv/bin/python benchmarks/bench_batch.py [--rows 200000]``.
+Fair by construction: PyMARE gets its own layout (studies x datasets, C-contiguous, made
+before timing); the two run in alternating rounds, each after a write of 128 MB that
+evicts both inputs from the caches (a batch's data arrive from disk or another step, not
+hot in L3), and the ratio is of medians over the rounds. OpenBLAS is held to one thread:
+its idle threads spin for a while after each call and would take the cores from whatever
+runs next (pool_batch was 40% slower right after a PyMARE call before this), and PyMARE's
+DL is no faster with more BLAS threads.
+
+Run: ``.venv/bin/python benchmarks/bench_batch.py [--rows 200000] [--rounds 15]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import tracemalloc
 import warnings
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")      # before numpy loads OpenBLAS
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from metacore.batch import pool_batch  # noqa: E402
@@ -29,56 +39,73 @@ def data(m: int, k: int, seed: int = 1):
     return y, v
 
 
-def timed(fn, repeat: int = 1) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+_EVICT = np.ones(16_000_000)
 
 
-def pymare_seconds(method: str, y, v) -> float | None:
+def cold(fn) -> float:
+    """Seconds for one call of fn after evicting its inputs from the caches."""
+    _EVICT.fill(2.0)
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def pymare_fit(method: str, y, v):
+    """A call fitting PyMARE's estimator on (datasets x studies) arrays, or None."""
     try:
         from pymare import estimators
     except ImportError:
         return None
     est = estimators.DerSimonianLaird() if method == "DL" else \
         estimators.VarianceBasedLikelihoodEstimator(method="REML")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        X = np.ones((y.shape[1], 1))                    # PyMARE: studies x datasets
-        est.fit(y=y[:100].T, v=v[:100].T, X=X)          # warm up, as for ours
-        return timed(lambda: est.fit(y=y.T, v=v.T, X=X), 5 if method == "DL" else 1)
+    yt, vt = np.ascontiguousarray(y.T), np.ascontiguousarray(v.T)   # PyMARE's own layout
+    X = np.ones((y.shape[1], 1))
+
+    def fit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit(y=yt, v=vt, X=X)
+    return fit
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=15)
     args = ap.parse_args()
     y, v = data(args.rows, args.k)
-    print(f"machine: 2 cores; {args.rows:,} meta-analyses x {args.k} studies; best of 5 "
-          "runs after a warm-up (PyMARE's REML: one run on a slice, scaled)")
+    print(f"machine: {os.cpu_count()} cores; {args.rows:,} meta-analyses x {args.k} studies; "
+          f"{args.rounds} alternating rounds, caches evicted before each call; medians "
+          "(best in brackets). PyMARE's REML is timed on 5,000 rows and scaled.")
     for method in ("DL", "REML"):
         pool_batch(y[:1000], v[:1000], tau2_method=method)      # load the compiled kernel
-        ours = timed(lambda m=method: pool_batch(y, v, tau2_method=m), 5)
-        # PyMARE's REML optimises each dataset; time a slice and scale, as a full run
-        # would take very long.
+        # PyMARE's REML optimises each dataset in turn: a slice, scaled to the full run
         n_p = args.rows if method == "DL" else min(args.rows, 5_000)
-        theirs = pymare_seconds(method, y[:n_p], v[:n_p])
-        line = f"{method:>4}: metacore {ours:.3f} s ({args.rows / ours:,.0f} per s)"
+        theirs = pymare_fit(method, y[:n_p], v[:n_p])
         if theirs is not None:
-            scaled = theirs * args.rows / n_p
-            note = "" if n_p == args.rows else f" (timed on {n_p:,} rows, scaled)"
-            line += f"; PyMARE {scaled:.3f} s{note} -> {scaled / ours:.1f}x"
+            theirs()                                              # warm-up, as for ours
+        ours_t, theirs_t = [], []
+        for _ in range(args.rounds if method == "DL" else max(3, args.rounds // 5)):
+            ours_t.append(cold(lambda m=method: pool_batch(y, v, tau2_method=m)))
+            if theirs is not None:
+                theirs_t.append(cold(theirs) * args.rows / n_p)
+        ours = float(np.median(ours_t))
+        line = (f"{method:>4}: metacore {ours:.4f} s [{min(ours_t):.4f}] "
+                f"({args.rows / ours:,.0f} per s)")
+        if theirs_t:
+            med = float(np.median(theirs_t))
+            note = "" if n_p == args.rows else " (scaled)"
+            line += (f"; PyMARE {med:.4f} s [{min(theirs_t):.4f}]{note} -> {med / ours:.1f}x "
+                     f"(best vs best {min(theirs_t) / min(ours_t):.1f}x)")
         print(line)
     from metacore.cluster import cluster_meta_batch, distances_from
 
     rng = np.random.default_rng(2)
     D = distances_from(rng.normal(size=(5, 2)))
     yy, ss = rng.normal(0.1, 0.2, (20_000, 5)), rng.uniform(0.05, 0.2, (20_000, 5))
-    secs = timed(lambda: cluster_meta_batch(yy, ss, D))
+    cluster_meta_batch(yy[:10], ss[:10], D)                     # compile
+    secs = min(cold(lambda: cluster_meta_batch(yy, ss, D)) for _ in range(2))
     print(f"MANTRA (exact), k = 5, 20,000 variants: {secs:.1f} s "
           f"({2_500_000 * secs / 20_000 / 60:.0f} min for 2.5 million on this machine)")
     tracemalloc.start()

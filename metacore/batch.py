@@ -10,6 +10,8 @@ Rows that cannot be pooled get NaN and a reason.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 from scipy import special
@@ -23,6 +25,8 @@ __all__ = ["BATCH_COLUMNS", "pool_batch"]
 #: Columns of :func:`pool_batch`'s result, in order.
 BATCH_COLUMNS = ("estimate", "se", "ci_low", "ci_high", "pvalue", "pi_low", "pi_high", "tau2",
                  "i2", "h2", "q", "q_pvalue", "k", "reason")
+_NONE = np.empty(0, dtype=np.int64)
+_REASONS = pd.CategoricalDtype(["", "a variance is not positive", "no studies"])
 
 
 def pool_batch(yi: np.ndarray, vi: np.ndarray, *, model: str = "random",
@@ -55,17 +59,22 @@ def pool_batch(yi: np.ndarray, vi: np.ndarray, *, model: str = "random",
         raise OptionError(f"yi and vi must have the same shape, not {y.shape} and {v.shape}.")
     # Imported here: numba takes a while to load, and the dashboard rarely needs it.
     from metacore import _batch_kernel as _kernel
+    from metacore._vecmath import TABLE
 
     y, v = np.ascontiguousarray(y), np.ascontiguousarray(v)
     hksj = ci_method == "hksj"
     alpha = 1 - level
     crit_z = float(special.ndtri(1 - alpha / 2))
     # t quantiles once per df, looked up by the kernel (the t functions are slow per row)
-    tcrit = special.stdtrit(np.arange(1, max(y.shape[1], 2)), 1 - alpha / 2) if hksj \
-        else np.zeros(1)
+    tcrit = np.ascontiguousarray(special.stdtrit(np.arange(1, max(y.shape[1], 2)),
+                                                 1 - alpha / 2) if hksj else np.zeros(1))
     common = model == "common"
-    out, ko, code, flag = _kernel.rows(y, v, _kernel.METHOD_CODES[tau2_method], common, hksj,
-                                       crit_z, np.ascontiguousarray(tcrit, dtype=float))
+    m = y.shape[0]
+    out, ko = np.empty((12, m)), np.empty(m, dtype=np.int64)
+    code, flag = np.empty(m, dtype=np.int8), np.zeros(m, dtype=bool)
+    method = _kernel.METHOD_CODES[tau2_method]
+    args = (y, v, method, common, hksj, crit_z, tcrit, TABLE, out, ko, code, flag)
+    _run(_kernel, args, _NONE, np.empty(0), m, y.shape[1])
     refit = np.flatnonzero(flag & (code == 0))
     if refit.size:
         # several likelihood maxima (or no convergence): pool's global search, row by row
@@ -73,7 +82,7 @@ def pool_batch(yi: np.ndarray, vi: np.ndarray, *, model: str = "random",
         for j, i in enumerate(refit):
             keep = np.isfinite(y[i]) & np.isfinite(v[i])
             t2[j] = estimate_tau2(y[i][keep], v[i][keep], tau2_method).tau2
-        _kernel.refit(y, v, refit, t2, common, hksj, crit_z, tcrit, out)
+        _run(_kernel, args, refit.astype(np.int64), t2, refit.size, y.shape[1])
     p = out[4]
     if hksj:
         # the kernel leaves the t statistic; its p-value with k - 1 df (z rows: k = 1)
@@ -83,15 +92,42 @@ def pool_batch(yi: np.ndarray, vi: np.ndarray, *, model: str = "random",
             p = np.where(ko > 1, 2 * special.stdtr(df, -np.abs(stat)),
                          special.erfc(np.abs(stat) / np.sqrt(2)))
     qp = out[11]
-    far = np.flatnonzero(np.isnan(qp) & (ko > 1) & (code == 0))
-    if far.size:     # chi-square tails beyond the series' range
+    # chi-square tails beyond the series' range (Q > 1400) from scipy
+    far = np.flatnonzero(out[10] > 1400.0)
+    far = far[(ko[far] > 1) & (code[far] == 0)]
+    if far.size:
         qp[far] = special.chdtrc(ko[far] - 1, out[10][far])
     if hksj:
         out[4] = np.where(code == 0, p, np.nan)
-    # one float block (a view of the kernel's output), then the count and the reason
-    frame = pd.DataFrame(out.T, columns=list(BATCH_COLUMNS[:12]), copy=False)
+    # columns are views of the kernel's output rows (a dict of arrays: no copy, and ten
+    # times quicker for pandas than a 2-D block with a column list)
+    frame = {name: out[i] for i, name in enumerate(BATCH_COLUMNS[:12])}
     frame["k"] = ko
-    frame["reason"] = pd.Categorical.from_codes(code.astype(np.int64),
-                                                ["", "a variance is not positive",
-                                                 "no studies"])
+    frame["reason"] = pd.Categorical.from_codes(code, dtype=_REASONS)
+    frame = pd.DataFrame(frame, copy=False)
     return frame
+
+
+def _run(kernel, args: tuple, select: np.ndarray, tau2: np.ndarray, n: int, k: int) -> None:
+    """The kernel over n rows, in stretches on numba's number of threads (it releases the
+    GIL); a few stretches per thread, so a stretch of slow rows does not hold up the rest."""
+    import numba
+
+    threads = numba.get_num_threads()
+    parts = min(kernel.blocks(n, k), 4 * threads)
+    if threads == 1 or parts <= 1:
+        kernel.rows(*args, select, tau2, 0, 1)
+        return
+    list(_pool(threads).map(lambda p: kernel.rows(*args, select, tau2, p, parts),
+                            range(parts)))
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """One executor per thread count, kept: starting threads on every call costs more than
+    a small batch."""
+    if threads not in _POOLS:
+        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="metacore-batch")
+    return _POOLS[threads]

@@ -40,10 +40,11 @@ def test_every_row_equals_pool(arrays, method, ci):
         eff = mc.EffectSizes(yi=y[i][keep], vi=v[i][keep], study=tuple(map(str, range(
             keep.sum()))), measure="GEN")
         r = mc.pool(eff, tau2_method=method, ci_method=ci)
-        ours = out.loc[i, ["estimate", "se", "ci_low", "ci_high", "pvalue", "tau2", "i2", "q"]]
-        np.testing.assert_allclose(ours.to_numpy(float),
-                                   [r.estimate, r.se, r.ci_low, r.ci_high, r.pvalue, r.tau2,
-                                    r.i2, r.q], rtol=rtol, atol=1e-12, err_msg=f"row {i}")
+        cols = ["estimate", "se", "ci_low", "ci_high", "pvalue", "pi_low", "pi_high", "tau2",
+                "i2", "h2", "q", "q_pvalue"]
+        np.testing.assert_allclose(out.loc[i, cols].to_numpy(float),
+                                   [getattr(r, c) for c in cols], rtol=rtol, atol=1e-12,
+                                   err_msg=f"row {i}")
         assert out.loc[i, "k"] == r.k
 
 
@@ -67,3 +68,76 @@ def test_common_effect_and_options():
         pool_batch(y, v, tau2_method="XX")
     with pytest.raises(mc.OptionError, match="same shape"):
         pool_batch(y, v[:, :2])
+
+
+def _pool_row(y, v, method, ci="z"):
+    keep = np.isfinite(y)
+    eff = mc.EffectSizes(yi=y[keep], vi=v[keep], study=tuple(map(str, range(keep.sum()))),
+                         measure="GEN")
+    return mc.pool(eff, tau2_method=method, ci_method=ci)
+
+
+@pytest.mark.parametrize("method", ["DL", "REML"])
+def test_wide_ragged_tables_and_far_tails(method):
+    """Blocks of another size (300 studies a row), a last partial block, rows of 1 to 300
+    studies, p-values beyond the fast functions' ranges (|z| > 36.8, Q > 1400) and several
+    rows refitted for two likelihood maxima at positions that are not consecutive."""
+    rng = np.random.default_rng(11)
+    m, k = 1003, 300
+    y = rng.normal(0.1, 0.3, (m, k))
+    v = rng.uniform(0.01, 0.2, (m, k))
+    sizes = rng.integers(1, k + 1, m)
+    y[np.arange(k)[None, :] >= sizes[:, None]] = np.nan
+    y[5, :40], v[5, :40] = 3.0 + rng.normal(0, 0.01, 40), 1e-4        # |z| huge
+    y[5, 40:] = np.nan
+    y[6, :60], v[6, :60] = np.r_[np.zeros(30), np.full(30, 2.0)], 1e-3  # Q huge
+    y[6, 60:] = np.nan
+    two = np.r_[np.full(7, 0.0), 1.0, 1.02], np.r_[np.full(7, 0.02), 1e-4, 1e-4]
+    for row in (100, 102, 700):
+        y[row], v[row] = np.nan, 0.1
+        y[row, :9], v[row, :9] = two
+    out = pool_batch(y, v, tau2_method=method)
+    cols = ["estimate", "se", "ci_low", "pvalue", "pi_high", "tau2", "i2", "h2", "q",
+            "q_pvalue"]
+    assert out.loc[5, "pvalue"] < 1e-290 and out.loc[6, "q_pvalue"] < 1e-290
+    rows = [0, 5, 6, 100, 102, 700, 1002] + list(rng.choice(m, 40, replace=False))
+    for i in rows:
+        r = _pool_row(y[i], v[i], method)
+        np.testing.assert_allclose(out.loc[i, cols].to_numpy(float),
+                                   [getattr(r, c) for c in cols],
+                                   rtol=1e-9 if method == "DL" else 1e-6, atol=1e-300,
+                                   err_msg=f"row {i}")
+        assert out.loc[i, "k"] == r.k
+
+
+def test_fast_elementary_functions_match_scipy():
+    """exp, erfc and the chi-square tail of the batch kernel against scipy, over every range
+    the kernel uses them in (the kernel itself takes libm beyond)."""
+    from scipy import special
+
+    from metacore import _vecmath as vm
+
+    u = np.r_[np.linspace(0, vm.EXP_MAX, 200_001), 1e-300, 0.5 * np.log(2)]
+    out, bits = np.empty(u.size), np.empty(u.size, dtype=np.int64)
+    vm.exp_neg(u, u.size, out, bits)
+    assert np.max(np.abs(out / np.exp(-u) - 1)) < 1e-15
+    x = np.r_[np.linspace(0, vm.ERFC_MAX, 200_001), 1e-12, 0.5, 4.0 / 3]
+    e, sq, bits = np.empty(x.size), np.empty(x.size), np.empty(x.size, dtype=np.int64)
+    vm.erfc_pos(x, x.size, e, sq, bits, vm.TABLE)
+    assert np.max(np.abs(e / special.erfc(x) - 1)) < 1e-14
+    q = np.r_[np.geomspace(1e-6, 1500, 400), 0.0, -1.0, np.nan]
+    for df in [1, 2, 3, 8, 9, 40, 299]:
+        d = np.full(q.size, df, dtype=np.int64)
+        p, sc = np.empty(q.size), np.empty((6, q.size))
+        bits = np.empty(q.size, dtype=np.int64)
+        vm.chi2_tail(q, d, q.size, p, sc, bits, vm.TABLE)
+        ref = special.chdtrc(df, np.where(np.isnan(q), 1.0, q))
+        normal = (q > 0) & (q / 2 <= 700) & (ref > 1e-300)
+        # the series' terms each carry a rounding or two: up to 150 terms at df = 299
+        np.testing.assert_allclose(p[normal], ref[normal], rtol=5e-13, err_msg=f"df {df}")
+        assert np.isnan(p[q / 2 > 700]).all() and np.isnan(p[-1])
+        assert (p[(q <= 0)] == 1.0).all()
+    d = np.zeros(3, dtype=np.int64)
+    p = np.empty(3)
+    vm.chi2_tail(np.ones(3), d, 3, p, np.empty((6, 3)), np.empty(3, dtype=np.int64), vm.TABLE)
+    assert np.isnan(p).all()                                 # df 0: no test
