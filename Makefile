@@ -18,7 +18,10 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
+# The batch kernel is compiled before the app starts (once per machine and version; the
+# "Many meta-analyses" page would otherwise make its first user wait ~30 s).
 run: $(VENV)/.runtime
+	$(PY) -c "from metacore.batch import warm_up; warm_up()"
 	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
 chromium:

@@ -236,6 +236,117 @@ def _scan_setup(y, v, n, reml, r, scan):
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _scan_setup_block(yt, vt, nb, reml, on, scan, ss):
+    """:func:`_scan_setup` for every row of a block with ``on`` set: the sums as loops over
+    rows inside loops over studies (vectorised; absent studies are masked or weigh 0),
+    the short per-row searches after. ``ss`` is (20 x rows) scratch."""
+    ymin, ymax, vmin, vmax, slo, shi = ss[0], ss[1], ss[2], ss[3], ss[4], ss[5]
+    s1, s2, sy, sabs, mu = ss[6], ss[7], ss[8], ss[9], ss[10]
+    lo1, hi1, lo2, hi2 = ss[11], ss[12], ss[13], ss[14]
+    sw, swy, sw2, sw2y, sw2y2 = ss[15], ss[16], ss[17], ss[18], ss[19]
+    for r in range(nb):
+        ymin[r] = vmin[r] = math.inf
+        ymax[r] = vmax[r] = -math.inf
+        slo[r] = shi[r] = s1[r] = s2[r] = sy[r] = sabs[r] = 0.0
+        lo1[r] = hi1[r] = lo2[r] = hi2[r] = 0.0
+        sw[r] = swy[r] = sw2[r] = sw2y[r] = sw2y2[r] = 0.0
+    for j in range(yt.shape[0]):
+        yj, vj = yt[j], vt[j]
+        for r in range(nb):
+            here = vj[r] < math.inf
+            ymin[r] = min(ymin[r], yj[r] if here else math.inf)
+            ymax[r] = max(ymax[r], yj[r] if here else -math.inf)
+            vmin[r] = min(vmin[r], vj[r])
+            vmax[r] = max(vmax[r], vj[r] if here else -math.inf)
+            w = 1.0 / vj[r]
+            s1[r] += w
+            s2[r] += w * w
+            sy[r] += w * yj[r]
+            w2y = w * w * yj[r]
+            sw2y[r] += w2y
+            sw2y2[r] += w2y * yj[r]
+    for r in range(nb):
+        mu[r] = sy[r] / s1[r]
+    d1, d2 = 0.1 * 1.1, 0.01 * 1.01          # delta (1 + delta) for the two deltas
+    for j in range(yt.shape[0]):
+        yj, vj = yt[j], vt[j]
+        for r in range(nb):
+            here = vj[r] < math.inf
+            a = yj[r] - ymin[r]
+            b = yj[r] - ymax[r]
+            slo[r] += a * a if here else 0.0
+            shi[r] += b * b if here else 0.0
+            sabs[r] += abs(yj[r] - mu[r]) / vj[r]
+    for r in range(nb):
+        sabs[r] /= s1[r]
+    for j in range(yt.shape[0]):
+        yj, vj = yt[j], vt[j]
+        for r in range(nb):
+            w2 = 1.0 / (vj[r] * vj[r])
+            e = abs(yj[r] - mu[r])
+            m1 = max(0.0, e - d1 * sabs[r])
+            m2 = max(0.0, e - d2 * sabs[r])
+            lo1[r] += w2 * m1 * m1
+            hi1[r] += w2 * (e + d1 * sabs[r]) * (e + d1 * sabs[r])
+            lo2[r] += w2 * m2 * m2
+            hi2[r] += w2 * (e + d2 * sabs[r]) * (e + d2 * sabs[r])
+    extra = 1.0 if reml else 0.0
+    for r in range(nb):
+        if not on[r]:
+            continue
+        n = 0.0
+        for j in range(yt.shape[0]):
+            n += 1.0 if vt[j, r] < math.inf else 0.0
+        upper = 10.0 * ((ymax[r] - ymin[r]) ** 2 + vmax[r])
+        lower = max(1e-4 * vmin[r], upper * 1e-16)
+        ratio = math.exp(math.log(upper / lower) / (_GRID - 1))
+        smax = max(slo[r], shi[r])
+        top = _GRID + 1
+        t = lower * ratio ** (_GRID - 1)
+        while top > 1:
+            a = vmin[r] + t
+            if smax / (a * a) + extra / a < 0.999999 * n / (vmax[r] + t):
+                top -= 1
+                t /= ratio
+            else:
+                break
+        # the low end (see _low_end): the first delta whose bounds are both of one sign
+        low_sign, cut = True, 0.0
+        margin = 1e-9 * (s1[r] + s2[r] / s1[r])
+        for delta, lo, hi in ((0.1, lo1[r], hi1[r]), (0.01, lo2[r], hi2[r])):
+            g = 1.0 + delta
+            lo = lo / (g * g) - s1[r]
+            hi = hi - s1[r] / g
+            if reml:
+                lo += s2[r] / (g * g) / s1[r]
+                hi += s2[r] * g / s1[r]
+            if lo > margin:
+                low_sign, cut = True, delta * vmin[r]
+                break
+            if hi < -margin:
+                low_sign, cut = False, delta * vmin[r]
+                break
+        first = 1
+        t = lower
+        while first < top and t <= cut:
+            first += 1
+            t *= ratio
+        # the score at 0 from the same sums (weights 1 / v)
+        m0 = sy[r] / s1[r]
+        f0 = sw2y2[r] - 2.0 * m0 * sw2y[r] + m0 * m0 * s2[r] - s1[r]
+        if reml:
+            f0 += s2[r] / s1[r]
+        at0 = 1.0 if f0 > 0 else 0.0
+        low = 1.0 if low_sign else 0.0
+        scan[0, r] = lower
+        scan[1, r] = ratio
+        scan[2, r] = top
+        scan[3, r] = first
+        scan[5, r] = low if first > 1 else at0
+        scan[6, r] = (1.0 - at0) + (at0 * (1.0 - low) if first > 1 else 0.0)
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
 def _scan_block(yt, vt, nb, reml, scan, on, sums):
     """Finish the scans set up by :func:`_scan_setup` for the rows with ``on`` set: the
     points from each row's first to evaluate up to its first certainly negative one; the
@@ -315,6 +426,148 @@ def _score_sign_column(yt, vt, r, t, reml):
     if reml:
         f += sw2 / sw
     return f > 0
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _eq_block(kind, yt, vt, nb, x, inv_target, f, d, acc):
+    """The estimating equation and its derivative at x[r] for every row of a block at
+    once (the sums of :func:`_lik` / :func:`_qeq`, vectorised across rows)."""
+    sw, swy, a, b, c, sw2, sw3 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6]
+    for r in range(nb):
+        sw[r] = swy[r] = a[r] = b[r] = c[r] = sw2[r] = sw3[r] = 0.0
+    for j in range(yt.shape[0]):
+        yj, vj = yt[j], vt[j]
+        for r in range(nb):
+            w = 1.0 / (vj[r] + x[r])
+            sw[r] += w
+            swy[r] += w * yj[r]
+    for r in range(nb):
+        swy[r] /= sw[r]                      # the weighted mean from here on
+    if kind < 2:
+        for j in range(yt.shape[0]):
+            yj, vj = yt[j], vt[j]
+            for r in range(nb):
+                w = 1.0 / (vj[r] + x[r])
+                wr = w * (yj[r] - swy[r])
+                a[r] += wr * wr
+                b[r] += w * wr
+                c[r] += wr * w * wr
+                sw2[r] += w * w
+                sw3[r] += w * w * w
+        for r in range(nb):
+            da = -2.0 * c[r] + 2.0 * b[r] * b[r] / sw[r]
+            if kind == 1:
+                f[r] = a[r] - sw[r] + sw2[r] / sw[r]
+                d[r] = (da + sw2[r] - 2.0 * sw3[r] / sw[r]
+                        + sw2[r] * sw2[r] / (sw[r] * sw[r]))
+            else:
+                f[r] = a[r] - sw[r]
+                d[r] = da + sw2[r]
+    else:
+        for j in range(yt.shape[0]):
+            yj, vj = yt[j], vt[j]
+            for r in range(nb):
+                w = 1.0 / (vj[r] + x[r])
+                wr = w * (yj[r] - swy[r])
+                a[r] += wr * yj[r]
+                b[r] += wr * wr
+        for r in range(nb):
+            q = a[r]
+            f[r] = inv_target[r] - 1.0 / q if q > 0 else -math.inf
+            d[r] = -b[r] / (q * q) if q > 0 else -1.0
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _solve_block(kind, yt, vt, nb, on, t, ok, st, y1, v1):
+    """:func:`_solve` for every row of a block with ``on`` set, in lock-step: each round
+    evaluates the equation for all rows at once and moves each row's own safeguarded
+    Newton one step (same start, steps, brackets and stopping rule); the last few slow
+    rows are solved one by one. The roots replace the starts in ``t``; ``ok`` says which
+    converged. ``st`` is (16 x rows) scratch, ``y1``/``v1`` one row's studies."""
+    lo, hi, x, f, d, inv, phase, it = st[7], st[8], st[9], st[10], st[11], st[12], st[13], \
+        st[14]
+    acc = st[:7]
+    live = 0
+    for r in range(nb):
+        lo[r], hi[r], it[r] = 0.0, math.inf, 0.0
+        ok[r] = True
+        # phase: 0 evaluate at the start, 1 at 0, 2 at the Newton iterate, 3 done
+        if not on[r]:
+            phase[r] = 3.0
+        else:
+            phase[r] = 0.0 if t[r] > 0 else 1.0
+            x[r] = t[r] if t[r] > 0 else 0.0
+            live += 1
+        inv[r] = 1.0 / (yt.shape[0] - 1)      # replaced below for PM/EB
+    if kind == 2:
+        for r in range(nb):
+            k = 0.0
+            for j in range(yt.shape[0]):
+                k += 1.0 if vt[j, r] < math.inf else 0.0
+            inv[r] = 1.0 / (k - 1.0) if k > 1 else 0.0
+    start = st[15]
+    for r in range(nb):
+        start[r] = t[r]
+    while live:
+        if 4 * live < nb:
+            # a few slow rows left: each on its own (a round costs the whole block)
+            for r in range(nb):
+                if phase[r] != 3.0:
+                    k = 0
+                    for j in range(yt.shape[0]):
+                        if vt[j, r] < math.inf:
+                            y1[k] = yt[j, r]
+                            v1[k] = vt[j, r]
+                            k += 1
+                    t[r], ok[r] = _solve(kind, y1, v1, k, inv[r], start[r])
+            return
+        _eq_block(kind, yt, vt, nb, x, inv, f, d, acc)
+        for r in range(nb):
+            ph = phase[r]
+            if ph == 3.0:
+                continue
+            step = True                        # take a Newton step from (x, f, d)?
+            if ph == 0.0:
+                if f[r] > 0:
+                    lo[r] = x[r]
+                elif f[r] == 0:
+                    phase[r], step = 3.0, False
+                else:
+                    hi[r] = x[r]
+                    x[r], phase[r], step = 0.0, 1.0, False
+            elif ph == 1.0:
+                if f[r] <= 0:
+                    t[r], phase[r], step = 0.0, 3.0, False
+                    live -= 1
+                    continue
+            else:
+                if f[r] == 0:
+                    phase[r], step = 3.0, False
+                else:
+                    if f[r] > 0:
+                        lo[r] = x[r]
+                    else:
+                        hi[r] = x[r]
+                    if math.isfinite(hi[r]) and hi[r] - lo[r] <= _EPS4 * hi[r]:
+                        phase[r], step = 3.0, False
+            if step:
+                if it[r] >= 100:
+                    ok[r] = False
+                    phase[r] = 3.0
+                else:
+                    it[r] += 1.0
+                    nxt = x[r] - f[r] / d[r] if d[r] < 0 else math.nan
+                    if not (lo[r] < nxt < hi[r]):
+                        nxt = 0.5 * (lo[r] + hi[r]) if math.isfinite(hi[r]) else \
+                            max(4.0 * x[r], 1e-4)
+                        x[r], phase[r] = nxt, 2.0
+                    elif abs(nxt - x[r]) <= _NEWTON_TOL * nxt:
+                        x[r], phase[r] = nxt, 3.0
+                    else:
+                        x[r], phase[r] = nxt, 2.0
+            if phase[r] == 3.0:
+                t[r] = x[r]
+                live -= 1
 
 
 # Blocks of rows: each quantity of a block is one short vector, and every step is a loop
@@ -422,7 +675,8 @@ def _unweighted(yt, vt, nb, sc):
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _tau2(yt, vt, nb, sc, method, common, idx, flag, y1, v1, scan, scan_on, sums):
+def _tau2(yt, vt, nb, sc, method, common, idx, flag, y1, v1, scan, scan_on, scan_ok, solve,
+          setup, sums):
     """tau^2 of every row of the block in sc[_T] (the formulas of metacore.tau2); rows
     pool's global likelihood search must refit are flagged."""
     t, n, q, c0, a = sc[_T], sc[_N], sc[_Q], sc[_C0], sc[_A]
@@ -462,25 +716,16 @@ def _tau2(yt, vt, nb, sc, method, common, idx, flag, y1, v1, scan, scan_on, sums
         return
     if method >= 4:
         kind = 1 if method == 5 else (0 if method == 4 else 2)
-        on = scan_on
+        on, conv = scan_on, scan_ok
         for r in range(nb):
-            on[r] = False
-            k = int(n[r])
-            if k < 2:
-                continue
-            m = 0
-            for j in range(yt.shape[0]):
-                if vt[j, r] < math.inf:
-                    y1[m] = yt[j, r]
-                    v1[m] = vt[j, r]
-                    m += 1
-            t[r], ok = _solve(kind, y1, v1, k, 1.0 / (k - 1), t[r])
-            if not ok:
+            on[r] = n[r] > 1
+        _solve_block(kind, yt, vt, nb, on, t, conv, solve, y1, v1)
+        for r in range(nb):
+            if on[r] and not conv[r]:
                 flag[idx[r]] = True
-            elif kind < 2:
-                _scan_setup(y1, v1, k, kind == 1, r, scan)
-                on[r] = True
+            on[r] = on[r] and conv[r] and kind < 2
         if kind < 2:
+            _scan_setup_block(yt, vt, nb, kind == 1, on, scan, setup)
             _scan_block(yt, vt, nb, kind == 1, scan, on, sums)
             for r in range(nb):
                 if on[r] and scan[6, r] > 1:
@@ -579,7 +824,7 @@ def _store(ob, idx, nb, code, out):
 def _block(Y, V, idx, method, common, hksj, crit_z, tcrit, table, tau2, out, K, code, flag,
            work):
     """One block of rows, start to end; tau^2 from ``tau2`` when it is not empty."""
-    yt, vt, sc, psc, ob, bits, dfs, y1, v1, scan, scan_on = work
+    yt, vt, sc, psc, ob, bits, dfs, y1, v1, scan, scan_on, scan_ok, solve, setup = work
     nb = idx.size
     _load(Y, V, idx, yt, vt, sc, K, code)
     _fixed(yt, vt, nb, sc)
@@ -587,7 +832,8 @@ def _block(Y, V, idx, method, common, hksj, crit_z, tcrit, table, tau2, out, K, 
         for r in range(nb):
             sc[_T, r] = tau2[r]
     else:
-        _tau2(yt, vt, nb, sc, method, common, idx, flag, y1, v1, scan, scan_on, psc)
+        _tau2(yt, vt, nb, sc, method, common, idx, flag, y1, v1, scan, scan_on, scan_ok,
+              solve, setup, psc)
     _finish(yt, vt, nb, sc, common, hksj, crit_z, tcrit, ob, bits, dfs, table, psc)
     _store(ob, idx, nb, code, out)
 
@@ -598,7 +844,8 @@ def _work(kmax, B):
     return (np.empty((kmax, B)), np.empty((kmax, B)), np.empty((_SCRATCH, B)),
             np.empty((6, B)), np.empty((12, B)), np.empty(B, dtype=np.int64),
             np.empty(B, dtype=np.int64), np.empty(kmax), np.empty(kmax), np.empty((7, B)),
-            np.zeros(B, dtype=np.bool_))
+            np.zeros(B, dtype=np.bool_), np.zeros(B, dtype=np.bool_), np.empty((16, B)),
+            np.empty((20, B)))
 
 
 @njit(nogil=True, cache=True, fastmath=_FAST, error_model="numpy")

@@ -20,7 +20,7 @@ from metacore.errors import OptionError
 from metacore.pooling import CI_METHODS, MODELS
 from metacore.tau2 import ESTIMATORS, estimate_tau2
 
-__all__ = ["BATCH_COLUMNS", "pool_batch"]
+__all__ = ["BATCH_COLUMNS", "pool_batch", "warm_up"]
 
 #: Columns of :func:`pool_batch`'s result, in order.
 BATCH_COLUMNS = ("estimate", "se", "ci_low", "ci_high", "pvalue", "pi_low", "pi_high", "tau2",
@@ -114,7 +114,7 @@ def _run(kernel, args: tuple, select: np.ndarray, tau2: np.ndarray, n: int, k: i
     import numba
 
     threads = numba.get_num_threads()
-    parts = min(kernel.blocks(n, k), 4 * threads)
+    parts = min(kernel.blocks(n, k), 16 * threads)
     if threads == 1 or parts <= 1:
         kernel.rows(*args, select, tau2, 0, 1)
         return
@@ -131,3 +131,10 @@ def _pool(threads: int) -> ThreadPoolExecutor:
     if threads not in _POOLS:
         _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="metacore-batch")
     return _POOLS[threads]
+
+
+def warm_up() -> None:
+    """Compile the batch kernel now (numba caches it beside the source: ~30 s once per
+    machine and source version, then ~1 s to load), so no user waits for it."""
+    y = np.array([[0.1, 0.3, 0.2], [0.0, 0.5, np.nan]])
+    pool_batch(y, np.full(y.shape, 0.02), tau2_method="REML")
