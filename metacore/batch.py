@@ -26,7 +26,7 @@ __all__ = ["BATCH_COLUMNS", "pool_batch", "warm_up"]
 BATCH_COLUMNS = ("estimate", "se", "ci_low", "ci_high", "pvalue", "pi_low", "pi_high", "tau2",
                  "i2", "h2", "q", "q_pvalue", "k", "reason")
 _NONE = np.empty(0, dtype=np.int64)
-_REASONS = pd.CategoricalDtype(["", "a variance is not positive", "no studies"])
+_REASONS = ("", "a variance is not positive", "no studies")
 
 
 def pool_batch(yi: np.ndarray, vi: np.ndarray, *, model: str = "random",
@@ -103,7 +103,9 @@ def pool_batch(yi: np.ndarray, vi: np.ndarray, *, model: str = "random",
     # times quicker for pandas than a 2-D block with a column list)
     frame = {name: out[i] for i, name in enumerate(BATCH_COLUMNS[:12])}
     frame["k"] = ko
-    frame["reason"] = pd.Categorical.from_codes(code, dtype=_REASONS)
+    # the dtype is made here, not at import: string categories load pyarrow, whose
+    # allocator reserves ~1 GB of address space (the Excel reader's child has a 1.5 GB cap)
+    frame["reason"] = pd.Categorical.from_codes(code, dtype=pd.CategoricalDtype(_REASONS))
     frame = pd.DataFrame(frame, copy=False)
     return frame
 

@@ -74,6 +74,22 @@ TABLE_ROWS = (_row(1, [("A1", "study"), ("B1", "yi"), ("C1", "sei")])
               + _row(3, [("A3", "B"), ("B3", 0.3), ("C3", 0.1)]))
 
 
+def test_the_reader_child_starts_well_inside_its_address_space_cap():
+    """The Excel child imports metacore under a 1.5 GB address-space cap: importing the
+    package must not allocate through pyarrow (its allocator reserves ~1 GB of address
+    space at the first allocation; a module-level pandas string dtype once did, and every
+    Excel upload failed)."""
+    import subprocess
+    import sys
+
+    code = ("import metacore; "
+            "print([l.split()[1] for l in open('/proc/self/status') "
+            "if l.startswith('VmSize')][0])")
+    size_kb = int(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                 text=True, check=True).stdout)
+    assert size_kb * 1024 < xlsx.LIMITS["memory"] // 2
+
+
 def test_a_hand_made_workbook_reads():
     frame = read_table(_workbook(_sheet(TABLE_ROWS)), "ok.xlsx")
     assert frame["yi"].tolist() == [0.1, 0.3] and mc.compute_effects(frame, "GEN").k == 2
