@@ -36,6 +36,7 @@ hall: $(VENV)/.runtime nginx
 
 test: $(VENV)/.dev chromium nginx
 	$(VENV)/bin/ruff check .
+	$(PY) -c "from metacore.batch import warm_up; warm_up()"
 	$(PY) -m pytest
 
 lint: $(VENV)/.dev

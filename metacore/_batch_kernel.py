@@ -1,11 +1,13 @@
-"""Compiled row kernel of :func:`metacore.pool_batch` (numba).
+"""Compiled kernel of :func:`metacore.pool_batch` (numba).
 
 numpy alone passes over the whole (m, k) array a few hundred times for REML (Newton steps
-and the scan for several maxima); compiled, each row is one short loop over its own
-studies, run in parallel over rows. Each step mirrors :mod:`metacore.tau2` exactly
-(same start, same safeguarded Newton, same stopping rule, same scan), so rows stay equal to
-:func:`metacore.pool`; rows the kernel cannot settle (several likelihood maxima, no
-convergence) are flagged and refitted one by one by the caller.
+and the scan for several maxima). Compiled, the rows are taken in blocks laid out as
+(studies x rows), and each step is a loop over rows inside a loop over studies, which
+the compiler vectorises across meta-analyses; the blocks run on threads. Each step
+mirrors :mod:`metacore.tau2` (same start, same safeguarded Newton, same stopping rule,
+same scan), so rows stay equal to :func:`metacore.pool`; rows the kernel cannot settle
+(several likelihood maxima, no convergence) are flagged and refitted one by one by the
+caller.
 """
 
 from __future__ import annotations
@@ -123,123 +125,22 @@ def _solve(kind, y, v, n, inv_target, start):
 # fastmath only in the scan: it decides whether a row may have several maxima (a flagged
 # row is refitted exactly by pool's own search), never the value of tau^2 itself.
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _score_sign(t, y, v, n, reml):
-    """Is the ML/REML score positive at t? One pass: sum w^2 (y - mu)^2 expanded."""
-    sw = swy = sw2 = sw2y = sw2y2 = 0.0
-    for i in range(n):
-        w = 1.0 / (v[i] + t)
-        w2 = w * w
-        sw += w
-        swy += w * y[i]
-        sw2 += w2
-        sw2y += w2 * y[i]
-        sw2y2 += w2 * y[i] * y[i]
-    mu = swy / sw
-    f = sw2y2 - 2.0 * mu * sw2y + mu * mu * sw2 - sw
-    if reml:
-        f += sw2 / sw
-    return f > 0
-
-
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _low_end(y, v, n, reml, vmin):
-    """(sign, t_cut): the score's sign is provably that of t = 0 for every t <= t_cut.
-
-    With t <= delta * min v every weight lies in [w0 / (1 + delta), w0] and the weighted
-    mean moves by at most delta (1 + delta) sum w0 |r0| / sum w0; the score is then
-    bounded from both sides by sums at t = 0. t_cut = 0 when no delta certifies it.
-    """
-    s1 = s2 = sy = 0.0
-    for i in range(n):
-        w = 1.0 / v[i]
-        s1 += w
-        s2 += w * w
-        sy += w * y[i]
-    mu = sy / s1
-    sabs = 0.0
-    for i in range(n):
-        sabs += abs(y[i] - mu) / v[i]
-    for delta in (0.1, 0.01):
-        d = delta * (1.0 + delta) * sabs / s1
-        lo = hi = 0.0
-        for i in range(n):
-            w2 = 1.0 / (v[i] * v[i])
-            r = abs(y[i] - mu)
-            m = max(0.0, r - d)
-            lo += w2 * m * m
-            hi += w2 * (r + d) * (r + d)
-        g = 1.0 + delta
-        lo = lo / (g * g) - s1
-        hi = hi - s1 / g
-        if reml:
-            lo += s2 / (g * g) / s1
-            hi += s2 * g / s1
-        # a margin for rounding in the bounds themselves
-        if lo > 1e-9 * (s1 + s2 / s1):
-            return True, delta * vmin
-        if hi < -1e-9 * (s1 + s2 / s1):
-            return False, delta * vmin
-    return True, 0.0
-
-
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _scan_setup(y, v, n, reml, r, scan):
-    """The score scan of tau2._global_maximum for one row, up to the points that need a
-    pass over the studies (done for a whole block at once by :func:`_scan_block`).
+def _scan_setup_block(yt, vt, nb, reml, on, scan, ss):
+    """Set up the score scan of tau2._global_maximum for the rows of a block with ``on``
+    set, up to the grid points that need a pass over the studies (:func:`_scan_block`).
 
     The grid is pool's (0, then 48 log-spaced points). Points at the ends whose sign is
-    certain are not evaluated: near 0 by :func:`_low_end`, and at large tau^2, where
-    S / (min v + t)^2 + 1 / (min v + t) < k / (max v + t) (S bounding sum (y - mu)^2) makes
-    the score negative. Column r of ``scan`` receives: the first grid value, the grid
-    ratio, the first certainly negative point, the first point to evaluate, (scratch), the
-    sign before that point and the count of candidate maxima up to it.
-    """
-    ymin = ymax = y[0]
-    vmin = vmax = v[0]
-    for i in range(1, n):
-        ymin, ymax = min(ymin, y[i]), max(ymax, y[i])
-        vmin, vmax = min(vmin, v[i]), max(vmax, v[i])
-    upper = 10.0 * ((ymax - ymin) ** 2 + vmax)
-    lower = max(1e-4 * vmin, upper * 1e-16)
-    ratio = math.exp(math.log(upper / lower) / (_GRID - 1))
-    smax_lo = smax_hi = 0.0
-    for i in range(n):
-        smax_lo += (y[i] - ymin) ** 2
-        smax_hi += (y[i] - ymax) ** 2
-    smax = max(smax_lo, smax_hi)
-    extra = 1.0 if reml else 0.0
-    top = _GRID + 1          # points from top on are certainly negative
-    t = lower * ratio ** (_GRID - 1)
-    while top > 1:
-        a = vmin + t
-        if smax / (a * a) + extra / a < 0.999999 * n / (vmax + t):
-            top -= 1
-            t /= ratio
-        else:
-            break
-    low_sign, cut = _low_end(y, v, n, reml, vmin)
-    first = 1                # the first point above the cut (the grid's own recurrence)
-    t = lower
-    while first < top and t <= cut:
-        first += 1
-        t *= ratio
-    # the signs up to the first point to evaluate: 0, then the low end's up to the cut
-    at0 = 1.0 if _score_sign(0.0, y, v, n, reml) else 0.0
-    low = 1.0 if low_sign else 0.0
-    prev = low if first > 1 else at0
-    scan[0, r] = lower
-    scan[1, r] = ratio
-    scan[2, r] = top
-    scan[3, r] = first
-    scan[5, r] = prev
-    scan[6, r] = (1.0 - at0) + (at0 * (1.0 - low) if first > 1 else 0.0)
-
-
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _scan_setup_block(yt, vt, nb, reml, on, scan, ss):
-    """:func:`_scan_setup` for every row of a block with ``on`` set: the sums as loops over
-    rows inside loops over studies (vectorised; absent studies are masked or weigh 0),
-    the short per-row searches after. ``ss`` is (20 x rows) scratch."""
+    certain are not evaluated. At large tau^2: S / (min v + t)^2 + 1 / (min v + t) <
+    k / (max v + t), with S bounding sum (y - mu)^2, makes the score negative. Near 0:
+    with t <= delta min v every weight lies in [w0 / (1 + delta), w0] and the weighted
+    mean moves by at most delta (1 + delta) sum w0 |r0| / sum w0, so the score is bounded
+    from both sides by sums at t = 0; where both bounds share a sign, so does the score
+    (delta = 0.1, else 0.01, else no cut). Column r of ``scan`` receives: the first grid
+    value, the grid ratio, the first certainly negative point, the first point to
+    evaluate, (scratch), the sign before that point and the count of candidate maxima up
+    to it. The sums run as loops over rows inside loops over studies (vectorised; absent
+    studies are masked or weigh 0), the short per-row searches after; ``ss`` is
+    (20 x rows) scratch."""
     ymin, ymax, vmin, vmax, slo, shi = ss[0], ss[1], ss[2], ss[3], ss[4], ss[5]
     s1, s2, sy, sabs, mu = ss[6], ss[7], ss[8], ss[9], ss[10]
     lo1, hi1, lo2, hi2 = ss[11], ss[12], ss[13], ss[14]
@@ -310,7 +211,7 @@ def _scan_setup_block(yt, vt, nb, reml, on, scan, ss):
                 t /= ratio
             else:
                 break
-        # the low end (see _low_end): the first delta whose bounds are both of one sign
+        # the low end: the first delta whose bounds share a sign
         low_sign, cut = True, 0.0
         margin = 1e-9 * (s1[r] + s2[r] / s1[r])
         for delta, lo, hi in ((0.1, lo1[r], hi1[r]), (0.01, lo2[r], hi2[r])):
@@ -348,7 +249,7 @@ def _scan_setup_block(yt, vt, nb, reml, on, scan, ss):
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
 def _scan_block(yt, vt, nb, reml, scan, on, sums):
-    """Finish the scans set up by :func:`_scan_setup` for the rows with ``on`` set: the
+    """Finish the scans set up by :func:`_scan_setup_block` for the rows with ``on`` set: the
     points from each row's first to evaluate up to its first certainly negative one; the
     count of candidate maxima ends in scan[6].
 
@@ -410,7 +311,8 @@ def _scan_block(yt, vt, nb, reml, scan, on, sums):
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
 def _score_sign_column(yt, vt, r, t, reml):
-    """:func:`_score_sign` for column r of a block (absent studies weigh 0)."""
+    """Is the ML/REML score positive at t? For column r of a block (absent studies weigh
+    0); one pass, sum w^2 (y - mu)^2 expanded."""
     sw = swy = sw2 = sw2y = sw2y2 = 0.0
     for j in range(yt.shape[0]):
         w = 1.0 / (vt[j, r] + t)

@@ -3,8 +3,9 @@
 One meta-analysis per row, NaN where a study is absent. Every τ² estimator and both
 interval methods give, row by row, what :func:`metacore.pool` gives on that row's studies
 (closed forms exactly; ML, REML, PM and EB by the same safeguarded Newton iterations and
-the same scan for several likelihood maxima, compiled per row in
-:mod:`metacore._batch_kernel` — the rare rows with several maxima are refitted one by one).
+the same scan for several likelihood maxima, compiled in :mod:`metacore._batch_kernel`
+and run on numba's number of threads — the rare rows with several maxima are refitted one
+by one).
 Rows that cannot be pooled get NaN and a reason.
 """
 
