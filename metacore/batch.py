@@ -113,7 +113,8 @@ def pool_batch(yi: np.ndarray, vi: np.ndarray, *, model: str = "random",
 
 def _run(kernel, args: tuple, select: np.ndarray, tau2: np.ndarray, n: int, k: int) -> None:
     """The kernel over n rows, in stretches on numba's number of threads (it releases the
-    GIL); a few stretches per thread, so a stretch of slow rows does not hold up the rest."""
+    GIL); sixteen stretches per thread, so a stretch of slow rows (or a thread the machine
+    pauses) does not hold up the rest."""
     import numba
 
     threads = numba.get_num_threads()
