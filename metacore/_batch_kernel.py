@@ -331,19 +331,27 @@ def _score_sign_column(yt, vt, r, t, reml):
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _wsums(yt, vt, nb, t, sw, swy):
+    """sw = sum 1 / (v + t) and swy = sum y / (v + t) for every row of a block, each row at
+    its own t (absent studies weigh 0)."""
+    for r in range(nb):
+        sw[r] = swy[r] = 0.0
+    for j in range(yt.shape[0]):
+        yj, vj = yt[j], vt[j]
+        for r in range(nb):
+            w = 1.0 / (vj[r] + t[r])
+            sw[r] += w
+            swy[r] += w * yj[r]
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
 def _eq_block(kind, yt, vt, nb, x, inv_target, f, d, acc):
     """The estimating equation and its derivative at x[r] for every row of a block at
     once (the sums of :func:`_lik` / :func:`_qeq`, vectorised across rows)."""
     sw, swy, a, b, c, sw2, sw3 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6]
+    _wsums(yt, vt, nb, x, sw, swy)
     for r in range(nb):
-        sw[r] = swy[r] = a[r] = b[r] = c[r] = sw2[r] = sw3[r] = 0.0
-    for j in range(yt.shape[0]):
-        yj, vj = yt[j], vt[j]
-        for r in range(nb):
-            w = 1.0 / (vj[r] + x[r])
-            sw[r] += w
-            swy[r] += w * yj[r]
-    for r in range(nb):
+        a[r] = b[r] = c[r] = sw2[r] = sw3[r] = 0.0
         swy[r] /= sw[r]                      # the weighted mean from here on
     if kind < 2:
         for j in range(yt.shape[0]):
@@ -603,12 +611,8 @@ def _tau2(yt, vt, nb, sc, method, common, idx, flag, y1, v1, scan, scan_on, scan
             sw, swy, qg = sc[_SY], sc[_X], sc[_P]
             for r in range(nb):
                 t[r] = dev[r] / n[r] if n[r] > 1 else 0.0
-                sw[r] = swy[r] = qg[r] = 0.0
-            for j in range(yt.shape[0]):
-                for r in range(nb):
-                    w = 1.0 / (vt[j, r] + t[r])
-                    sw[r] += w
-                    swy[r] += w * yt[j, r]
+                qg[r] = 0.0
+            _wsums(yt, vt, nb, t, sw, swy)
             for j in range(yt.shape[0]):
                 for r in range(nb):
                     d = yt[j, r] - swy[r] / sw[r]
@@ -639,15 +643,9 @@ def _finish(yt, vt, nb, sc, common, hksj, crit_z, tcrit, ob, bits, dfs, table, p
     """Every output column of the block's rows from their tau^2 (the formulas of pool),
     into ``ob`` (12 x rows of the block)."""
     t, n, s, sy, mu, res = sc[_T], sc[_N], sc[_S], sc[_SY], sc[_MU], sc[_RES]
+    _wsums(yt, vt, nb, t, s, sy)
     for r in range(nb):
-        s[r] = sy[r] = res[r] = 0.0
-    for j in range(yt.shape[0]):
-        yj, vj = yt[j], vt[j]
-        for r in range(nb):
-            w = 1.0 / (vj[r] + t[r])
-            s[r] += w
-            sy[r] += w * yj[r]
-    for r in range(nb):
+        res[r] = 0.0
         mu[r] = sy[r] / s[r]
     se, crit = sc[_RES], sc[_X]
     if hksj:
