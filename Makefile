@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8501
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench chromium nginx hall reference clean
+.PHONY: run test lint bench chromium nginx r hall reference clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,6 +27,10 @@ run: $(VENV)/.runtime
 chromium:
 	@test -x /usr/bin/chromium || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
 
+# R with metafor: the tests run the exported R scripts in it (Debian's packages, ~15 s).
+r:
+	@Rscript -e 'library(metafor); library(jsonlite)' >/dev/null 2>&1 || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends r-base-core r-cran-metafor r-cran-jsonlite)
+
 nginx:
 	@test -x /usr/sbin/nginx || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nginx-light)
 
@@ -34,10 +38,10 @@ nginx:
 hall: $(VENV)/.runtime nginx
 	$(PY) deploy/hall.py --port $(or $(HALL_PORT),8080)
 
-test: $(VENV)/.dev chromium nginx
+test: $(VENV)/.dev chromium nginx r
 	$(VENV)/bin/ruff check .
 	$(PY) -c "from metacore.batch import warm_up; warm_up()"
-	$(PY) -m pytest
+	METACORE_NO_SKIPS=1 $(PY) -m pytest
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
@@ -55,7 +59,7 @@ bench: $(VENV)/.dev chromium
 	$(PY) benchmarks/bench_memory.py
 
 # Regenerates the metafor reference values (needs R: see tests/reference/README.md).
-reference:
+reference: r
 	Rscript tests/reference/export_datasets.R
 	Rscript tests/reference/make_reference.R
 
