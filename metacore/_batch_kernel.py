@@ -536,11 +536,12 @@ def _load(Y, V, idx, yt, vt, sc, K, code):
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _fixed(yt, vt, nb, sc):
+def _fixed(yt, vt, wt, nb, sc):
     """Fixed-effect sums: sum w, sum w y, sum w^2, min v, Q and c0 = sum w - sum w^2 / sum w.
 
     Loops take one study's row of the block at a time (1-D slices): the compiler then
-    vectorises across meta-analyses.
+    vectorises across meta-analyses. The weights are kept in ``wt`` for Q's pass: a
+    division costs as much as the rest of a cell's arithmetic.
     """
     a, b, bb, vm, q = sc[_A], sc[_B], sc[_BB], sc[_VM], sc[_Q]
     mu = sc[_MU]
@@ -548,9 +549,10 @@ def _fixed(yt, vt, nb, sc):
         a[r] = b[r] = bb[r] = q[r] = 0.0
         vm[r] = math.inf
     for j in range(yt.shape[0]):
-        yj, vj = yt[j], vt[j]
+        yj, vj, wj = yt[j], vt[j], wt[j]
         for r in range(nb):
             w = 1.0 / vj[r]
+            wj[r] = w
             a[r] += w
             b[r] += w * yj[r]
             bb[r] += w * w
@@ -559,10 +561,10 @@ def _fixed(yt, vt, nb, sc):
         mu[r] = b[r] / a[r]
         sc[_C0, r] = a[r] - bb[r] / a[r]
     for j in range(yt.shape[0]):
-        yj, vj = yt[j], vt[j]
+        yj, wj = yt[j], wt[j]
         for r in range(nb):
             d = yj[r] - mu[r]
-            q[r] += d * d / vj[r]
+            q[r] += d * d * wj[r]
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
@@ -724,10 +726,10 @@ def _store(ob, idx, nb, code, out):
 def _block(Y, V, idx, method, common, hksj, crit_z, tcrit, table, tau2, out, K, code, flag,
            work):
     """One block of rows, start to end; tau^2 from ``tau2`` when it is not empty."""
-    yt, vt, sc, psc, ob, bits, dfs, y1, v1, scan, scan_on, scan_ok, solve, setup = work
+    yt, vt, wt, sc, psc, ob, bits, dfs, y1, v1, scan, scan_on, scan_ok, solve, setup = work
     nb = idx.size
     _load(Y, V, idx, yt, vt, sc, K, code)
-    _fixed(yt, vt, nb, sc)
+    _fixed(yt, vt, wt, nb, sc)
     if tau2.size:
         for r in range(nb):
             sc[_T, r] = tau2[r]
@@ -741,7 +743,7 @@ def _block(Y, V, idx, method, common, hksj, crit_z, tcrit, table, tau2, out, K, 
 @njit(cache=True, error_model="numpy")
 def _work(kmax, B):
     """Scratch for blocks of up to B rows, allocated once per stretch of blocks."""
-    return (np.empty((kmax, B)), np.empty((kmax, B)), np.empty((_SCRATCH, B)),
+    return (np.empty((kmax, B)), np.empty((kmax, B)), np.empty((kmax, B)), np.empty((_SCRATCH, B)),
             np.empty((6, B)), np.empty((12, B)), np.empty(B, dtype=np.int64),
             np.empty(B, dtype=np.int64), np.empty(kmax), np.empty(kmax), np.empty((7, B)),
             np.zeros(B, dtype=np.bool_), np.zeros(B, dtype=np.bool_), np.empty((16, B)),
@@ -784,7 +786,7 @@ def rows(Y, V, method, common, hksj, crit_z, tcrit, table, out, K, code, flag, s
 
 @njit(cache=True)
 def _rows_per_block(kmax):
-    """Rows per block: the block's two (kmax x rows) arrays stay within ~1 MB."""
+    """Rows per block: the block's three (kmax x rows) arrays stay within ~1.5 MB."""
     return min(256, max(8, (1 << 16) // max(kmax, 1)))
 
 

@@ -134,9 +134,10 @@ def chi2_tail(q, df, n, out, sc, bits, table):
         most = max(most, df[i] >> 1)
     # the sums run over j across all rows at once, each row stopping at its own df
     for j in range(1, most):
+        odd_c, even_c = 1.0 / (j + 0.5), 1.0 / j       # divisions once per j, not per row
         for i in range(n):
-            c = j + 0.5 if (df[i] & 1) == 1 else j
-            term[i] *= h[i] / c
+            c = odd_c if (df[i] & 1) == 1 else even_c
+            term[i] *= h[i] * c
             s[i] += term[i] if j < half[i] else 0.0
     exp_neg(h, n, e, bits)
     erfc_pos(ec, n, ec, tmp, bits, table)
