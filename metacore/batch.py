@@ -11,12 +11,11 @@ Rows that cannot be pooled get NaN and a reason.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import pandas as pd
 from scipy import special
 
+from metacore._threads import pool
 from metacore.errors import OptionError
 from metacore.pooling import CI_METHODS, MODELS
 from metacore.tau2 import ESTIMATORS, estimate_tau2
@@ -122,19 +121,8 @@ def _run(kernel, args: tuple, select: np.ndarray, tau2: np.ndarray, n: int, k: i
     if threads == 1 or parts <= 1:
         kernel.rows(*args, select, tau2, 0, 1)
         return
-    list(_pool(threads).map(lambda p: kernel.rows(*args, select, tau2, p, parts),
-                            range(parts)))
-
-
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-
-
-def _pool(threads: int) -> ThreadPoolExecutor:
-    """One executor per thread count, kept: starting threads on every call costs more than
-    a small batch."""
-    if threads not in _POOLS:
-        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="metacore-batch")
-    return _POOLS[threads]
+    list(pool(threads).map(lambda p: kernel.rows(*args, select, tau2, p, parts),
+                           range(parts)))
 
 
 def warm_up() -> None:

@@ -192,12 +192,14 @@ def test_one_cluster_with_tau2_near_zero_is_the_common_effect_bayesian_analysis(
     assert res.partition_prob[one] > 0.5
 
 
-def test_batch_rows_equal_cluster_meta():
+# 1e-31: SEs so small that the product behind log det underflows (the sum-of-logs path)
+@pytest.mark.parametrize("scale", [1.0, 1e-31])
+def test_batch_rows_equal_cluster_meta(scale):
     rng = np.random.default_rng(8)
     k = 5
     D = distances_from(rng.normal(size=(k, 2)))
-    Y, S = rng.normal(0.1, 0.2, (40, k)), rng.uniform(0.05, 0.2, (40, k))
-    out = mc.cluster_meta_batch(Y, S, D)
+    Y, S = rng.normal(0.1, 0.2, (40, k)) * scale, rng.uniform(0.05, 0.2, (40, k)) * scale
+    out = mc.cluster_meta_batch(Y, S, D)           # chunks of 10 rows: four of them
     for i in range(0, 40, 7):
         r = cluster_meta(mc.EffectSizes(yi=Y[i], vi=S[i] ** 2, study=tuple("abcde"),
                                         measure="GEN"), D)
