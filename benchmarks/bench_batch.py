@@ -5,9 +5,10 @@ least 20x PyMARE's VarianceBasedLikelihoodEstimator(method="REML"). Memory: the 
 million meta-analyses (tracemalloc, numpy buffers included).
 
 Fair by construction: PyMARE gets its own layout (studies x datasets, C-contiguous, made
-before timing); the two run in alternating rounds, each after a write of 128 MB that
-evicts both inputs from the caches (a batch's data arrive from disk or another step, not
-hot in L3), and the ratio is of medians over the rounds. OpenBLAS is held to one thread:
+before timing); the two run in alternating rounds, each after a write of twice the
+last-level cache (at least 128 MB) that evicts both inputs from the caches (a batch's
+data arrive from disk or another step, not hot in L3), and the ratio is of medians over
+the rounds. OpenBLAS is held to one thread:
 its idle threads spin for a while after each call and would take the cores from whatever
 runs next (pool_batch was 40% slower right after a PyMARE call before this), and PyMARE's
 DL is no faster with more BLAS threads.
@@ -39,7 +40,18 @@ def data(m: int, k: int, seed: int = 1):
     return y, v
 
 
-_EVICT = np.ones(16_000_000)
+def _l3_bytes() -> int:
+    """The largest cache's size (Linux sysfs), 32 MB where it cannot be read."""
+    sizes = []
+    for f in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        text = f.read_text().strip()
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+        sizes.append(int(text.rstrip("KMG")) * scale)
+    return max(sizes, default=32 * 2**20)
+
+
+# twice the last-level cache (at least 128 MB): a cloud VM's L3 can be hundreds of MB
+_EVICT = np.ones(max(2 * _l3_bytes(), 2**27) // 8)
 
 
 def cold(fn) -> float:
