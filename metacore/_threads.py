@@ -10,11 +10,18 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
 def cores() -> int:
-    """The cores this process may run on."""
+    """The threads to use: the cores this process may run on, or fewer where
+    NUMBA_NUM_THREADS or OMP_NUM_THREADS says so (Dask's workers get OMP_NUM_THREADS=1,
+    so batches on a cluster do not oversubscribe its cores)."""
     try:
-        return len(os.sched_getaffinity(0))
+        n = len(os.sched_getaffinity(0))
     except AttributeError:                      # not on Linux
-        return os.cpu_count() or 1
+        n = os.cpu_count() or 1
+    for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return min(n, int(value))
+    return n
 
 
 def pool(threads: int) -> ThreadPoolExecutor:

@@ -4,7 +4,7 @@ One meta-analysis per row, NaN where a study is absent. Every τ² estimator and
 interval methods give, row by row, what :func:`metacore.pool` gives on that row's studies
 (closed forms exactly; ML, REML, PM and EB by the same safeguarded Newton iterations and
 the same scan for several likelihood maxima, compiled in :mod:`metacore._batch_kernel`
-and run on numba's number of threads — the rare rows with several maxima are refitted one
+and run on every core's thread — the rare rows with several maxima are refitted one
 by one).
 Rows that cannot be pooled get NaN and a reason.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from metacore._threads import pool
+from metacore._threads import cores, pool
 from metacore.errors import OptionError
 from metacore.pooling import CI_METHODS, MODELS
 from metacore.tau2 import ESTIMATORS, estimate_tau2
@@ -111,12 +111,10 @@ def pool_batch(yi: np.ndarray, vi: np.ndarray, *, model: str = "random",
 
 
 def _run(kernel, args: tuple, select: np.ndarray, tau2: np.ndarray, n: int, k: int) -> None:
-    """The kernel over n rows, in stretches on numba's number of threads (it releases the
-    GIL); sixteen stretches per thread, so a stretch of slow rows (or a thread the machine
-    pauses) does not hold up the rest."""
-    import numba
-
-    threads = numba.get_num_threads()
+    """The kernel over n rows, in stretches on :func:`metacore._threads.cores` threads (it
+    releases the GIL); sixteen stretches per thread, so a stretch of slow rows (or a thread
+    the machine pauses) does not hold up the rest."""
+    threads = cores()
     parts = min(kernel.blocks(n, k), 16 * threads)
     if threads == 1 or parts <= 1:
         kernel.rows(*args, select, tau2, 0, 1)
