@@ -1,13 +1,18 @@
 """Command line: many meta-analyses from one long table.
 
     python -m metacore batch IN OUT --by COLUMN [--measure M] [--model random] [--tau2 REML]
-                             [--ci z] [--level 0.95] [--chunk-rows N] [--dask local|ADDRESS]
+                             [--ci z] [--level 0.95] [--chunk-rows N] [--temp-dir DIR]
+                             [--dask local|ADDRESS]
 
 IN and OUT are Parquet (``.parquet``) or CSV. IN is long: one row per study, canonical
-columns or any alias, and a column naming the meta-analysis (``--by``); each group's rows
-must be together (sorted by group), which lets the input stream in chunks with bounded
-memory — a file larger than memory works. Each output row is one meta-analysis, the group
-first. Groups that cannot be pooled are reported in the output (``reason``), never fatal.
+columns or any alias, and a column naming the meta-analysis (``--by``). The input streams
+in chunks with bounded memory, so a file larger than memory works. Where each group's rows
+are together (sorted by group) it is read once; where they are not (a GWAS table
+cohort after cohort, say), that is found as the chunks go, and the rows are first grouped
+on disk (in ``--temp-dir``, as much space as the input) in two more passes, memory still
+bounded. Each output row is one meta-analysis, in order of each group's first row, the
+group first. Groups that cannot be pooled are reported in the output (``reason``), never
+fatal. In a CSV the group column is read as text ("007" stays "007").
 ``--dask local`` runs the chunks on a local Dask cluster, ``--dask tcp://host:8786`` joins
 an existing one; the results are identical.
 """
@@ -15,7 +20,9 @@ an existing one; the results are identical.
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,21 +33,38 @@ from metacore.batch import BATCH_COLUMNS, pool_batch
 from metacore.effects import RATIO_MEASURES, compute_effects
 from metacore.errors import MetacoreError
 
-__all__ = ["main", "process_chunk", "read_chunks"]
+__all__ = ["Unsorted", "grouped_chunks", "main", "process_chunk", "read_chunks"]
+
+
+class Unsorted(MetacoreError):
+    """A group's rows are not together in the input."""
+
+
+def _batches(path: str, by: str, rows: int, columns: list[str] | None = None
+             ) -> Iterator[pd.DataFrame]:
+    """The input as frames of ``rows`` rows (Parquet or CSV; the group column as text in a
+    CSV, so that every chunk reads the same identifier the same way)."""
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        for b in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=columns):
+            yield b.to_pandas()
+    else:
+        yield from pd.read_csv(path, chunksize=rows, usecols=columns, dtype={by: str})
+
+
+def _hashes(values) -> np.ndarray:
+    return pd.util.hash_array(np.asarray(values, dtype=object))
 
 
 def read_chunks(path: str, by: str, rows: int) -> Iterator[pd.DataFrame]:
     """The input in chunks of about ``rows`` rows that never split a group.
 
     The last group of each chunk is held back and joined to the next, so a group is
-    always analysed whole; a group that comes back after other groups is an error.
+    always analysed whole; a group that comes back after other groups raises
+    :class:`Unsorted` (then :func:`grouped_chunks` reads the input instead).
     """
-    if path.endswith(".parquet"):
-        import pyarrow.parquet as pq
-
-        batches = (b.to_pandas() for b in pq.ParquetFile(path).iter_batches(batch_size=rows))
-    else:
-        batches = pd.read_csv(path, chunksize=rows)
+    batches = _batches(path, by, rows)
     carry = None
     # 64-bit hashes of the groups met so far, sorted: 8 bytes per group where a set of the
     # names grew by ~100 (2.5 million variants: 20 MB, not 250). Two different names
@@ -69,15 +93,84 @@ def read_chunks(path: str, by: str, rows: int) -> Iterator[pd.DataFrame]:
 def _checked(frame: pd.DataFrame, by: str, seen: np.ndarray) -> np.ndarray:
     """``seen`` with this chunk's groups added; a group met before is an error."""
     groups = pd.unique(frame[by])
-    hashes = pd.util.hash_array(np.asarray(groups, dtype=object))
+    hashes = _hashes(groups)
     pos = np.searchsorted(seen, hashes)
     hit = (pos < len(seen)) & (seen[np.minimum(pos, len(seen) - 1)] == hashes) \
         if len(seen) else np.zeros(len(hashes), bool)
     if hit.any() or len(np.unique(hashes)) < len(hashes):
         first = groups[int(np.argmax(hit))] if hit.any() else groups[0]
-        raise MetacoreError(f"Group '{first}' appears in two places: sort the input by "
-                            f"'{by}' so that each group's rows are together.")
+        raise Unsorted(f"Group '{first}' appears in two places: the input is not sorted "
+                       f"by '{by}'.")
     return np.union1d(seen, hashes)
+
+
+def _ranks(path: str, by: str, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One pass over the group column: each group's hash (sorted), its rank in order of
+    first appearance, and the rows of each rank.
+
+    16 bytes per group plus one chunk; a hash shared by two groups (odds ~ n^2 / 2^65) only
+    puts them in the same bucket, where they are still told apart by name.
+    """
+    keys = np.zeros(0, np.uint64)
+    rank = np.zeros(0, np.int64)
+    counts = np.zeros(0, np.int64)
+    for frame in _batches(path, by, rows, columns=[by]):
+        if by not in frame.columns:
+            raise MetacoreError(f"The input has no column '{by}'.")
+        u, first, cnt = np.unique(_hashes(frame[by]), return_index=True, return_counts=True)
+        pos = np.minimum(np.searchsorted(keys, u), max(len(keys) - 1, 0))
+        found = keys[pos] == u if len(keys) else np.zeros(len(u), bool)
+        np.add.at(counts, rank[pos[found]], cnt[found])
+        new = np.flatnonzero(~found)
+        new = new[np.argsort(first[new], kind="stable")]      # ranks by first appearance
+        keys = np.concatenate([keys, u[new]])
+        rank = np.concatenate([rank, len(counts) + np.arange(len(new))])
+        counts = np.concatenate([counts, cnt[new]])
+        order = np.argsort(keys, kind="stable")
+        keys, rank = keys[order], rank[order]
+    return keys, rank, counts
+
+
+def grouped_chunks(path: str, by: str, rows: int, temp_dir: str | None = None
+                   ) -> Iterator[pd.DataFrame]:
+    """The input in chunks that hold every group whole, whatever the input's order.
+
+    Three passes, memory bounded by a chunk: the group column alone (each group's rank by
+    first appearance and its rows), then each chunk's rows appended to the bucket of
+    their group (consecutive ranks, about ``rows`` rows per bucket) in a temporary
+    directory, then the buckets in turn, rows ordered by group rank (stable, so a
+    group's rows keep their input order).
+    """
+    keys, rank, counts = _ranks(path, by, rows)
+    start = np.cumsum(counts) - counts
+    # consecutive ranks share a bucket; a group never straddles two (dense numbering, as a
+    # group larger than ``rows`` skips bucket numbers)
+    bucket_of = np.unique(start // max(rows, 1), return_inverse=True)[1].reshape(-1)
+    with tempfile.TemporaryDirectory(prefix="metacore-batch-", dir=temp_dir) as tmp:
+        files = [Path(tmp) / f"{b}.pkl" for b in range(int(bucket_of.max(initial=-1)) + 1)]
+        for frame in _batches(path, by, rows):
+            r = rank[np.searchsorted(keys, _hashes(frame[by]))]
+            b = bucket_of[r]
+            order = np.argsort(b, kind="stable")
+            cuts = np.flatnonzero(np.diff(b[order])) + 1
+            for part in np.split(order, cuts):
+                if len(part):
+                    # opened per piece: thousands of buckets need no thousands of handles
+                    with open(files[b[part[0]]], "ab") as fh:
+                        pickle.dump((frame.iloc[part], r[part]), fh,
+                                    protocol=pickle.HIGHEST_PROTOCOL)
+        for f in files:
+            pieces = []
+            with open(f, "rb") as fh:
+                while True:
+                    try:
+                        pieces.append(pickle.load(fh))  # our own files, written above
+                    except EOFError:
+                        break
+            f.unlink()
+            frame = pd.concat([p[0] for p in pieces], ignore_index=True)
+            r = np.concatenate([p[1] for p in pieces])
+            yield frame.iloc[np.argsort(r, kind="stable")].reset_index(drop=True)
 
 
 def process_chunk(frame: pd.DataFrame, by: str, measure: str, model: str, tau2: str, ci: str,
@@ -194,15 +287,12 @@ def run(args: argparse.Namespace, progress: bool = True) -> int:
         extra = {"populations": [str(c) for c in dist.columns],
                  "distances": dist.to_numpy(float), "column": args.population}
     options = (args.by, args.measure, args.model, args.tau2, args.ci, args.level, mode, extra)
-    writer = _Writer(args.output)
-    written = 0
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(unit=" meta-analyses", file=sys.stderr, disable=not sys.stderr.isatty())
     client = cluster = None
     try:
-        chunks = read_chunks(args.input, args.by, args.chunk_rows)
         if args.dask:
             from dask.distributed import Client, LocalCluster
 
@@ -212,36 +302,56 @@ def run(args: argparse.Namespace, progress: bool = True) -> int:
                 client = Client(cluster)
             else:
                 client = Client(args.dask)
-            pending = []
-            for chunk in chunks:       # a window of chunks in flight keeps memory bounded
-                pending.append(client.submit(process_chunk, chunk, *options, pure=False))
-                if len(pending) >= 4:
-                    out = pending.pop(0).result()
-                    writer.write(out)
-                    written += len(out)
-                    if bar is not None:
-                        bar.update(len(out))
-            for fut in pending:
-                out = fut.result()
-                writer.write(out)
-                written += len(out)
-                if bar is not None:
-                    bar.update(len(out))
-        else:
-            for chunk in chunks:
-                out = process_chunk(chunk, *options)
-                writer.write(out)
-                written += len(out)
-                if bar is not None:
-                    bar.update(len(out))
+        try:
+            return _analyse(read_chunks(args.input, args.by, args.chunk_rows), args.output,
+                            options, client, bar)
+        except Unsorted as err:
+            # found part-way: what was written is discarded and the input grouped first
+            print(f"metacore batch: {err} Grouping its rows first (two more passes over "
+                  "the input, temporary files as large as it).", file=sys.stderr)
+            if bar is not None:
+                bar.reset()
+            chunks = grouped_chunks(args.input, args.by, args.chunk_rows,
+                                    getattr(args, "temp_dir", None))
+            return _analyse(chunks, args.output, options, client, bar)
     finally:
-        writer.close()
         if bar is not None:
             bar.close()
         if client is not None:
             client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _analyse(chunks: Iterator[pd.DataFrame], output: str, options: tuple, client,
+             bar) -> int:
+    """Every chunk analysed (here or on the Dask client's workers, a window of four in
+    flight so memory stays bounded) and written in order; the count written."""
+    writer = _Writer(output)
+    written = 0
+    pending: list = []
+
+    def put(out: pd.DataFrame) -> None:
+        nonlocal written
+        writer.write(out)
+        written += len(out)
+        if bar is not None:
+            bar.update(len(out))
+
+    try:
+        for chunk in chunks:
+            if client is None:
+                put(process_chunk(chunk, *options))
+                continue
+            pending.append(client.submit(process_chunk, chunk, *options, pure=False))
+            if len(pending) >= 4:
+                put(pending.pop(0).result())
+        while pending:
+            put(pending.pop(0).result())
+    finally:
+        for fut in pending:                 # an unsorted input stops the stream part-way
+            fut.cancel()
+        writer.close()
     return written
 
 
@@ -264,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--level", type=float, default=0.95)
     b.add_argument("--chunk-rows", type=int, default=500_000,
                    help="rows read at a time (bounds the memory used)")
+    b.add_argument("--temp-dir", default=None,
+                   help="where an input not sorted by group is grouped (default: the "
+                        "system's temporary directory, TMPDIR)")
     b.add_argument("--dask", default=None,
                    help="'local' for a local Dask cluster, or a scheduler address")
     b.add_argument("--causal", action="store_true",
