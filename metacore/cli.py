@@ -114,9 +114,7 @@ def _ranks(path: str, by: str, rows: int) -> tuple[np.ndarray, np.ndarray, np.nd
     keys = np.zeros(0, np.uint64)
     rank = np.zeros(0, np.int64)
     counts = np.zeros(0, np.int64)
-    for frame in _batches(path, by, rows, columns=[by]):
-        if by not in frame.columns:
-            raise MetacoreError(f"The input has no column '{by}'.")
+    for frame in _batches(path, by, rows, columns=[by]):   # read_chunks saw the column
         u, first, cnt = np.unique(_hashes(frame[by]), return_index=True, return_counts=True)
         pos = np.minimum(np.searchsorted(keys, u), max(len(keys) - 1, 0))
         found = keys[pos] == u if len(keys) else np.zeros(len(u), bool)
