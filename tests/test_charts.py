@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import metacore as mc
 from metacore.charts import forest_chart, forest_frame, nice_ticks
@@ -78,3 +80,61 @@ def test_shrinkage_chart_draws_complete_pooling_at_the_common_effect():
     assert lines["Complete pooling (common effect)"] == pytest.approx(-2.042, abs=1e-3)
     assert lines["Mean at this τ"] == pytest.approx(mean_at_tau)
     assert isinstance(spec["title"]["subtitle"], list)
+
+
+def _name_boxes(x, y, texts, sides, width, height, font=10.0, gap=7.0):
+    """The pixel boxes label_sides promises for the names it placed."""
+    px = (x - x.min()) / (np.ptp(x) or 1) * width
+    py = height - (y - y.min()) / (np.ptp(y) or 1) * height
+    out = []
+    for i, side in enumerate(sides):
+        if not side:
+            continue
+        w, h = 0.6 * font * len(texts[i]) + 1, 1.3 * font
+        x0 = {"right": px[i] + gap - 1, "left": px[i] - gap - w + 1}.get(side, px[i] - w / 2)
+        y0 = {"above": py[i] - gap - h + 2, "below": py[i] + gap - 2}.get(side, py[i] - h / 2)
+        out.append((x0, y0, x0 + w, y0 + h))
+    return out, px, py
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1), st.integers(1, 25)),
+                min_size=1, max_size=40))
+def test_point_names_never_overlap_each_other_points_or_the_legend(points):
+    from metacore.charts.common import label_sides
+
+    x = np.array([p[0] for p in points])
+    y = np.array([p[1] for p in points])
+    texts = ["n" * p[2] for p in points]
+    sides = label_sides(x, y, texts, -np.arange(len(points)), width=300, height=200)
+    boxes, px, py = _name_boxes(x, y, texts, sides, 300, 200)
+    for a, b in ((a, b) for n, a in enumerate(boxes) for b in boxes[n + 1:]):
+        assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+    named = np.flatnonzero(sides != "")
+    for box, i in zip(boxes, named, strict=True):
+        assert 0 <= box[0] and box[2] <= 300                  # not into the legend
+        others = np.arange(len(points)) != i
+        assert not ((box[0] < px + 4) & (px - 4 < box[2]) & (box[1] < py + 4)
+                    & (py - 4 < box[3]) & others).any()
+    # the first point always gets a name when nothing else is in the way
+    if len(points) == 1 and 6 * points[0][2] + 8 < 300:
+        assert sides[0] != ""
+
+
+def test_crowded_charts_name_what_fits_and_say_so():
+    from metacore.charts.cluster import cluster_map_chart
+    from metacore.charts.smallstudy import baujat_chart
+
+    eff = mc.compute_effects(mc.datasets.load("bcg"), "RR")
+    spec = baujat_chart(mc.influence(eff, tau2_method="REML"), width=420).to_dict()
+    texts = [row["label"] for layer in spec["layer"][1]["layer"]
+             for row in spec["datasets"][layer["data"]["name"]]]
+    assert 7 <= len(texts) < 13 and "Hart & Sutherland 1977" in texts
+    assert f"{13 - len(texts)} names left off" in " ".join(spec["title"]["subtitle"])
+    bcg = mc.datasets.load("bcg")
+    res = mc.cluster_meta(eff, mc.distances_from(bcg["ablat"].to_numpy(float)))
+    spec = cluster_map_chart(bcg["ablat"].to_numpy(float), res, ["ablat"]).to_dict()
+    texts = [row["study"] for layer in spec["layer"][1]["layer"]
+             for row in spec["datasets"][layer["data"]["name"]]]
+    # two studies at latitude 44 in one cluster share one name
+    assert "Aronson 1948, Stein & Aronson 1953" in texts

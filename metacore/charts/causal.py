@@ -7,8 +7,11 @@ import numpy as np
 import pandas as pd
 
 from metacore.charts.common import (
+    clip_label,
     effect_scale,
+    label_sides,
     nice_ticks,
+    side_text,
 )
 from metacore.numbers import format_effect
 
@@ -59,6 +62,7 @@ def comparison_chart(frame: pd.DataFrame, level: float = 0.95,
 
 #: Points drawn at most; beyond, every discordant one and a random sample of the rest.
 MAX_POINTS = 4_000
+WIDTH, HEIGHT = 460, 420
 
 
 def many_scatter(frame: pd.DataFrame, measure: str) -> alt.LayerChart:
@@ -81,7 +85,7 @@ def many_scatter(frame: pd.DataFrame, measure: str) -> alt.LayerChart:
     vals = ok[["classical", "causal"]].to_numpy(float)
     vals = vals[np.isfinite(vals) & ((vals > 0) if ratio else True)]
     lo, hi = (float(vals.min()), float(vals.max())) if vals.size else (0.5, 2.0)
-    ticks = nice_ticks(lo, hi, ratio, width=420) if (not ratio or lo > 0) else None
+    ticks = nice_ticks(lo, hi, ratio, width=min(WIDTH, HEIGHT)) if (not ratio or lo > 0) else None
     domain = [min(ticks[0], lo), max(ticks[-1], hi)] if ticks else alt.Undefined
     scale = alt.Scale(type="log" if ratio else "linear", domain=domain, nice=False,
                       zero=False)
@@ -101,24 +105,28 @@ def many_scatter(frame: pd.DataFrame, measure: str) -> alt.LayerChart:
                  alt.Tooltip("classical:Q", format=".3f", title="Classical"),
                  alt.Tooltip("causal:Q", format=".3f", title="Causal"),
                  alt.Tooltip("why:N", title="Why discordant")])
-    # The most discordant are named on the chart (the 10 largest disagreements: more
-    # names would cover each other).
-    disc = ok[ok["discordant"]].copy()
-    if len(disc):
-        gap = np.abs(np.log(disc["classical"] / disc["causal"])) if ratio else \
-            np.abs(disc["classical"] - disc["causal"])
-        disc = disc.assign(gap=gap).nlargest(10, "gap")
-    labels = alt.Chart(disc).mark_text(align="left", dx=6, dy=-4, fontSize=10,
-                                       color="#991b1b").encode(
-        x=alt.X("classical:Q", scale=scale), y=alt.Y("causal:Q", scale=scale),
-        text="meta_id:N")
+    # The most discordant are named where a name fits (at most 10; the rest by tooltip).
+    gap = np.abs(np.log(ok["classical"] / ok["causal"])) if ratio else \
+        np.abs(ok["classical"] - ok["causal"])
+    priority = np.where(ok["discordant"], gap, -np.inf)
+    dom = tuple(domain) if ticks else None
+    names = ok.assign(label=[clip_label(m, 30) for m in ok["meta_id"]])[
+        ["classical", "causal", "label"]]
+    sides = label_sides(names["classical"], names["causal"], names["label"].tolist(), priority,
+                        width=WIDTH, height=HEIGHT, x_domain=dom, y_domain=dom, log_x=ratio,
+                        log_y=ratio, max_labels=10)
+    labels = side_text(names, alt.X("classical:Q", scale=scale), alt.Y("causal:Q", scale=scale),
+                       "label:N", sides, fontSize=10, color="#991b1b")
+    named = int((sides != "").sum())
     return alt.layer(line, points, labels).properties(
-        width=460, height=420, title=alt.TitleParams(
+        width=WIDTH, height=HEIGHT, title=alt.TitleParams(
             f"Classical versus causal {name}", anchor="start", fontSize=15,
             subtitle=["One point per meta-analysis; dashed: x = y (agreement).",
                       *([f"Drawn: {len(ok):,} of {total:,} (every discordant one first)."]
                         if len(ok) < total else []),
-                      "Red: the conclusions differ (the 10 most discordant are named)."]))
+                      "Red: the conclusions differ"
+                      + (f" (the {named} most discordant that fit are named; hover for any)."
+                         if named else ".")]))
 
 
 def simulation_chart(frame: pd.DataFrame, truth: dict[str, float]) -> alt.VConcatChart:

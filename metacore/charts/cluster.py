@@ -6,7 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from metacore.charts.common import clip_label
+from metacore.charts.common import clip_label, label_sides, nice_ticks, side_text
 from metacore.cluster import ClusterResult
 
 __all__ = ["cluster_map_chart", "coclustering_chart", "prob_c_chart"]
@@ -77,16 +77,30 @@ def cluster_map_chart(coords: np.ndarray, res: ClusterResult, axes: list[str], *
     # Vega's default colours in sorted order, as in the forest plot beside it.
     color = alt.Color("cluster:N", title="Most probable clustering")
     y_title = "cluster" if one_d else axes[1]
+    height = 260
+    # axis ends chosen here, so the names are placed where the points are drawn
+    xt = nice_ticks(float(frame["x"].min()), float(frame["x"].max()), False)
+    yt = [0.5, frame["y"].max() + 0.5] if one_d else \
+        nice_ticks(float(frame["y"].min()), float(frame["y"].max()), False)
+    x_enc = alt.X("x:Q", title=axes[0], scale=alt.Scale(domain=[xt[0], xt[-1]], nice=False))
+    y_enc = alt.Y("y:Q", title=y_title, scale=alt.Scale(domain=[yt[0], yt[-1]], nice=False),
+                  axis=alt.Axis(values=list(range(1, int(yt[-1]) + 1)), format="d")
+                  if one_d else alt.Axis())
     base = alt.Chart(frame).encode(
-        x=alt.X("x:Q", title=axes[0], scale=alt.Scale(zero=False, nice=True)),
-        y=alt.Y("y:Q", title=y_title, scale=alt.Scale(zero=False, nice=True),
-                axis=alt.Axis(tickMinStep=1, format="d") if one_d else alt.Axis()),
+        x=x_enc, y=y_enc,
         tooltip=[alt.Tooltip("study:N"), alt.Tooltip("cluster:N"),
                  alt.Tooltip("x:Q", title=axes[0], format=".3~f")])
+    # studies at the same place share one name; names go where they fit (the tooltip
+    # names every study)
+    spots = frame.groupby(["x", "y"], sort=False)["study"].agg(", ".join).reset_index()
+    spots["study"] = [clip_label(t, 40) for t in spots["study"]]
+    sides = label_sides(spots["x"], spots["y"], spots["study"].tolist(),
+                        np.zeros(len(spots)), width=width, height=height,
+                        x_domain=(xt[0], xt[-1]), y_domain=(yt[0], yt[-1]), gap_px=9)
     return alt.layer(
         base.mark_circle(size=140, opacity=0.85).encode(color=color),
-        base.mark_text(align="left", dx=9, fontSize=10, color="#374151").encode(
-            text="study:N")).properties(
-        width=width, height=260, title=alt.TitleParams(
+        side_text(spots, x_enc, y_enc, "study:N", sides, gap_px=9, fontSize=10,
+                  color="#374151")).properties(
+        width=width, height=height, title=alt.TitleParams(
             "Where the studies come from", anchor="start", fontSize=15,
             subtitle="Distances between studies decide which centre each joins"))

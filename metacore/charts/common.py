@@ -102,6 +102,88 @@ def thin_ticks(ticks: list[float], log: bool, width: float) -> list[float]:
             or t == null]
 
 
+def label_sides(x, y, texts, priority, *, width: float, height: float,
+                x_domain: tuple[float, float] | None = None,
+                y_domain: tuple[float, float] | None = None, log_x: bool = False,
+                log_y: bool = False, font_px: float = 10.0, gap_px: float = 7.0,
+                max_labels: int | None = None) -> np.ndarray:
+    """Where each point's name can go without covering another name or point: "right" (text
+    starting right of the point), "left" (ending left of it), "above", "below", or "" (no
+    room; the tooltip still names it).
+
+    Points are placed greedily in ``priority`` order (larger first; a point whose priority
+    is not finite gets no name but stays in the way of others), each on the first of its
+    right, left, top and bottom that stays inside the plot and clear of what is placed. The
+    pixel positions follow the domains given (the data's range otherwise), so a nice-ed
+    axis puts them a few pixels off; boxes carry a pixel of slack for that.
+
+    >>> label_sides([0.5, 0.5, 0.45, 1], [0, 0.03, 0, 1], ["ab", "cd", "ef", "g"],
+    ...             [4, 3, 2, 1], width=100, height=100).tolist()
+    ['right', 'above', '', 'left']
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    tx = np.log(np.where(x > 0, x, np.nan)) if log_x else x
+    ty = np.log(np.where(y > 0, y, np.nan)) if log_y else y
+
+    def pixels(v, dom, log, size):
+        lo, hi = (np.nanmin(v), np.nanmax(v)) if dom is None else \
+            ((np.log(dom[0]), np.log(dom[1])) if log else dom)
+        span = hi - lo if np.isfinite(hi - lo) and hi > lo else 1.0
+        return (v - lo) / span * size
+
+    with np.errstate(all="ignore"):
+        px = pixels(tx, x_domain, log_x, width)
+        py = height - pixels(ty, y_domain, log_y, height)
+    ok = np.isfinite(px) & np.isfinite(py)
+    # every point's box (±4 px), then each placed name's; a name's own point is not in its way
+    dots = np.array([(px[i] - 4, py[i] - 4, px[i] + 4, py[i] + 4) if ok[i] else (np.nan,) * 4
+                     for i in range(len(x))]).reshape(-1, 4)
+    names: list[tuple[float, float, float, float]] = []
+
+    def free(box, own: int) -> bool:
+        hit = ((box[0] < dots[:, 2]) & (dots[:, 0] < box[2]) & (box[1] < dots[:, 3])
+               & (dots[:, 1] < box[3]))
+        hit[own] = False
+        return not hit.any() and not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3]
+                                          and b[1] < box[3] for b in names)
+
+    sides = np.full(len(x), "", dtype=object)
+    priority = np.asarray(priority, dtype=float)
+    for i in np.argsort(-priority, kind="stable"):
+        if not (ok[i] and np.isfinite(priority[i])) or (max_labels is not None
+                                                           and len(names) >= max_labels):
+            continue
+        w, h = 0.6 * font_px * len(str(texts[i])) + 1, 1.3 * font_px
+        top, mid = py[i] - h / 2, px[i] - w / 2
+        for side, x0, y0 in (("right", px[i] + gap_px - 1, top),
+                             ("left", px[i] - gap_px - w + 1, top),
+                             ("above", mid, py[i] - gap_px - h + 2),
+                             ("below", mid, py[i] + gap_px - 2)):
+            box = (x0, y0, x0 + w, y0 + h)
+            # half a line may stick out above or below (nothing is drawn there); past the
+            # right edge is the legend
+            if box[0] >= 0 and box[2] <= width and box[1] >= -h / 2 \
+                    and box[3] <= height + h / 2 and free(box, i):
+                sides[i] = side
+                names.append(box)
+                break
+    return sides
+
+
+def side_text(data: pd.DataFrame, x: alt.X, y: alt.Y, text: str, sides, *, gap_px: float = 7,
+              **mark) -> alt.LayerChart:
+    """Names beside their points as :func:`label_sides` placed them (none where "")."""
+    data = data.assign(_side=np.asarray(sides, dtype=object))
+    layers = [alt.Chart(data[data["_side"] == side]).mark_text(
+        align=align, baseline=base, dx=dx, dy=dy, **mark).encode(x=x, y=y, text=text)
+        for side, align, base, dx, dy in (("right", "left", "middle", gap_px, 0),
+                                          ("left", "right", "middle", -gap_px, 0),
+                                          ("above", "center", "bottom", 0, -gap_px + 2),
+                                          ("below", "center", "top", 0, gap_px - 2))]
+    return alt.layer(*layers)
+
+
 def effect_scale(values: np.ndarray, ratio: bool, width: float) -> tuple[alt.Scale, list[float]]:
     """An x scale for effects that always shows the line of no effect (1 or 0), and its
     ticks: log for ratios (natural-scale values), linear otherwise."""

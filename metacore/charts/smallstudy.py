@@ -7,7 +7,14 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from metacore.charts.common import ACCENT, INK, clip_label, nice_ticks
+from metacore.charts.common import (
+    ACCENT,
+    INK,
+    clip_label,
+    label_sides,
+    nice_ticks,
+    side_text,
+)
 from metacore.effects import MEASURE_LABELS, EffectSizes
 from metacore.pooling import PoolResult
 from metacore.smallstudy import EggerResult, TrimFillResult
@@ -136,9 +143,16 @@ def baujat_chart(frame: pd.DataFrame, *, width: int = 460, height: int = 340) ->
     """
     data = frame.assign(label=[clip_label(s, 30) for s in frame["study"]],
                         flag=np.where(frame["inf"], "Influential", "Not flagged"))
+    bx, by = data["baujat_x"].to_numpy(float), data["baujat_y"].to_numpy(float)
+    top_x, top_y = (float(np.max(v[np.isfinite(v)], initial=0.0)) or 1.0 for v in (bx, by))
+    # round axis ends chosen here, not by Vega, so the names below are placed where drawn
+    end_x, end_y = nice_ticks(0.0, top_x, False)[-1], nice_ticks(0.0, top_y, False)[-1]
+    x = alt.X("baujat_x:Q", title="Contribution to overall heterogeneity (Q)",
+              scale=alt.Scale(domain=[0, end_x], nice=False))
+    y = alt.Y("baujat_y:Q", title="Influence on the pooled result",
+              scale=alt.Scale(domain=[0, end_y], nice=False))
     base = alt.Chart(data).encode(
-        x=alt.X("baujat_x:Q", title="Contribution to overall heterogeneity (Q)"),
-        y=alt.Y("baujat_y:Q", title="Influence on the pooled result"),
+        x=x, y=y,
         tooltip=[alt.Tooltip("study:N", title="Study"),
                  alt.Tooltip("baujat_x:Q", title="Contribution to Q", format=".2f"),
                  alt.Tooltip("baujat_y:Q", title="Influence", format=".2f"),
@@ -147,11 +161,19 @@ def baujat_chart(frame: pd.DataFrame, *, width: int = 460, height: int = 340) ->
     points = base.mark_circle(size=90, opacity=0.85).encode(
         color=alt.Color("flag:N", title=None, scale=alt.Scale(
             domain=["Not flagged", "Influential"], range=[INK, "#dc2626"])))
-    labels = base.mark_text(align="left", dx=7, dy=-5, fontSize=10, color="#374151").encode(
-        text="label:N")
+    # Names where they fit: influential studies first, then the farthest from the origin
+    # (the ones a reader looks for); the others are named by their tooltip.
+    reach = bx / top_x + by / top_y + 10 * data["inf"].to_numpy(bool)
+    sides = label_sides(bx, by, data["label"].tolist(), reach, width=width, height=height,
+                        x_domain=(0.0, end_x), y_domain=(0.0, end_y))
+    labels = side_text(data[["baujat_x", "baujat_y", "label"]], x, y, "label:N", sides,
+                       fontSize=10, color="#374151")
+    hidden = int((sides == "").sum())
     return alt.layer(points, labels).properties(width=width, height=height, title=alt.TitleParams(
         "Baujat plot", anchor="start", fontSize=15,
-        subtitle="Top right: studies that add much heterogeneity and move the result"))
+        subtitle=["Top right: studies that add much heterogeneity and move the result",
+                  *([f"{hidden} name{'s' if hidden > 1 else ''} left off where "
+                     "names would overlap: hover over a point"] if hidden else [])]))
 
 
 def gosh_chart(frame: pd.DataFrame, highlight: int | None = None, label: str = "",
