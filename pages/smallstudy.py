@@ -89,7 +89,7 @@ def funnel_spec(inputs: tuple, kw: tuple, egger_model: str, show_egger: bool) ->
 
 @cached(max_entries=32)
 def baujat_spec(inputs: tuple, kw: tuple) -> dict:
-    return baujat_chart(influence_of(inputs, kw)[0], width=420).to_dict(validate=False)
+    return baujat_chart(influence_of(inputs, kw)[0]).to_dict(validate=False)
 
 
 @cached(max_entries=32)

@@ -90,7 +90,7 @@ def _name_boxes(x, y, texts, sides, width, height, font=10.0, gap=7.0):
     for i, side in enumerate(sides):
         if not side:
             continue
-        w, h = 0.6 * font * len(texts[i]) + 1, 1.3 * font
+        w, h = 0.65 * font * len(texts[i]) + 1, 1.3 * font
         x0 = {"right": px[i] + gap - 1, "left": px[i] - gap - w + 1}.get(side, px[i] - w / 2)
         y0 = {"above": py[i] - gap - h + 2, "below": py[i] + gap - 2}.get(side, py[i] - h / 2)
         out.append((x0, y0, x0 + w, y0 + h))
@@ -126,14 +126,14 @@ def test_crowded_charts_name_what_fits_and_say_so():
     from metacore.charts.smallstudy import baujat_chart
 
     eff = mc.compute_effects(mc.datasets.load("bcg"), "RR")
-    spec = baujat_chart(mc.influence(eff, tau2_method="REML"), width=420).to_dict()
+    spec = baujat_chart(mc.influence(eff, tau2_method="REML")).to_dict()
     texts = [row["label"] for layer in spec["layer"][1]["layer"]
              for row in spec["datasets"][layer["data"]["name"]]]
     assert 7 <= len(texts) < 13 and "Hart & Sutherland 1977" in texts
     assert f"{13 - len(texts)} names left off" in " ".join(spec["title"]["subtitle"])
     bcg = mc.datasets.load("bcg")
     res = mc.cluster_meta(eff, mc.distances_from(bcg["ablat"].to_numpy(float)))
-    spec = cluster_map_chart(bcg["ablat"].to_numpy(float), res, ["ablat"]).to_dict()
+    spec = cluster_map_chart(bcg["ablat"].to_numpy(float), res, ["ablat"], width=380).to_dict()
     texts = [row["study"] for layer in spec["layer"][1]["layer"]
              for row in spec["datasets"][layer["data"]["name"]]]
     # two studies at latitude 44 in one cluster share one name

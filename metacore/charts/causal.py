@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from metacore.charts.common import (
+    PLOT_SIZED,
     clip_label,
     effect_scale,
     label_sides,
@@ -119,7 +120,7 @@ def many_scatter(frame: pd.DataFrame, measure: str) -> alt.LayerChart:
                        "label:N", sides, fontSize=10, color="#991b1b")
     named = int((sides != "").sum())
     return alt.layer(line, points, labels).properties(
-        width=WIDTH, height=HEIGHT, title=alt.TitleParams(
+        width=WIDTH, height=HEIGHT, autosize=PLOT_SIZED, title=alt.TitleParams(
             f"Classical versus causal {name}", anchor="start", fontSize=15,
             subtitle=["One point per meta-analysis; dashed: x = y (agreement).",
                       *([f"Drawn: {len(ok):,} of {total:,} (every discordant one first)."]

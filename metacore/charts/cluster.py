@@ -6,7 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from metacore.charts.common import clip_label, label_sides, nice_ticks, side_text
+from metacore.charts.common import PLOT_SIZED, clip_label, label_sides, nice_ticks, side_text
 from metacore.cluster import ClusterResult
 
 __all__ = ["cluster_map_chart", "coclustering_chart", "prob_c_chart"]
@@ -63,7 +63,7 @@ def prob_c_chart(res: ClusterResult, *, width: int = 340) -> alt.Chart:
 
 
 def cluster_map_chart(coords: np.ndarray, res: ClusterResult, axes: list[str], *,
-                      width: int = 380) -> alt.LayerChart:
+                      width: int = 300) -> alt.LayerChart:
     """Where the studies come from (first two coordinates, or one against the study),
     coloured by the most probable partition."""
     x = np.asarray(coords, float)
@@ -75,9 +75,10 @@ def cluster_map_chart(coords: np.ndarray, res: ClusterResult, axes: list[str], *
                           "x": x[:, 0],
                           "y": [c + 1 for c in res.map_partition] if one_d else x[:, 1]})
     # Vega's default colours in sorted order, as in the forest plot beside it.
-    color = alt.Color("cluster:N", title="Most probable clustering")
+    color = alt.Color("cluster:N", title="Most probable clustering",
+                      legend=alt.Legend(orient="bottom", columns=4))
     y_title = "cluster" if one_d else axes[1]
-    height = 260
+    height = 220
     # axis ends chosen here, so the names are placed where the points are drawn
     xt = nice_ticks(float(frame["x"].min()), float(frame["x"].max()), False)
     yt = [0.5, frame["y"].max() + 0.5] if one_d else \
@@ -92,15 +93,26 @@ def cluster_map_chart(coords: np.ndarray, res: ClusterResult, axes: list[str], *
                  alt.Tooltip("x:Q", title=axes[0], format=".3~f")])
     # studies at the same place share one name; names go where they fit (the tooltip
     # names every study)
-    spots = frame.groupby(["x", "y"], sort=False)["study"].agg(", ".join).reset_index()
-    spots["study"] = [clip_label(t, 40) for t in spots["study"]]
-    sides = label_sides(spots["x"], spots["y"], spots["study"].tolist(),
-                        np.zeros(len(spots)), width=width, height=height,
-                        x_domain=(xt[0], xt[-1]), y_domain=(yt[0], yt[-1]), gap_px=9)
+    spots = frame.groupby(["x", "y"], sort=False)["study"].agg(list).reset_index()
+    groups = spots["study"].tolist()
+    spots["study"] = [clip_label(", ".join(n), 40) for n in groups]
+
+    def place():
+        return label_sides(spots["x"], spots["y"], spots["study"].tolist(),
+                           np.zeros(len(spots)), width=width, height=height,
+                           x_domain=(xt[0], xt[-1]), y_domain=(yt[0], yt[-1]), gap_px=9)
+
+    sides = place()
+    # a list that does not fit is shortened to its first name and a count
+    short = [i for i, n in enumerate(groups) if sides[i] == "" and len(n) > 1]
+    if short:
+        for i in short:
+            spots.loc[i, "study"] = f"{clip_label(groups[i][0], 24)} +{len(groups[i]) - 1}"
+        sides = place()
     return alt.layer(
         base.mark_circle(size=140, opacity=0.85).encode(color=color),
         side_text(spots, x_enc, y_enc, "study:N", sides, gap_px=9, fontSize=10,
                   color="#374151")).properties(
-        width=width, height=height, title=alt.TitleParams(
+        width=width, height=height, autosize=PLOT_SIZED, title=alt.TitleParams(
             "Where the studies come from", anchor="start", fontSize=15,
             subtitle="Distances between studies decide which centre each joins"))

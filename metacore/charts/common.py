@@ -154,7 +154,7 @@ def label_sides(x, y, texts, priority, *, width: float, height: float,
         if not (ok[i] and np.isfinite(priority[i])) or (max_labels is not None
                                                            and len(names) >= max_labels):
             continue
-        w, h = 0.6 * font_px * len(str(texts[i])) + 1, 1.3 * font_px
+        w, h = 0.65 * font_px * len(str(texts[i])) + 1, 1.3 * font_px
         top, mid = py[i] - h / 2, px[i] - w / 2
         for side, x0, y0 in (("right", px[i] + gap_px - 1, top),
                              ("left", px[i] - gap_px - w + 1, top),
@@ -169,6 +169,12 @@ def label_sides(x, y, texts, priority, *, width: float, height: float,
                 names.append(box)
                 break
     return sides
+
+
+#: For charts whose point names are placed in pixels (:func:`label_sides`): ``width`` and
+#: ``height`` are the plot's own, axes and legend added around it. Streamlit's default
+#: ("fit") would shrink the plot inside the width by an amount only the browser knows.
+PLOT_SIZED = alt.AutoSizeParams(type="pad", contains="padding")
 
 
 def side_text(data: pd.DataFrame, x: alt.X, y: alt.Y, text: str, sides, *, gap_px: float = 7,

@@ -10,6 +10,7 @@ from scipy import special
 from metacore.charts.common import (
     ACCENT,
     INK,
+    PLOT_SIZED,
     clip_label,
     label_sides,
     nice_ticks,
@@ -135,7 +136,7 @@ def _egger_slope(effects: EffectSizes, egger: EggerResult) -> float:
     return float(fit_mixed(X, effects.yi, effects.vi, model=egger.model).beta[1])
 
 
-def baujat_chart(frame: pd.DataFrame, *, width: int = 460, height: int = 340) -> alt.LayerChart:
+def baujat_chart(frame: pd.DataFrame, *, width: int = 330, height: int = 260) -> alt.LayerChart:
     """Baujat plot: each study's contribution to heterogeneity (x) against its influence on
     the pooled result (y); influential studies in red and named.
 
@@ -160,7 +161,8 @@ def baujat_chart(frame: pd.DataFrame, *, width: int = 460, height: int = 340) ->
                  alt.Tooltip("flag:N", title=" ")])
     points = base.mark_circle(size=90, opacity=0.85).encode(
         color=alt.Color("flag:N", title=None, scale=alt.Scale(
-            domain=["Not flagged", "Influential"], range=[INK, "#dc2626"])))
+            domain=["Not flagged", "Influential"], range=[INK, "#dc2626"]),
+        legend=alt.Legend(orient="bottom")))
     # Names where they fit: influential studies first, then the farthest from the origin
     # (the ones a reader looks for); the others are named by their tooltip.
     reach = bx / top_x + by / top_y + 10 * data["inf"].to_numpy(bool)
@@ -169,7 +171,8 @@ def baujat_chart(frame: pd.DataFrame, *, width: int = 460, height: int = 340) ->
     labels = side_text(data[["baujat_x", "baujat_y", "label"]], x, y, "label:N", sides,
                        fontSize=10, color="#374151")
     hidden = int((sides == "").sum())
-    return alt.layer(points, labels).properties(width=width, height=height, title=alt.TitleParams(
+    return alt.layer(points, labels).properties(
+        width=width, height=height, autosize=PLOT_SIZED, title=alt.TitleParams(
         "Baujat plot", anchor="start", fontSize=15,
         subtitle=["Top right: studies that add much heterogeneity and move the result",
                   *([f"{hidden} name{'s' if hidden > 1 else ''} left off where "
