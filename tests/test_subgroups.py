@@ -69,3 +69,14 @@ def test_one_level_and_single_study_subgroups():
     singles = [g for g in sg.groups.values() if g.k == 1]
     assert singles and any("single study" in n for n in sg.notes)
     assert "Test for subgroup differences: Chi² = " in sg.test_text()
+
+
+def test_subgroup_plot_heterogeneity_lines_read_as_revman_writes_them():
+    from metacore.charts.subgroups import subgroup_forest_frame
+
+    eff = mc.compute_effects(mc.datasets.load("bcg"), "RR")
+    sg = mc.subgroups(eff, "subgroup", tau2_method="REML")
+    lines = [t for t in subgroup_forest_frame(eff, sg)["label"] if str(t).startswith("Het")]
+    tau2 = sg.groups["systematic"].tau2
+    assert f"Tau² = {tau2:.2f};" in " ".join(lines)          # two decimals, as in RevMan
+    assert any(line.endswith("I² = 82%") and "Tau² = 0.40;" in line for line in lines)

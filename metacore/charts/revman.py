@@ -30,7 +30,7 @@ from metacore.charts.common import (
     thin_ticks,
 )
 from metacore.effects import EffectSizes
-from metacore.numbers import MINUS, format_effect, format_p
+from metacore.numbers import MINUS, format_effect, p_clause
 from metacore.pooling import PoolResult
 
 __all__ = ["BREAKPOINTS", "STYLES", "publication_forest", "revman_header"]
@@ -83,11 +83,6 @@ def _stat(x: float, digits: int = 2) -> str:
     return format_effect(float(x), digits) if np.isfinite(x) else "n/a"
 
 
-def _p(p: float) -> str:
-    text = format_p(p)
-    return f"P {text}" if text[0] in "<>" else f"P = {text}"
-
-
 def heterogeneity_line(result: PoolResult) -> str:
     """"Heterogeneity: Tau² = 0.31; Chi² = 152.23, df = 12 (P < 0.0001); I² = 92%"."""
     if result.k < 2:
@@ -95,7 +90,7 @@ def heterogeneity_line(result: PoolResult) -> str:
     parts = []
     if result.model == "random":
         parts.append(f"Tau² = {_stat(result.tau2)}")
-    parts.append(f"Chi² = {_stat(result.q)}, df = {result.q_df} ({_p(result.q_pvalue)})")
+    parts.append(f"Chi² = {_stat(result.q)}, df = {result.q_df} ({p_clause(result.q_pvalue)})")
     parts.append(f"I² = {result.i2:.0f}%" if np.isfinite(result.i2) else "I² = n/a")
     return "Heterogeneity: " + "; ".join(parts)
 
@@ -106,7 +101,7 @@ def overall_line(result: PoolResult) -> str:
         stat = f"t = {_stat(abs(result.statistic))}, df = {result.df:g}"
     else:
         stat = f"Z = {_stat(abs(result.statistic))}"
-    return f"Test for overall effect: {stat} ({_p(result.pvalue)})"
+    return f"Test for overall effect: {stat} ({p_clause(result.pvalue)})"
 
 
 def _columns(kind: str, effects: EffectSizes) -> list[tuple[str, str, int, int]]:

@@ -29,7 +29,8 @@ __all__ = ["bubble_chart", "level_chart", "subgroup_forest_chart"]
 def _het_text(tau2: float | None, q: float, df: int, p: float, i2: float) -> str:
     if df < 1:
         return "Heterogeneity: not applicable (one study)"
-    tau = f"Tau² = {format_number(tau2, 2)}; " if tau2 is not None else ""
+    # two decimals as in the overall forest plot (RevMan), more only when τ² is smaller
+    tau = f"Tau² = {format_effect(tau2, 2)}; " if tau2 is not None else ""
     return (f"Heterogeneity: {tau}Chi² = {q:.2f}, df = {df} ({p_clause(p)}); "
             f"I² = {max(0.0, 100 * (q - df) / q) if q > 0 else 0.0:.0f}%")
 
