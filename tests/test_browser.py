@@ -326,3 +326,32 @@ def test_save_share_and_reload_in_the_browser(app_url):
         assert fresh.locator(SUMMARY).first.inner_text() == summary
         assert fresh.get_by_text("Test for overall effect").count() == 0 or True
         fresh.screenshot(path=str(SHOTS / "opened_link.png"))
+
+
+_MAIN_WIDTHS = """() => {
+  const m = document.querySelector('[data-testid="stMain"]');
+  return [m.scrollWidth, m.clientWidth];
+}"""
+
+
+def test_no_page_scrolls_sideways_on_a_1280_px_laptop(app_url):
+    """With the sidebar open a 1280 px screen leaves an 820 px page; the subgroup forest
+    plot was 970 px wide there (its heterogeneity lines pushed the columns right)."""
+    titles = ("Forest & heterogeneity", "Data", "Summary of findings & report",
+              "Saved analyses", "Estimators & sensitivity", "Subgroups & meta-regression",
+              "Small-study effects & influence", "Clustered heterogeneity (MANTRA)",
+              "Pooling & shrinkage", "Bayesian", "Classical vs causal", "Many meta-analyses",
+              "Causal simulation", "About & methods")
+    with chromium_page(viewport=(1280, 800)) as page:
+        page.goto(app_url)
+        wait_for_app(page)
+        wide = {}
+        for title in titles:
+            go_to(page, title)
+            _settled(page)
+            page.wait_for_timeout(800)          # charts are drawn after the script ends
+            scroll, client = page.evaluate(_MAIN_WIDTHS)
+            if scroll > client:
+                wide[title] = scroll - client
+        assert page.locator("[data-testid='stException']").count() == 0
+    assert wide == {}

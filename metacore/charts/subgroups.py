@@ -73,7 +73,7 @@ def subgroup_forest_frame(effects: EffectSizes, sg: SubgroupResult) -> pd.DataFr
     return frame
 
 
-def subgroup_forest_chart(effects: EffectSizes, sg: SubgroupResult, *, width: int = 360,
+def subgroup_forest_chart(effects: EffectSizes, sg: SubgroupResult, *, width: int = 320,
                           favours: tuple[str, str] | None = ("Favours treatment",
                                                              "Favours control")
                           ) -> alt.HConcatChart:
@@ -157,16 +157,19 @@ def subgroup_forest_chart(effects: EffectSizes, sg: SubgroupResult, *, width: in
         return out
 
     labels = alt.layer(*text_layers("label", 0, "left", True)).properties(
-        width=250, height=height, title=alt.TitleParams("Study or subgroup", fontSize=12,
+        width=230, height=height, title=alt.TitleParams("Study or subgroup", fontSize=12,
                                                         anchor="start"))
 
     def column(field: str, header: str, w: int) -> alt.LayerChart:
         return alt.layer(*text_layers(field, w - 4, "right", False)).properties(
             width=w, height=height, title=alt.TitleParams(header, fontSize=12, anchor="end"))
 
-    chart = alt.hconcat(labels, column("weight_text", "Weight", 60), plot,
-                        column("ci_text", f"{name.split(' (')[0]} [{sg.level:.0%} CI]", 170),
-                        spacing=8).resolve_scale(y="shared")
+    # flush bounds: the columns sit at their widths, and a heterogeneity line runs on under
+    # the next columns (its row has nothing else) instead of pushing them right — the
+    # chart was 970 px wide, past a 1280 px screen's 820 px page
+    chart = alt.hconcat(labels, column("weight_text", "Weight", 56), plot,
+                        column("ci_text", f"{name.split(' (')[0]} [{sg.level:.0%} CI]", 150),
+                        spacing=8, bounds="flush").resolve_scale(y="shared")
     tau = "common τ²" if sg.tau2_common else "τ² per subgroup"
     chart = chart.properties(title=alt.TitleParams(
         f"Subgroups by {sg.by}: {name}", anchor="start", fontSize=16,
