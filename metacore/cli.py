@@ -218,34 +218,62 @@ def process_chunk(frame: pd.DataFrame, by: str, measure: str, model: str, tau2: 
 
 
 def _mantra_chunk(frame: pd.DataFrame, by: str, measure: str, extra: dict) -> pd.DataFrame:
-    """The clustered model for each group: one row per population, in any order."""
+    """The clustered model for each group: one row per population, in any order.
+
+    A group measured in only some populations (a variant missing from a cohort, as is
+    common in a GWAS) is analysed on those, with their distances (as MANTRA does); the
+    groups are batched by which populations they have. A population the distances file
+    does not name, or named twice in one group, leaves that group unanalysed with the
+    reason.
+    """
     from metacore.cluster import cluster_meta_batch
 
     pops, D, col = extra["populations"], np.asarray(extra["distances"]), extra["column"]
     if col not in frame.columns:
         raise MetacoreError(f"The input has no column '{col}' naming each row's population.")
+    n_pop = len(pops)
     eff = compute_effects(frame.drop(columns=[by]), measure)
-    data = eff.data.assign(_g=frame[by].to_numpy()[np.asarray(eff.rows) - 1])
+    rows = np.asarray(eff.rows, dtype=int) - 1
     groups = pd.unique(frame[by])
-    index = {p: j for j, p in enumerate(pops)}
-    Y = np.full((len(groups), len(pops)), np.nan)
-    S = np.full((len(groups), len(pops)), np.nan)
-    gpos = {g: i for i, g in enumerate(groups)}
-    for g, pop, yi, vi in zip(data["_g"], data[col].astype(str), eff.yi, eff.vi,
-                              strict=True):
-        if pop in index:
-            Y[gpos[g], index[pop]], S[gpos[g], index[pop]] = yi, np.sqrt(vi)
-    complete = np.isfinite(Y).all(1) & np.isfinite(S).all(1)
-    out = pd.DataFrame({by: groups, "prob_heterogeneous": np.nan, "log10_bf": np.nan})
-    for c in range(len(pops)):
-        out[f"prob_c{c + 1}"] = np.nan
-    if complete.any():
-        res = cluster_meta_batch(Y[complete], S[complete], D)
-        out.loc[complete, "prob_heterogeneous"] = res["prob_heterogeneous"]
-        out.loc[complete, "log10_bf"] = res["log10_bf"]
-        for c in range(len(pops)):
-            out.loc[complete, f"prob_c{c + 1}"] = res["prob_c"][:, c]
-    out["reason"] = np.where(complete, "", "not every population has a usable estimate")
+    gi = pd.Index(groups).get_indexer(frame[by].to_numpy()[rows])
+    names = eff.data[col].astype(str).to_numpy()
+    pj = pd.Index(pops).get_indexer(names)
+    reason = np.full(len(groups), "", dtype=object)
+    known = pj >= 0
+    for g, name in zip(gi[~known], names[~known], strict=True):      # rare: loop is fine
+        reason[g] = reason[g] or f"population '{name}' is not in the distances file"
+    cell = gi[known] * n_pop + pj[known]
+    twice = pd.Series(cell).duplicated(keep=False).to_numpy()
+    for c in np.unique(cell[twice]):
+        reason[c // n_pop] = reason[c // n_pop] or f"population '{pops[c % n_pop]}' appears twice"
+    Y = np.full((len(groups), n_pop), np.nan)
+    S = np.full((len(groups), n_pop), np.nan)
+    Y.flat[cell[~twice]] = eff.yi[known][~twice]
+    S.flat[cell[~twice]] = np.sqrt(eff.vi[known][~twice])
+    present = np.isfinite(Y) & np.isfinite(S) & (S > 0)
+    reason[(reason == "") & ~present.any(1)] = "no population has a usable estimate"
+    ok = reason == ""
+    out = pd.DataFrame({by: groups, "k": present.sum(1), "prob_heterogeneous": np.nan,
+                        "log10_bf": np.nan})
+    prob_c = np.full((len(groups), n_pop), np.nan)
+    code = present.astype(np.int64) @ (1 << np.arange(n_pop, dtype=np.int64))
+    for pattern in np.unique(code[ok]):
+        sel = np.flatnonzero(ok & (code == pattern))
+        cols = np.flatnonzero((pattern >> np.arange(n_pop)) & 1)
+        res = cluster_meta_batch(Y[np.ix_(sel, cols)], S[np.ix_(sel, cols)],
+                                 D[np.ix_(cols, cols)])
+        out.loc[sel, "prob_heterogeneous"] = res["prob_heterogeneous"]
+        out.loc[sel, "log10_bf"] = res["log10_bf"]
+        prob_c[sel] = 0.0                        # more clusters than populations: impossible
+        prob_c[sel, :len(cols)] = res["prob_c"]
+    for c in range(n_pop):
+        out[f"prob_c{c + 1}"] = prob_c[:, c]
+    absent = ~present & ok[:, None]
+    some = np.flatnonzero(absent.any(1))
+    out["absent"] = ""
+    out.loc[some, "absent"] = [", ".join(pops[j] for j in np.flatnonzero(absent[i]))
+                               for i in some]
+    out["reason"] = reason
     return out
 
 
@@ -381,7 +409,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="classical random effects beside the causal estimate (2x2 data; "
                         "--measure RD, RR, OR or SR)")
     b.add_argument("--mantra", action="store_true",
-                   help="the clustered (MANTRA-type) model per group; needs --distances")
+                   help="the clustered (MANTRA-type) model per group, on the populations "
+                        "it was measured in (columns k and absent say which); needs "
+                        "--distances")
     b.add_argument("--distances", help="CSV: header = population names, then their k x k "
                                        "distances (for --mantra)")
     b.add_argument("--population", default="population",

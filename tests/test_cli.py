@@ -189,6 +189,55 @@ def test_mantra_per_variant(tmp_path):
     assert res.loc["v3", "log10_bf"] == pytest.approx(one.log10_bf, abs=1e-10)
 
 
+def test_mantra_variants_missing_from_some_cohorts(tmp_path):
+    """A variant measured in some populations is analysed on those (the distances between
+    them), as MANTRA does; unknown or repeated populations and unusable rows say why."""
+    rng = np.random.default_rng(8)
+    pops = ["EUR", "AFR", "EAS", "SAS"]
+    D = mc.distances_from(rng.normal(size=(4, 2)))
+    pd.DataFrame(D, columns=pops).to_csv(tmp_path / "dist.csv", index=False)
+    rows = []
+
+    def add(variant, pop, sei=None):
+        rows.append({"variant": variant, "population": pop, "yi": rng.normal(0.1, 0.2),
+                     "sei": rng.uniform(0.05, 0.2) if sei is None else sei})
+
+    for pop in pops:                                  # cohort after cohort, as in a GWAS
+        for g in range(8):
+            if not (g == 1 and pop == "AFR") and not (g == 2 and pop in ("EAS", "SAS")) \
+                    and not (g == 3 and pop != "EUR"):
+                add(f"v{g}", pop, -1.0 if g == 7 else None)
+    add("v5", "XYZ")
+    add("v6", "EUR")
+    long = pd.DataFrame(rows)
+    long.to_parquet(tmp_path / "v.parquet")
+    out = tmp_path / "m.csv"
+    assert main(["batch", str(tmp_path / "v.parquet"), str(out), "--by", "variant",
+                 "--mantra", "--distances", str(tmp_path / "dist.csv")]) == 0
+    res = pd.read_csv(out, keep_default_na=False, na_values=[""]).set_index("variant")
+    assert list(res.index) == [f"v{g}" for g in range(8)]
+    assert res["k"].tolist()[:4] == [4, 3, 2, 1]
+    assert res.loc["v1", "absent"] == "AFR" and res.loc["v2", "absent"] == "EAS, SAS"
+    for g in ("v0", "v1", "v2", "v3"):
+        sub = long[long["variant"] == g]
+        cols = [pops.index(p) for p in sub["population"]]
+        one = mc.cluster_meta(mc.EffectSizes(yi=sub["yi"].to_numpy(),
+                                             vi=sub["sei"].to_numpy() ** 2,
+                                             study=tuple(sub["population"]), measure="GEN"),
+                              D[np.ix_(cols, cols)])
+        assert res.loc[g, "log10_bf"] == pytest.approx(one.log10_bf, abs=1e-10)
+        assert res.loc[g, "prob_heterogeneous"] == pytest.approx(one.prob_heterogeneous,
+                                                                 abs=1e-12)
+        probs = res.loc[g, [f"prob_c{c}" for c in range(1, 5)]].to_numpy(float)
+        np.testing.assert_allclose(probs[:len(cols)], one.prob_c, atol=1e-12)
+        assert (probs[len(cols):] == 0).all()      # more clusters than populations
+    assert "'XYZ' is not in the distances file" in res.loc["v5", "reason"]
+    assert "'EUR' appears twice" in res.loc["v6", "reason"]
+    assert res.loc["v7", "reason"] == "no population has a usable estimate"
+    assert np.isnan(res.loc[["v5", "v6", "v7"], "log10_bf"]).all()
+    assert (res.loc[["v0", "v1", "v2", "v3", "v4"], "reason"].isna()).all()
+
+
 _PEAK = """
 import resource, runpy, sys
 sys.argv = ["metacore", *sys.argv[1:]]
