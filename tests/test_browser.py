@@ -27,7 +27,7 @@ def test_forest_page_then_every_page_then_a_control_change(app_url):
 
         for title, shot in (("Data", "browser_data"), ("Estimators & sensitivity",
                                                         "browser_sensitivity"),
-                            ("Subgroups & meta-regression", "browser_subgroups"),
+                            ("Subgroups & meta-regression", "browser_subgroups_top"),
                             ("Pooling & shrinkage", "browser_shrinkage"),
                             ("Bayesian", "browser_bayes"),
                             ("Classical vs causal", "browser_causal"),
