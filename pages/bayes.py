@@ -191,5 +191,6 @@ for why in skipped:
 c1, c2 = st.columns(2)
 for col, group in ((c1, "μ"), (c2, "β_F")) if len(sens) else ():
     col.vega_lite_chart(interval_rows_chart(sens[sens.group == group], f"Estimating {group}",
-                                            name, ratio=eff.ratio).to_dict(validate=False),
+                                            name, ratio=eff.ratio, width=380)
+                        .to_dict(validate=False),
                         key=f"bayes_sens_{group}", width="content", theme=None)

@@ -68,8 +68,8 @@ def chart_specs(inputs: tuple, source: tuple, rate: float, mu_sd: float | None,
     return (interval_rows_chart(forest.iloc[order],
                                 "Studies coloured by the most probable clustering",
                                 mc.MEASURE_LABELS[eff.measure], ratio=eff.ratio,
-                                subtitle=f"{level:.0%} Wald intervals; colour: cluster"
-                                ).to_dict(validate=False),
+                                subtitle=f"{level:.0%} Wald intervals; colour: cluster",
+                                width=380).to_dict(validate=False),
             prob_c_chart(res).to_dict(validate=False),
             coclustering_chart(res, order).to_dict(validate=False),
             cluster_map_chart(coords, res, axes).to_dict(validate=False))

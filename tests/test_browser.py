@@ -330,13 +330,23 @@ def test_save_share_and_reload_in_the_browser(app_url):
 
 _MAIN_WIDTHS = """() => {
   const m = document.querySelector('[data-testid="stMain"]');
-  return [m.scrollWidth, m.clientWidth];
+  const out = Array.from(document.querySelectorAll("[data-testid='stVegaLiteChart']"))
+    .map(c => [c.querySelector('canvas, svg'), c.closest('[data-testid="stColumn"]')])
+    .filter(([el, col]) => el && col)
+    .map(([el, col]) => el.getBoundingClientRect().right - col.getBoundingClientRect().right)
+    .filter(d => d > 1);
+  const cutValues = Array.from(document.querySelectorAll("[data-testid='stMetricValue']"))
+    .filter(v => [v, ...v.querySelectorAll("div, p")].some(d => d.scrollWidth > d.clientWidth + 1))
+    .map(v => v.innerText);
+  return [m.scrollWidth, m.clientWidth, out.length, cutValues];
 }"""
 
 
 def test_no_page_scrolls_sideways_on_a_1280_px_laptop(app_url):
     """With the sidebar open a 1280 px screen leaves an 820 px page; the subgroup forest
-    plot was 970 px wide there (its heterogeneity lines pushed the columns right)."""
+    plot was 970 px wide there (its heterogeneity lines pushed the columns right), and
+    charts in half-page columns were cut off at the column's edge (Bayesian densities'
+    legends, the MANTRA forest), and metric values ended in an ellipsis ("0.331 to 0.…")."""
     titles = ("Forest & heterogeneity", "Data", "Summary of findings & report",
               "Saved analyses", "Estimators & sensitivity", "Subgroups & meta-regression",
               "Small-study effects & influence", "Clustered heterogeneity (MANTRA)",
@@ -350,8 +360,8 @@ def test_no_page_scrolls_sideways_on_a_1280_px_laptop(app_url):
             go_to(page, title)
             _settled(page)
             page.wait_for_timeout(800)          # charts are drawn after the script ends
-            scroll, client = page.evaluate(_MAIN_WIDTHS)
-            if scroll > client:
-                wide[title] = scroll - client
+            scroll, client, cut, values = page.evaluate(_MAIN_WIDTHS)
+            if scroll > client or cut or values:
+                wide[title] = (scroll - client, cut, values)
         assert page.locator("[data-testid='stException']").count() == 0
     assert wide == {}

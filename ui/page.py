@@ -6,6 +6,14 @@ import streamlit as st
 
 from ui import controls, persist, state
 
+# A metric's value wraps at its spaces instead of ending in an ellipsis: "0.331 to 0.…" or
+# "QE(11) = 30.…" on a 1280 px screen read as different numbers.
+_STYLE = """<style>
+[data-testid="stMetricValue"] > div, [data-testid="stMetricValue"] p {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+}
+</style>"""
+
 
 def setup(ignored: dict[str, str] | None = None) -> None:
     """Initialise the session and draw the shared sidebar controls.
@@ -14,6 +22,7 @@ def setup(ignored: dict[str, str] | None = None) -> None:
     they are shown disabled, with the reasons, so no control seems to do nothing.
     """
     state.init()
+    st.html(_STYLE)             # style only: Streamlit gives it no space on the page
     persist.start()
     controls.sidebar(ignored or {})
     persist.checkpoint()

@@ -13,15 +13,18 @@ from metacore.charts.common import (
 
 
 def density_chart(x: np.ndarray, series: dict[str, np.ndarray], title: str, x_title: str,
-                  ratio: bool = False, subtitle: str = "") -> alt.Chart:
-    """Line chart of one or more densities over a common grid (natural scale for ratios)."""
+                  ratio: bool = False, subtitle: str = "", width: int = 380) -> alt.Chart:
+    """Line chart of one or more densities over a common grid (natural scale for ratios).
+
+    ``width`` is the whole chart's (Streamlit fits the plot, axes and legend in it): 380 fits
+    half of a 1280 px screen's page with the sidebar open.
+    """
     t = np.exp if ratio else (lambda v: v)
     pick = np.unique(np.linspace(0, len(x) - 1, min(len(x), 500)).astype(int))
     frame = pd.concat([pd.DataFrame({"x": t(x[pick]), "density": d[pick], "curve": name})
                        for name, d in series.items()], ignore_index=True)
     frame = frame[np.isfinite(frame["density"])]
     colors = ["#1d4ed8", "#b45309", "#15803d", "#7c3aed"][:len(series)]
-    width = 420
     lo, hi = float(frame["x"].min()), float(frame["x"].max())
     x_axis = alt.Axis(values=nice_ticks(lo, hi, True, width=width), format="~g") if ratio \
         else axis(width)
@@ -39,14 +42,16 @@ def density_chart(x: np.ndarray, series: dict[str, np.ndarray], title: str, x_ti
 
 
 def interval_rows_chart(frame: pd.DataFrame, title: str, x_title: str, ratio: bool = False,
-                        subtitle: str = "", color_field: str = "group") -> alt.Chart:
-    """Point and interval per labelled row: columns ``label est lo hi`` and ``group``."""
+                        subtitle: str = "", color_field: str = "group",
+                        width: int = 460) -> alt.Chart:
+    """Point and interval per labelled row: columns ``label est lo hi`` and ``group``
+    (``width``: the whole chart's; 380 in half a page)."""
     t = np.exp if ratio else (lambda v: v)
     frame = frame.assign(est=t(frame["est"]), lo=t(frame["lo"]), hi=t(frame["hi"]))
     vals = frame[["lo", "hi"]].to_numpy(float).ravel()
     vals = vals[np.isfinite(vals)]
-    ticks = nice_ticks(float(vals.min()), float(vals.max()), ratio, width=460) if vals.size \
-        else None
+    ticks = nice_ticks(float(vals.min()), float(vals.max()), ratio, width=width - 200) \
+        if vals.size else None
     scale = alt.Scale(type="log" if ratio else "linear", zero=False, nice=False,
                       domain=[min(ticks[0], vals.min()), max(ticks[-1], vals.max())]
                       if ticks else alt.Undefined)
@@ -61,6 +66,6 @@ def interval_rows_chart(frame: pd.DataFrame, title: str, x_title: str, ratio: bo
                     axis=alt.Axis(values=ticks, format="~g" if ratio else alt.Undefined)
                     if ticks else alt.Axis()), x2="hi:Q"),
         base.mark_point(filled=True, size=50).encode(x=alt.X("est:Q", scale=scale)),
-    ).properties(width=460, height=max(120, 20 * len(frame)), title=alt.TitleParams(
+    ).properties(width=width, height=max(120, 20 * len(frame)), title=alt.TitleParams(
         title, subtitle=subtitle, anchor="start", fontSize=14))
 
