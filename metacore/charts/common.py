@@ -136,9 +136,9 @@ def label_sides(x, y, texts, priority, *, width: float, height: float,
         px = pixels(tx, x_domain, log_x, width)
         py = height - pixels(ty, y_domain, log_y, height)
     ok = np.isfinite(px) & np.isfinite(py)
-    # every point's box (±4 px), then each placed name's; a name's own point is not in its way
-    dots = np.array([(px[i] - 4, py[i] - 4, px[i] + 4, py[i] + 4) if ok[i] else (np.nan,) * 4
-                     for i in range(len(x))]).reshape(-1, 4)
+    # every point's box (±4 px; NaN for a point not drawn, which then blocks nothing), then
+    # each placed name's; a name's own point is not in its way
+    dots = np.column_stack([px - 4, py - 4, px + 4, py + 4])
     names: list[tuple[float, float, float, float]] = []
 
     def free(box, own: int) -> bool:
