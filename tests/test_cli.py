@@ -78,6 +78,21 @@ def test_dask_local_gives_identical_results(long_table, tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(plain), pd.read_parquet(dasked))
 
 
+def test_dask_scheduler_address_joins_an_existing_cluster(long_table, tmp_path):
+    from dask.distributed import LocalCluster
+
+    frame, path = long_table
+    plain, joined = tmp_path / "plain.parquet", tmp_path / "joined.parquet"
+    assert main(["batch", str(path), str(plain), "--by", "variant", "--chunk-rows", "150"]) == 0
+    # a scheduler on a TCP port, as a cluster elsewhere would be (in this process, so cheap)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp://",
+                      host="127.0.0.1", dashboard_address=None) as cluster:
+        assert main(["batch", str(path), str(joined), "--by", "variant", "--chunk-rows", "150",
+                     "--dask", cluster.scheduler_address]) == 0
+        assert cluster.scheduler_address.startswith("tcp://")
+    pd.testing.assert_frame_equal(pd.read_parquet(plain), pd.read_parquet(joined))
+
+
 def test_unsorted_input_is_grouped_first_and_gives_the_same_rows(long_table, tmp_path,
                                                                   capsys):
     frame, path = long_table
