@@ -68,8 +68,9 @@ def read_chunks(path: str, by: str, rows: int) -> Iterator[pd.DataFrame]:
     carry = None
     # 64-bit hashes of the groups met so far, sorted: 8 bytes per group where a set of the
     # names grew by ~100 (2.5 million variants: 20 MB, not 250). Two different names
-    # sharing a hash (odds ~ n^2 / 2^65, 2e-7 at 2.5 million) would be reported as a
-    # repeated group, never silently merged.
+    # sharing a hash (odds ~ n^2 / 2^65, 2e-7 at 2.5 million) would look like a repeated
+    # group and send the input down the grouping path, which tells them apart by name:
+    # never silently merged.
     seen = np.zeros(0, dtype=np.uint64)
     for frame in batches:
         if by not in frame.columns:
@@ -91,7 +92,7 @@ def read_chunks(path: str, by: str, rows: int) -> Iterator[pd.DataFrame]:
 
 
 def _checked(frame: pd.DataFrame, by: str, seen: np.ndarray) -> np.ndarray:
-    """``seen`` with this chunk's groups added; a group met before is an error."""
+    """``seen`` with this chunk's groups added; a group met before raises :class:`Unsorted`."""
     groups = pd.unique(frame[by])
     hashes = _hashes(groups)
     pos = np.searchsorted(seen, hashes)

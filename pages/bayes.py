@@ -7,6 +7,7 @@ import streamlit as st
 import metacore as mc
 from metacore import priors as P
 from metacore.charts import density_chart, interval_rows_chart
+from metacore.charts.common import HALF_PAGE
 from metacore.numbers import format_effect, format_number, format_prob
 from metacore.report import SHORT_NAMES
 from ui import state, widgets
@@ -191,6 +192,6 @@ for why in skipped:
 c1, c2 = st.columns(2)
 for col, group in ((c1, "μ"), (c2, "β_F")) if len(sens) else ():
     col.vega_lite_chart(interval_rows_chart(sens[sens.group == group], f"Estimating {group}",
-                                            name, ratio=eff.ratio, width=380)
+                                            name, ratio=eff.ratio, width=HALF_PAGE)
                         .to_dict(validate=False),
                         key=f"bayes_sens_{group}", width="content", theme=None)

@@ -14,6 +14,7 @@ from metacore.charts import (
     prob_c_chart,
 )
 from metacore.charts.cluster import cluster_names
+from metacore.charts.common import HALF_PAGE
 from metacore.cluster import distances_from_groups
 from metacore.numbers import format_effect, format_number, format_prob
 from metacore.table import extra_columns
@@ -69,7 +70,7 @@ def chart_specs(inputs: tuple, source: tuple, rate: float, mu_sd: float | None,
                                 "Studies coloured by the most probable clustering",
                                 mc.MEASURE_LABELS[eff.measure], ratio=eff.ratio,
                                 subtitle=f"{level:.0%} Wald intervals; colour: cluster",
-                                width=380).to_dict(validate=False),
+                                width=HALF_PAGE).to_dict(validate=False),
             prob_c_chart(res).to_dict(validate=False),
             coclustering_chart(res, order).to_dict(validate=False),
             cluster_map_chart(coords, res, axes).to_dict(validate=False))

@@ -7,17 +7,18 @@ import numpy as np
 import pandas as pd
 
 from metacore.charts.common import (
+    HALF_PAGE,
     axis,
     nice_ticks,
 )
 
 
 def density_chart(x: np.ndarray, series: dict[str, np.ndarray], title: str, x_title: str,
-                  ratio: bool = False, subtitle: str = "", width: int = 380) -> alt.Chart:
+                  ratio: bool = False, subtitle: str = "", width: int = HALF_PAGE
+                  ) -> alt.Chart:
     """Line chart of one or more densities over a common grid (natural scale for ratios).
 
-    ``width`` is the whole chart's (Streamlit fits the plot, axes and legend in it): 380 fits
-    half of a 1280 px screen's page with the sidebar open.
+    ``width`` is the whole chart's (Streamlit fits the plot, axes and legend in it).
     """
     t = np.exp if ratio else (lambda v: v)
     pick = np.unique(np.linspace(0, len(x) - 1, min(len(x), 500)).astype(int))
@@ -45,11 +46,12 @@ def interval_rows_chart(frame: pd.DataFrame, title: str, x_title: str, ratio: bo
                         subtitle: str = "", color_field: str = "group",
                         width: int = 460) -> alt.Chart:
     """Point and interval per labelled row: columns ``label est lo hi`` and ``group``
-    (``width``: the whole chart's; 380 in half a page)."""
+    (``width``: the whole chart's; :data:`HALF_PAGE` in a column of two)."""
     t = np.exp if ratio else (lambda v: v)
     frame = frame.assign(est=t(frame["est"]), lo=t(frame["lo"]), hi=t(frame["hi"]))
     vals = frame[["lo", "hi"]].to_numpy(float).ravel()
     vals = vals[np.isfinite(vals)]
+    # tick density for the plot's share of the width (the row labels take about 200 px)
     ticks = nice_ticks(float(vals.min()), float(vals.max()), ratio, width=width - 200) \
         if vals.size else None
     scale = alt.Scale(type="log" if ratio else "linear", zero=False, nice=False,

@@ -21,6 +21,9 @@ GREY = "#9ca3af"
 ACCENT = "#1d4ed8"
 DIAMOND = {"common": "#b45309", "random": "#1d4ed8", "MH": "#7c3aed", "PETO": "#0f766e"}
 ROW_PX = 24
+#: A chart's whole width (plot, axes and legend) in half of the page: a 1280 px screen with
+#: the sidebar open leaves 820 px, so a column of two is about 400 px.
+HALF_PAGE = 380
 #: Longest study label drawn; longer ones end in an ellipsis (the table keeps the full text).
 MAX_LABEL = 60
 
