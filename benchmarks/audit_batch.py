@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import metacore as mc  # noqa: E402
-from metacore.batch import pool_batch  # noqa: E402
+from metacore.batch.pool import pool_batch  # noqa: E402
 
 COLUMNS = ("estimate", "se", "tau2", "ci_low", "ci_high", "pvalue", "i2", "q")
 METHODS = ("DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from metacore.tau2 import TAU2_LABELS  # noqa: E402
+from metacore.models.tau2 import TAU2_LABELS  # noqa: E402
 from tests.browser import (  # noqa: E402
     CHART,
     SUMMARY,

@@ -30,7 +30,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")      # before numpy loads Ope
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from metacore.batch import pool_batch  # noqa: E402
+from metacore.batch.pool import pool_batch  # noqa: E402
 
 
 def data(m: int, k: int, seed: int = 1):
@@ -111,7 +111,8 @@ def main() -> None:
             line += (f"; PyMARE {med:.4f} s [{min(theirs_t):.4f}]{note} -> {med / ours:.1f}x "
                      f"(best vs best {min(theirs_t) / min(ours_t):.1f}x)")
         print(line)
-    from metacore.cluster import cluster_meta_batch, distances_from
+    from metacore.batch.cluster import cluster_meta_batch
+    from metacore.models.cluster import distances_from
 
     rng = np.random.default_rng(2)
     D = distances_from(rng.normal(size=(5, 2)))

@@ -17,7 +17,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import metacore as mc  # noqa: E402
-from metacore import priors as P  # noqa: E402
+from metacore.models import priors as P  # noqa: E402
 
 
 def _median_ms(fn, n: int = 20) -> float:

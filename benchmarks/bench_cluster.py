@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import metacore as mc  # noqa: E402
-from metacore.cluster import cluster_meta, distances_from  # noqa: E402
+from metacore.models.cluster import cluster_meta, distances_from  # noqa: E402
 
 
 def main() -> None:

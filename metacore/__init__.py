@@ -4,6 +4,11 @@ Effect sizes (:func:`compute_effects`) -> a fit (:func:`pool`, :func:`pool_mh`,
 :func:`pool_peto`) -> methods on the fit (``summary()``, ``to_frame()``,
 ``natural()``), reproducing R's metafor.
 
+The engine is layered: ``data`` (tables, uploads, datasets) -> ``models`` (effect
+sizes and fits) -> ``diagnostics`` -> ``review`` -> ``report`` (R script, HTML and
+Word, charts); ``batch`` and ``store`` stand beside. Every public name is importable
+from here.
+
 >>> import metacore as mc
 >>> eff = mc.compute_effects(mc.datasets.load("bcg"), "RR")
 >>> res = mc.pool(eff, model="random", tau2_method="REML")
@@ -11,12 +16,25 @@ Effect sizes (:func:`compute_effects`) -> a fit (:func:`pool`, :func:`pool_mh`,
 0.4894
 """
 
-from metacore import datasets, export, io, priors
-from metacore.batch import pool_batch
-from metacore.bayes import BayesResult, bayes_pool
-from metacore.causal import CausalResult, causal_many, causal_pool
-from metacore.cluster import ClusterResult, cluster_meta, cluster_meta_batch, distances_from
-from metacore.effects import (
+import importlib
+
+from metacore import _moved
+from metacore._version import __version__
+from metacore.batch.causal import causal_many
+from metacore.batch.cluster import cluster_meta_batch
+from metacore.batch.pool import pool_batch
+from metacore.data import datasets, io
+from metacore.data.table import ALIASES, StudyTable, generic_scale, map_columns, standardize
+from metacore.diagnostics.influence import baujat, cumulative, gosh, influence
+from metacore.diagnostics.sensitivity import compare_estimators, leave_one_out
+from metacore.diagnostics.smallstudy import begg, egger, failsafe, trimfill
+from metacore.errors import DataError, MeasureError, MetacoreError, OptionError
+from metacore.models import priors
+from metacore.models.analysis import analysis_of
+from metacore.models.bayes import BayesResult, bayes_pool
+from metacore.models.causal import CausalResult, causal_pool
+from metacore.models.cluster import ClusterResult, cluster_meta, distances_from
+from metacore.models.effects import (
     BINARY_MEASURES,
     CONTINUOUS_MEASURES,
     GENERIC_NAMES,
@@ -28,17 +46,15 @@ from metacore.effects import (
     measure_name,
     measures_for,
 )
-from metacore.errors import DataError, MeasureError, MetacoreError, OptionError
-from metacore.influence import baujat, cumulative, gosh, influence
-from metacore.metareg import MetaRegResult, metareg
-from metacore.mh import pool_mh, pool_peto
-from metacore.pooling import PoolResult, pool
-from metacore.sensitivity import compare_estimators, leave_one_out
-from metacore.smallstudy import begg, egger, failsafe, trimfill
-from metacore.sof import SummaryOfFindings, summary_of_findings
-from metacore.subgroups import GroupResult, SubgroupResult, subgroups
-from metacore.table import ALIASES, StudyTable, generic_scale, map_columns, standardize
-from metacore.tau2 import ESTIMATORS, TAU2_LABELS, Interval
+from metacore.models.metareg import MetaRegResult, metareg
+from metacore.models.mh import pool_mh, pool_peto
+from metacore.models.pooling import PoolResult, pool
+from metacore.models.subgroups import GroupResult, SubgroupResult, subgroups
+from metacore.models.tau2 import ESTIMATORS, TAU2_LABELS, Interval
+from metacore.report import export
+from metacore.review.sof import SummaryOfFindings, summary_of_findings
+
+_moved.install()
 
 __all__ = [
     "ALIASES", "BINARY_MEASURES", "export", "BayesResult", "bayes_pool", "priors", "CausalResult",
@@ -52,7 +68,13 @@ __all__ = [
     "baujat", "begg", "cumulative", "egger", "failsafe", "gosh", "influence", "trimfill",
     "ClusterResult", "cluster_meta", "cluster_meta_batch", "distances_from", "pool_batch",
     "GENERIC_NAMES", "SummaryOfFindings", "generic_scale", "measure_name",
-    "summary_of_findings",
+    "summary_of_findings", "analysis_of", "__version__",
 ]
 
-__version__ = "0.1.0"
+
+def __getattr__(name: str):
+    # ``mc.charts``, ``mc.pooling`` …: modules of the flat layout, imported on first use
+    # (charts need altair, which the engine alone does not).
+    if name in _moved.MOVED:
+        return importlib.import_module(f"metacore.{name}")
+    raise AttributeError(f"module 'metacore' has no attribute {name!r}")

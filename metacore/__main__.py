@@ -1,7 +1,7 @@
-"""``python -m metacore``: see :mod:`metacore.cli`."""
+"""``python -m metacore``: see :mod:`metacore.batch.cli`."""
 
 import sys
 
-from metacore.cli import main
+from metacore.batch.cli import main
 
 sys.exit(main())

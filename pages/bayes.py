@@ -5,11 +5,11 @@ import pandas as pd
 import streamlit as st
 
 import metacore as mc
-from metacore import priors as P
-from metacore.charts import density_chart, interval_rows_chart
-from metacore.charts.common import HALF_PAGE
+from metacore.models import priors as P
 from metacore.numbers import format_effect, format_number, format_prob
-from metacore.report import SHORT_NAMES
+from metacore.report.charts import density_chart, interval_rows_chart
+from metacore.report.charts.common import HALF_PAGE
+from metacore.report.describe import SHORT_NAMES
 from ui import state, widgets
 from ui.cache import cached
 from ui.page import setup

@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from metacore.causal import geometric_mean_ratio, verdict
-from metacore.charts import METHOD_COLORS, comparison_chart
+from metacore.models.causal import geometric_mean_ratio, verdict
 from metacore.numbers import format_effect
+from metacore.report.charts import METHOD_COLORS, comparison_chart
 from ui import analysis as an
 from ui import state, widgets
 from ui.page import setup

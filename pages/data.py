@@ -4,10 +4,10 @@ import pandas as pd
 import streamlit as st
 
 import metacore as mc
-from metacore.io import excel_sheets, read_pasted, read_table
-from metacore.project import Project
-from metacore.report import describe
-from metacore.table import ALIASES, map_columns
+from metacore.data.io import excel_sheets, read_pasted, read_table
+from metacore.data.table import ALIASES, map_columns
+from metacore.report.describe import describe
+from metacore.store.project import Project
 from ui import analysis as an
 from ui import persist, state, widgets
 from ui.page import setup

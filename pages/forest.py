@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import metacore as mc
-from metacore.report import describe
+from metacore.report.describe import describe
 from ui import analysis as an
 from ui import state, widgets
 from ui.page import setup

@@ -7,17 +7,17 @@ import pandas as pd
 import streamlit as st
 
 import metacore as mc
-from metacore.charts import (
+from metacore.data.table import extra_columns
+from metacore.models.cluster import distances_from_groups
+from metacore.numbers import format_effect, format_number, format_prob
+from metacore.report.charts import (
     cluster_map_chart,
     coclustering_chart,
     interval_rows_chart,
     prob_c_chart,
 )
-from metacore.charts.cluster import cluster_names
-from metacore.charts.common import HALF_PAGE
-from metacore.cluster import distances_from_groups
-from metacore.numbers import format_effect, format_number, format_prob
-from metacore.table import extra_columns
+from metacore.report.charts.cluster import cluster_names
+from metacore.report.charts.common import HALF_PAGE
 from ui import analysis as an
 from ui import state, widgets
 from ui.cache import cached

@@ -5,9 +5,10 @@ import pandas as pd
 import streamlit as st
 
 import metacore as mc
-from metacore.causal import CAUSAL_MEASURES, causal_many
-from metacore.charts import many_scatter
-from metacore.io import read_table
+from metacore.batch.causal import causal_many
+from metacore.data.io import read_table
+from metacore.models.causal import CAUSAL_MEASURES
+from metacore.report.charts import many_scatter
 from ui import state, widgets
 from ui.cache import TableRef
 from ui.page import setup

@@ -3,7 +3,7 @@
 import streamlit as st
 
 import metacore as mc
-from metacore.sof import CERTAINTY
+from metacore.review.sof import CERTAINTY
 from ui import analysis as an
 from ui import state, widgets
 from ui.page import setup

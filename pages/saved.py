@@ -3,7 +3,7 @@
 import streamlit as st
 
 import metacore as mc
-from metacore.project import from_json, to_json
+from metacore.store.project import from_json, to_json
 from ui import persist
 from ui.page import setup
 from ui.text import md

@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 import metacore as mc
-from metacore.charts import estimator_chart, leave_one_out_chart
-from metacore.sensitivity import compare_estimators, leave_one_out
+from metacore.diagnostics.sensitivity import compare_estimators, leave_one_out
+from metacore.report.charts import estimator_chart, leave_one_out_chart
 from ui import state, widgets
 from ui.cache import cached
 from ui.page import setup

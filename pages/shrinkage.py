@@ -5,9 +5,9 @@ import pandas as pd
 import streamlit as st
 
 import metacore as mc
-from metacore.charts import shrinkage_chart
+from metacore.models.shrinkage import blup, shrinkage_path
 from metacore.numbers import format_effect
-from metacore.shrinkage import blup, shrinkage_path
+from metacore.report.charts import shrinkage_chart
 from ui import state, widgets
 from ui.page import setup
 

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from metacore.charts import simulation_chart
-from metacore.simulate import METHODS, AppendixA, compare_methods, simulate
+from metacore.models.simulate import METHODS, AppendixA, compare_methods, simulate
+from metacore.report.charts import simulation_chart
 from ui.cache import cached
 from ui.page import setup
 

@@ -4,10 +4,10 @@ import pandas as pd
 import streamlit as st
 
 import metacore as mc
-from metacore.charts import baujat_chart, funnel_chart, gosh_chart, interval_rows_chart
+from metacore.data.table import extra_columns
 from metacore.numbers import format_effect, format_p
-from metacore.report import SHORT_NAMES
-from metacore.table import extra_columns
+from metacore.report.charts import baujat_chart, funnel_chart, gosh_chart, interval_rows_chart
+from metacore.report.describe import SHORT_NAMES
 from ui import analysis as an
 from ui import widgets
 from ui.cache import cached

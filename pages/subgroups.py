@@ -7,10 +7,10 @@ import pandas as pd
 import streamlit as st
 
 import metacore as mc
-from metacore.charts import bubble_chart, level_chart, subgroup_forest_chart
+from metacore.data.table import extra_columns
 from metacore.numbers import format_effect, format_number, format_p, p_clause
-from metacore.report import SHORT_NAMES
-from metacore.table import extra_columns
+from metacore.report.charts import bubble_chart, level_chart, subgroup_forest_chart
+from metacore.report.describe import SHORT_NAMES
 from ui import analysis as an
 from ui import state, widgets
 from ui.cache import cached

@@ -9,8 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import metacore as mc
+from metacore.models.shrinkage import shrinkage_path
 from metacore.numbers import format_prob
-from metacore.shrinkage import shrinkage_path
 
 ROOT = Path(__file__).resolve().parents[1]
 

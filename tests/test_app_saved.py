@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import metacore as mc
-from metacore.project import from_json
+from metacore.store.project import from_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -180,7 +180,7 @@ def test_saved_page_lists_deletes_and_exports_a_project_file():
     page.button(key="saved_delete_yes").click().run()
     assert not page.exception
     assert aid not in page.selectbox(key="saved_pick").options if page.selectbox else True
-    from metacore.store import NotFound, open_store
+    from metacore.store.database import NotFound, open_store
 
     with pytest.raises(NotFound):
         open_store().load(aid)

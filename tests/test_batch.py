@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import metacore as mc
-from metacore.batch import pool_batch
+from metacore.batch.pool import pool_batch
 
 METHODS = ["DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"]
 
@@ -115,7 +115,7 @@ def test_fast_elementary_functions_match_scipy():
     the kernel uses them in (the kernel itself takes libm beyond)."""
     from scipy import special
 
-    from metacore import _vecmath as vm
+    from metacore.batch import vecmath as vm
 
     u = np.r_[np.linspace(0, vm.EXP_MAX, 200_001), 1e-300, 0.5 * np.log(2)]
     out, bits = np.empty(u.size), np.empty(u.size, dtype=np.int64)

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 import metacore as mc
-from metacore import priors as P
+from metacore.models import priors as P
 
 
 def brute_force(yi, vi, tau_prior, mu_prior=None, level=0.95):

@@ -157,7 +157,7 @@ _OVERFLOW = """() => {
 def test_charts_fit_their_columns_and_labels_do_not_overlap(app_url):
     """Classical vs causal (verdicts beside the chart covered its right edge), the
     estimators and Bayesian pages (crowded ticks) and the many-analyses page."""
-    from metacore.charts.common import label_px
+    from metacore.report.charts.common import label_px
 
     with chromium_page(viewport=(1440, 1000)) as page:
         page.goto(app_url)

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import metacore as mc
-from metacore.causal import causal_pool, compare_classical_causal, geometric_mean_ratio
-from metacore.simulate import AppendixA, simulate, true_effect
+from metacore.models.causal import causal_pool, compare_classical_causal, geometric_mean_ratio
+from metacore.models.simulate import AppendixA, simulate, true_effect
 
 TWO = pd.DataFrame({"study": ["big", "small"], "events_t": [10, 30], "n_t": [100, 50],
                     "events_c": [20, 10], "n_c": [100, 50]})

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import metacore as mc
-from metacore.charts import forest_chart, forest_frame, nice_ticks
+from metacore.report.charts import forest_chart, forest_frame, nice_ticks
 
 
 def test_forest_rows_text_and_log_axis():
@@ -52,7 +52,7 @@ def test_nice_ticks():
 
 
 def test_tick_labels_never_overlap_at_the_chart_width():
-    from metacore.charts.common import label_px, nice_ticks
+    from metacore.report.charts.common import label_px, nice_ticks
 
     for lo, hi, log, width in ((0.33, 1.0, True, 200), (0.0, 0.35, False, 220),
                                (0.002, 200, True, 230), (0.1, 0.95, True, 230)):
@@ -65,8 +65,8 @@ def test_tick_labels_never_overlap_at_the_chart_width():
 
 
 def test_shrinkage_chart_draws_complete_pooling_at_the_common_effect():
-    from metacore.charts import shrinkage_chart
-    from metacore.shrinkage import shrinkage_path
+    from metacore.models.shrinkage import shrinkage_path
+    from metacore.report.charts import shrinkage_chart
 
     eff = mc.compute_effects(mc.datasets.load("seed002"), "MD")
     tau = 1.0
@@ -101,7 +101,7 @@ def _name_boxes(x, y, texts, sides, width, height, font=10.0, gap=7.0):
 @given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1), st.integers(1, 25)),
                 min_size=1, max_size=40))
 def test_point_names_never_overlap_each_other_points_or_the_legend(points):
-    from metacore.charts.common import label_sides
+    from metacore.report.charts.common import label_sides
 
     x = np.array([p[0] for p in points])
     y = np.array([p[1] for p in points])
@@ -122,8 +122,8 @@ def test_point_names_never_overlap_each_other_points_or_the_legend(points):
 
 
 def test_crowded_charts_name_what_fits_and_say_so():
-    from metacore.charts.cluster import cluster_map_chart
-    from metacore.charts.smallstudy import baujat_chart
+    from metacore.report.charts.cluster import cluster_map_chart
+    from metacore.report.charts.smallstudy import baujat_chart
 
     eff = mc.compute_effects(mc.datasets.load("bcg"), "RR")
     spec = baujat_chart(mc.influence(eff, tau2_method="REML")).to_dict()

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import metacore as mc
-from metacore.cli import grouped_chunks, main
+from metacore.batch.cli import grouped_chunks, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,7 +173,7 @@ def test_causal_per_group(tmp_path):
     assert main(["batch", str(path), str(out), "--by", "review", "--measure", "RR",
                  "--causal"]) == 0
     res = pd.read_csv(out).set_index("review")
-    from metacore.causal import causal_many
+    from metacore.batch.causal import causal_many
     ref = causal_many(table, "RR", id_column="review").set_index("meta_id")
     for g in ref.index:
         assert res.loc[g, "causal"] == pytest.approx(ref.loc[g, "causal"], rel=1e-12)

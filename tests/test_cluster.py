@@ -11,7 +11,7 @@ import pytest
 from scipy import integrate, stats
 
 import metacore as mc
-from metacore.cluster import cluster_meta, distances_from
+from metacore.models.cluster import cluster_meta, distances_from
 
 
 def brute_force(y, v, D, rate, mu_sd):
@@ -119,7 +119,7 @@ def test_bad_distances():
 
 
 def test_beyond_the_exact_limit_importance_sampling_agrees_within_its_error(monkeypatch):
-    import metacore.cluster as cluster
+    import metacore.models.cluster as cluster
 
     rng = np.random.default_rng(5)
     k = 11

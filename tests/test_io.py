@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import metacore as mc
-from metacore.io import MAX_ROWS, excel_sheets, read_pasted, read_table
+from metacore.data.io import MAX_ROWS, excel_sheets, read_pasted, read_table
 
 
 def test_csv_with_semicolons_and_decimal_commas():

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import metacore as mc
-from metacore.tau2 import _loglik
+from metacore.models.tau2 import _loglik
 from tests.conftest import REF_DIR
 
 REF = json.loads((REF_DIR / "multimodal_reference.json").read_text())

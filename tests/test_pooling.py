@@ -148,7 +148,7 @@ def test_metafor_warnings_become_notes():
 
 
 def test_sentences_have_no_computer_notation():
-    from metacore.report import describe
+    from metacore.report.describe import describe
 
     eff = mc.EffectSizes(yi=np.array([0.0, 60.0, -50.0, 20.0]), vi=np.array([1.0, 1, 1, 1]),
                          study=tuple("abcd"), measure="MD")

@@ -15,8 +15,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import metacore as mc
-from metacore.charts.revman import heterogeneity_line, overall_line, publication_forest
-from metacore.sof import corresponding_risk, nnt_text
+from metacore.report.charts.revman import heterogeneity_line, overall_line, publication_forest
+from metacore.review.sof import corresponding_risk, nnt_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,7 +130,7 @@ def test_clipped_intervals_get_arrows():
 
 
 def test_png_at_300_dpi_records_its_resolution():
-    from metacore.render import to_image
+    from metacore.report.render import to_image
 
     eff, res = _bcg()
     png = to_image(publication_forest(eff, res, width=1000).to_dict(), "png", dpi=300)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import metacore as mc
-from metacore.sensitivity import compare_estimators, leave_one_out
+from metacore.diagnostics.sensitivity import compare_estimators, leave_one_out
 from tests.conftest import reference, table
 
 

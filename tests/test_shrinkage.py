@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import metacore as mc
-from metacore.shrinkage import blup, shrinkage_path
+from metacore.models.shrinkage import blup, shrinkage_path
 from tests.conftest import reference, table
 
 

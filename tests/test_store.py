@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 import metacore as mc
-from metacore.project import Project, from_json, to_json
-from metacore.store import NotFound, Store, is_valid_id
+from metacore.store.database import NotFound, Store, is_valid_id
+from metacore.store.project import Project, from_json, to_json
 
 
 def _project(name="BCG", **settings) -> Project:
@@ -85,7 +85,7 @@ def test_corrupt_or_foreign_project_files_are_refused_with_the_reason(text, reas
 
 
 def test_project_table_size_is_limited_like_an_upload():
-    from metacore.io import MAX_ROWS
+    from metacore.data.io import MAX_ROWS
 
     doc = json.loads(to_json(_project()))
     doc["table"]["data"] = [[True, "s", 1, 2, 3, 4, "g", 1, 1]] * (MAX_ROWS + 1)

@@ -72,7 +72,7 @@ def test_one_level_and_single_study_subgroups():
 
 
 def test_subgroup_plot_heterogeneity_lines_read_as_revman_writes_them():
-    from metacore.charts.subgroups import subgroup_forest_frame
+    from metacore.report.charts.subgroups import subgroup_forest_frame
 
     eff = mc.compute_effects(mc.datasets.load("bcg"), "RR")
     sg = mc.subgroups(eff, "subgroup", tau2_method="REML")

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import metacore as mc
-from metacore.table import detect_kinds, map_columns, parse_numbers, standardize
+from metacore.data.table import detect_kinds, map_columns, parse_numbers, standardize
 
 
 def test_metafor_names_any_case_and_spaces():

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from metacore import _threads
+from metacore.batch import threads as _threads
 
 
 @pytest.mark.parametrize("n, step, threads", [(0, 5, 2), (1, 5, 2), (10, 5, 2), (11, 5, 2),

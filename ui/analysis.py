@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 import metacore as mc
-from metacore.charts.common import clip_label
+from metacore.report.charts.common import clip_label
 from ui import state
 from ui.cache import TableRef, cached
 
@@ -63,7 +63,7 @@ def analyse(ref: TableRef, mapping: tuple, leave_out: tuple[int, ...], measure: 
         st_table = _prepared(ref, mapping, leave_out)
         scale, label = generic_choice(st_table, gen_scale, gen_label)
         # the same run the exported report and R script describe
-        effects, result, shadow = mc.export.analysis_of(
+        effects, result, shadow = mc.analysis_of(
             st_table, measure=measure, model=model, tau2_method=tau2, ci_method=ci,
             level=level, cc=cc, cc_to=cc_to, drop00=drop00, scale=scale, label=label)
         others: list[mc.PoolResult] = []
@@ -121,7 +121,7 @@ def forest_spec(inputs: tuple, sort: str, show_pi: bool, favours: tuple[str, str
     Building and validating an Altair chart takes ~0.1 s; caching the plain spec
     keeps control changes that revisit a state instant.
     """
-    from metacore.charts import forest_chart
+    from metacore.report.charts import forest_chart
 
     result = analyse(*inputs)
     drawn = [result.result, *result.others] if show_both else [result.result]
@@ -150,7 +150,7 @@ def publication_spec(inputs: tuple, sort: str, show_pi: bool, style: str, font: 
                      arms: tuple[str, str], favours: tuple[str, str],
                      width: int | str = "container") -> dict:
     """The RevMan-style forest plot's Vega-Lite spec (``width`` a number for exports)."""
-    from metacore.charts.revman import publication_forest
+    from metacore.report.charts.revman import publication_forest
 
     result = analyse(*inputs)
     chart = publication_forest(result.effects, result.result, shadow=result.shadow,
@@ -190,7 +190,7 @@ def causal_comparisons(ref: TableRef, mapping: tuple, leave_out: tuple[int, ...]
                        weights: tuple[float, ...] | None, target: str, tau2: str, ci: str,
                        level: float) -> tuple[dict, str | None]:
     """Classical and causal results for RD, RR, OR and SR: ``({measure: Comparison}, error)``."""
-    from metacore.causal import CAUSAL_MEASURES, compare_classical_causal
+    from metacore.models.causal import CAUSAL_MEASURES, compare_classical_causal
 
     try:
         st_table = _prepared(ref, mapping, leave_out)
@@ -208,7 +208,7 @@ def causal_comparisons(ref: TableRef, mapping: tuple, leave_out: tuple[int, ...]
 
 
 def export_kwargs(inputs: tuple) -> dict:
-    """Keyword arguments of :mod:`metacore.export` for the analysis behind ``inputs``
+    """Keyword arguments of :mod:`metacore.report.export` for the analysis behind ``inputs``
     (the table as edited, its mapping and every setting, generic scale resolved)."""
     (ref, mapping, leave_out, measure, model, tau2, ci, level, cc, cc_to, drop00,
      gen_scale, gen_label) = inputs

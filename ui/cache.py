@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from metacore.fingerprint import frame_digest
+from metacore.data.fingerprint import frame_digest
 
 #: Cached results expire after an hour unused, so a closed session's data do not linger.
 TTL = 3600

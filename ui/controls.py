@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import metacore as mc
-from metacore.charts import clip_label
+from metacore.report.charts import clip_label
 from ui import persist, state
 from ui.analysis import generic_guess, kinds_of
 from ui.text import md

@@ -1,8 +1,8 @@
 """Analyses that outlive the tab: save and open by link, autosaved drafts, undo/redo.
 
-The current analysis is a :class:`metacore.project.Project` built from the session (the
+The current analysis is a :class:`metacore.store.project.Project` built from the session (the
 table as edited, the mapping, every setting). Saving stores it in the database
-(:mod:`metacore.store`) and puts its id in the ``analysis`` query parameter, so the
+(:mod:`metacore.store.database`) and puts its id in the ``analysis`` query parameter, so the
 address bar is the share link. Every change is also written to a draft keyed to the
 browser (a random cookie the page sets once), so a reload brings the work back.
 Undo/redo walk a history of the same snapshots kept in the session.
@@ -15,8 +15,8 @@ import secrets
 import streamlit as st
 
 import metacore as mc
-from metacore.project import SETTINGS, Project, clean_name
-from metacore.store import NotFound, Store, StoreError, is_valid_id, open_store
+from metacore.store.database import NotFound, Store, StoreError, is_valid_id, open_store
+from metacore.store.project import SETTINGS, Project, clean_name
 from ui import state
 
 ANALYSIS_ID, VERSION, NAME = "analysis_id", "analysis_version", "analysis_name"

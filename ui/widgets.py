@@ -12,8 +12,8 @@ import pandas as pd
 import streamlit as st
 
 import metacore as mc
-from metacore import render
 from metacore.numbers import format_effect
+from metacore.report import render
 from ui.analysis import Analysis, current
 from ui.cache import cached
 from ui.text import md

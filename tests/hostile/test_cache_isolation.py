@@ -12,7 +12,7 @@ import pytest
 import streamlit as st
 from streamlit.runtime.caching import hashing
 
-from metacore.fingerprint import frame_digest
+from metacore.data.fingerprint import frame_digest
 from ui import analysis as an
 from ui.cache import TableRef
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import metacore as mc
-from metacore.io import read_pasted, read_table
-from metacore.table import parse_numbers
+from metacore.data.io import read_pasted, read_table
+from metacore.data.table import parse_numbers
 
 
 def test_one_decimal_comma_among_decimal_points_stops_and_names_the_cells():

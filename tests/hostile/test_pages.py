@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import metacore as mc
-from metacore import priors as P
+from metacore.models import priors as P
 from ui.text import md
 from ui.widgets import csv_bytes
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 import metacore as mc
-from metacore import xlsx
-from metacore.io import MAX_COLUMNS, read_pasted, read_table, reading_notes
+from metacore.data import xlsx
+from metacore.data.io import MAX_COLUMNS, read_pasted, read_table, reading_notes
 
 
 def _workbook(sheet_xml: str, *, compress: int = zipfile.ZIP_DEFLATED) -> bytes:

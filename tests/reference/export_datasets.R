@@ -1,4 +1,4 @@
-# Writes the bundled example tables in metacore/datasets/ from R's metadat package,
+# Writes the bundled example tables in metacore/data/datasets/ from R's metadat package,
 # in metacore's canonical columns. Run from the repository root:
 #   Rscript tests/reference/export_datasets.R
 suppressPackageStartupMessages(library(metafor))

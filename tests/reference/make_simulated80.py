@@ -1,4 +1,4 @@
-"""Writes metacore/datasets/simulated80.csv: 80 synthetic trials (fixed seed).
+"""Writes metacore/data/datasets/simulated80.csv: 80 synthetic trials (fixed seed).
 
 Used to check that the forest plot and the app stay readable and fast at k = 80.
 Run from the repository root: ``python tests/reference/make_simulated80.py``.
@@ -18,4 +18,4 @@ e_t = rng.binomial(n_t, p_t)
 e_c = rng.binomial(n_c, base)
 pd.DataFrame({"study": [f"Trial {i:02d}" for i in range(1, k + 1)], "events_t": e_t,
               "n_t": n_t, "events_c": e_c, "n_c": n_c}).to_csv(
-    "metacore/datasets/simulated80.csv", index=False)
+    "metacore/data/datasets/simulated80.csv", index=False)

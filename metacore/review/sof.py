@@ -1,0 +1,228 @@
+"""Summary of findings, GRADE style: what the pooled effect means for 1,000 patients.
+
+For binary outcomes the relative effect is applied to an assumed control risk (the
+pooled control-arm risk unless one is given), giving the corresponding intervention risk
+per 1,000 with its interval, the risk difference per 1,000 and the number needed to
+treat (Altman 1998: "NNTB 12 to ∞ to NNTH 40" when the interval crosses no effect).
+For continuous outcomes the difference is stated in the outcome's units.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from metacore.errors import OptionError
+from metacore.models.effects import EffectSizes
+from metacore.models.pooling import PoolResult
+from metacore.numbers import format_effect
+
+__all__ = ["CERTAINTY", "SummaryOfFindings", "corresponding_risk", "nnt_text",
+           "summary_of_findings"]
+
+#: GRADE's four levels of certainty, with the symbols GRADEpro prints.
+CERTAINTY = {"not rated": "", "high": "⊕⊕⊕⊕ High", "moderate": "⊕⊕⊕◯ Moderate",
+             "low": "⊕⊕◯◯ Low", "very low": "⊕◯◯◯ Very low"}
+
+
+def corresponding_risk(acr: float, effect: float, measure: str) -> float:
+    """The intervention-arm risk implied by an effect at control risk ``acr``.
+
+    ``effect`` is on the natural scale: a ratio for RR/OR/PETO, a difference for RD.
+
+    >>> round(corresponding_risk(0.2, 0.5, "RR"), 4), round(corresponding_risk(0.2, 0.5, "OR"), 4)
+    (0.1, 0.1111)
+    """
+    if measure == "RR":
+        risk = acr * effect
+    elif measure in ("OR", "PETO"):
+        risk = acr * effect / (1 - acr + acr * effect)
+    elif measure == "RD":
+        risk = acr + effect
+    else:
+        raise OptionError(f"No corresponding risk for measure '{measure}'.")
+    return float(min(max(risk, 0.0), 1.0))
+
+
+def _nnt(ard: float) -> float:
+    return math.inf if ard == 0 else 1 / abs(ard)
+
+
+def _round_nnt(x: float) -> str:
+    # NNTs are whole patients, rounded up (Cochrane Handbook 15.4.4).
+    return "∞" if not math.isfinite(x) else f"{math.ceil(x - 1e-9):,}".replace(",", "\u2009")
+
+
+def nnt_text(ard: float, lo: float, hi: float, *, outcome: str = "undesirable") -> str:
+    """The number needed to treat for a risk difference and its interval.
+
+    Benefit is fewer events for an undesirable outcome (more for a desirable one):
+    NNTB; harm is NNTH. When the interval crosses no effect it runs through infinity
+    (Altman 1998).
+
+    >>> nnt_text(-0.05, -0.08, -0.02)
+    'NNTB 20 (13 to 50)'
+    >>> nnt_text(-0.05, -0.1, 0.025)
+    'NNTB 20 (NNTB 10 to ∞ to NNTH 40)'
+    """
+    sign = -1.0 if outcome == "undesirable" else 1.0   # benefit when sign * ard > 0
+    b, b_lo, b_hi = sign * ard, *sorted((sign * lo, sign * hi))
+    if ard == 0:
+        head = "NNT ∞"
+    else:
+        head = f"{'NNTB' if b > 0 else 'NNTH'} {_round_nnt(_nnt(ard))}"
+    if b_lo > 0 or b_hi < 0:   # the interval stays on one side
+        near, far = sorted((_nnt(b_lo), _nnt(b_hi)))
+        return f"{head} ({_round_nnt(near)} to {_round_nnt(far)})"
+    return f"{head} (NNTB {_round_nnt(_nnt(b_hi))} to ∞ to NNTH {_round_nnt(_nnt(b_lo))})"
+
+
+@dataclass(frozen=True)
+class SummaryOfFindings:
+    """One outcome's row of a GRADE summary-of-findings table.
+
+    Risks are per 1,000 (binary outcomes); ``difference`` is per 1,000 for binary
+    outcomes and in the outcome's units for continuous ones.
+    """
+
+    outcome: str
+    kind: str
+    measure: str
+    name: str
+    relative: str
+    participants: int | None
+    studies: int
+    certainty: str
+    assumed: float | None = None
+    assumed_source: str = ""
+    corresponding: float | None = None
+    corresponding_ci: tuple[float, float] | None = None
+    difference: float | None = None
+    difference_ci: tuple[float, float] | None = None
+    nnt: str = ""
+    units: str = ""
+    comments: str = ""
+
+    def to_frame(self) -> pd.DataFrame:
+        """The row as a table with GRADEpro's column headings."""
+        n = "" if self.participants is None else f"{self.participants:,}".replace(",", "\u2009")
+        row = {"Outcome": self.outcome}
+        if self.kind == "binary":
+            lo, hi = self.corresponding_ci
+            dlo, dhi = self.difference_ci
+            row |= {"Risk with control": f"{_per1000(self.assumed)} per 1,000",
+                    "Risk with intervention": f"{_per1000(self.corresponding)} per 1,000 "
+                                              f"({_per1000(lo)} to {_per1000(hi)})",
+                    "Risk difference": f"{_signed(self.difference)} per 1,000 "
+                                       f"({_signed(dlo)} to {_signed(dhi)})",
+                    "NNT": self.nnt}
+        else:
+            row |= {"Difference": self.relative}
+        row |= {"Relative effect": self.relative if self.kind == "binary" else "—",
+                "Participants (studies)": f"{n} ({self.studies} {_plural(self.studies)})",
+                "Certainty (GRADE)": CERTAINTY.get(self.certainty, self.certainty) or
+                "not rated", "Comments": self.comments}
+        return pd.DataFrame([row])
+
+
+def _plural(k: int) -> str:
+    return "study" if k == 1 else "studies"
+
+
+def _per1000(risk: float | None) -> str:
+    return "n/a" if risk is None or not math.isfinite(risk) else f"{round(1000 * risk):,}"
+
+
+def _signed(diff: float | None) -> str:
+    if diff is None or not math.isfinite(diff):
+        return "n/a"
+    v = round(1000 * diff)
+    return f"{v:+,}".replace("-", "\u2212") if v else "0"
+
+
+def summary_of_findings(effects: EffectSizes, result: PoolResult, *, outcome: str = "Outcome",
+                        assumed_risk: float | None = None, direction: str = "undesirable",
+                        certainty: str = "not rated", units: str = "",
+                        comments: str = "") -> SummaryOfFindings:
+    """The summary-of-findings row for a pooled result.
+
+    Parameters
+    ----------
+    effects, result
+        The analysed studies and the fit.
+    outcome
+        The outcome's name, as the table shows it.
+    assumed_risk
+        Control-group risk (0-1) the relative effect is applied to; ``None`` uses the
+        pooled control-arm risk of the analysed studies.
+    direction
+        ``"undesirable"`` (events are harms: fewer is benefit) or ``"desirable"``.
+    certainty
+        One of :data:`CERTAINTY` (a judgement the review team makes).
+    units
+        The outcome's units, for mean differences.
+
+    Examples
+    --------
+    >>> import metacore as mc
+    >>> eff = mc.compute_effects(mc.datasets.load("bcg"), "RR")
+    >>> sof = summary_of_findings(eff, mc.pool(eff))
+    >>> round(1000 * sof.assumed), round(1000 * sof.corresponding), sof.nnt
+    (9, 4, 'NNTB 216 (168 to 363)')
+    """
+    if certainty not in CERTAINTY:
+        raise OptionError(f"certainty must be one of {', '.join(CERTAINTY)}.")
+    if direction not in ("undesirable", "desirable"):
+        raise OptionError("direction must be 'undesirable' or 'desirable'.")
+    nat = result.natural()
+    level = f"{result.level * 100:g}%"
+    est, lo, hi = nat["estimate"], nat["ci_low"], nat["ci_high"]
+    data = effects.data
+    participants = None
+    if {"n_t", "n_c"} <= set(data.columns):
+        participants = int(np.nansum(data["n_t"].to_numpy(float) + data["n_c"].to_numpy(float)))
+    relative = (f"{result.label or result.measure} {format_effect(est)} "
+                f"({level} CI {format_effect(lo)} to {format_effect(hi)})")
+    base = {"outcome": outcome, "measure": result.measure, "name": result.name,
+            "relative": relative, "participants": participants, "studies": result.k,
+            "certainty": certainty, "units": units, "comments": comments}
+    if result.measure in ("RR", "OR", "PETO", "RD"):
+        source = "typed in"
+        if assumed_risk is None:
+            ev, n = data["events_c"].to_numpy(float), data["n_c"].to_numpy(float)
+            assumed_risk = float(np.nansum(ev) / np.nansum(n))
+            source = (f"pooled control-arm risk ({int(np.nansum(ev)):,} events in "
+                      f"{int(np.nansum(n)):,} participants)")
+        if not 0 <= assumed_risk <= 1 or not math.isfinite(assumed_risk):
+            raise OptionError("The assumed control risk must be between 0 and 1 "
+                              "(e.g. 0.05 for 50 per 1,000).")
+        corr = [corresponding_risk(assumed_risk, x, result.measure) for x in (est, lo, hi)]
+        diff = [c - assumed_risk for c in corr]
+        return SummaryOfFindings(
+            kind="binary", assumed=assumed_risk, assumed_source=source,
+            corresponding=corr[0], corresponding_ci=(corr[1], corr[2]), difference=diff[0],
+            difference_ci=(diff[1], diff[2]),
+            nnt=nnt_text(diff[0], diff[1], diff[2], outcome=direction), **base)
+    if result.measure in ("MD", "SMD", "SMDH") or (result.measure == "GEN" and not result.ratio):
+        unit = f" {units}" if units and result.measure == "MD" else ""
+        if result.measure in ("SMD", "SMDH"):
+            unit = " SD"
+        word = "higher" if est >= 0 else "lower"
+        text = (f"{format_effect(abs(est))}{unit} {word} ({level} CI "
+                f"{_hl(lo, unit)} to {_hl(hi, unit)})")
+        if result.measure in ("SMD", "SMDH"):
+            base["comments"] = (comments + " " if comments else "") + (
+                "SD units; as a rule of thumb 0.2 is a small, 0.5 a moderate and 0.8 a large "
+                "difference (Cohen 1988).")
+        base["relative"] = text
+        return SummaryOfFindings(kind="continuous", difference=est, difference_ci=(lo, hi),
+                                 **base)
+    # Ratios without arm risks (ratio of means, generic HR): the relative effect only.
+    return SummaryOfFindings(kind="relative", **base)
+
+
+def _hl(x: float, unit: str) -> str:
+    return f"{format_effect(abs(x))}{unit} {'higher' if x >= 0 else 'lower'}"
