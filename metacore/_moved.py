@@ -51,6 +51,15 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def install() -> None:
-    """Put the finder first on ``sys.meta_path`` (once)."""
+    """Put the finder first on ``sys.meta_path`` (once), and register the old names of
+    the modules already loaded.
+
+    A first import of ``metacore.subgroups`` would set the package's attribute
+    ``subgroups`` (the function) to the module; registered names are not imported again,
+    so ``mc.subgroups``, ``mc.metareg`` and ``mc.influence`` stay the functions.
+    """
+    for old, new in MOVED.items():
+        if f"metacore.{new}" in sys.modules:
+            sys.modules.setdefault(f"metacore.{old}", sys.modules[f"metacore.{new}"])
     if not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
