@@ -101,6 +101,7 @@ def test_importing_old_paths_leaves_the_functions_of_the_same_name():
 
 def test_old_submodule_path_gives_the_same_module():
     import metacore.charts.forest as old
+
     import metacore.report.charts.forest as new
 
     assert old is new
