@@ -20,12 +20,11 @@ from scipy import optimize, special
 from metacore.errors import DataError, OptionError
 from metacore.models.effects import EffectSizes
 from metacore.models.pooling import CI_LABELS, CI_METHODS
-from metacore.models.tau2 import ESTIMATORS, TAU2_LABELS
+from metacore.models.tau2 import ESTIMATORS, TAU2_LABELS, best_maximum, score_grid
 from metacore.numbers import format_number, format_p
 
 __all__ = ["Design", "MetaRegResult", "design_matrix", "fit_mixed", "metareg"]
 
-_GRID = 48
 _EPS = 4 * np.finfo(float).eps
 
 
@@ -146,28 +145,13 @@ def _q_gen(tau2: float, X: np.ndarray, y: np.ndarray, v: np.ndarray) -> float:
 
 
 def _likelihood_tau2(X, y, v, reml: bool) -> tuple[float, str]:
-    """Global maximum over tau^2 >= 0 of the (restricted) likelihood: grid scan of the
-    score, Brent on every + to - bracket, tau^2 = 0 when the score is <= 0 there."""
-    upper = 10.0 * (float(np.ptp(y)) ** 2 + float(v.max()))
-    lower = max(1e-4 * float(v.min()), upper * 1e-16)
-    grid = np.concatenate([[0.0], np.geomspace(lower, upper, _GRID)])
+    """Global maximum over tau^2 >= 0 of the (restricted) likelihood of the design: the
+    score scanned on tau2's grid, every maximum compared (:func:`tau2.best_maximum`)."""
+    grid = score_grid(y, v)
     f = np.array([_score(t, X, y, v, reml) for t in grid])
-    candidates = [0.0] if not f[0] > 0 else []
-    for i in np.flatnonzero((f[:-1] > 0) & (f[1:] <= 0)):
-        candidates.append(float(optimize.brentq(_score, grid[i], grid[i + 1],
-                                                args=(X, y, v, reml), xtol=1e-300,
-                                                rtol=_EPS, maxiter=500)))
-    if f[-1] > 0:   # cannot happen beyond the bound; kept as a guard
-        candidates.append(float(grid[-1]))
-    values = [_loglik(t, X, y, v, reml) for t in candidates]
-    best = candidates[int(np.argmax(values))]
-    note = ""
-    if len(candidates) > 1:
-        which = "restricted likelihood" if reml else "likelihood"
-        note = (f"The {which} of τ² has more than one maximum (at τ² = "
-                + ", ".join(format_number(c) for c in candidates)
-                + f"); the highest, τ² = {format_number(best)}, is used.")
-    return best, note
+    return best_maximum(lambda t: _score(t, X, y, v, reml),
+                        lambda c: np.array([_loglik(t, X, y, v, reml) for t in c]),
+                        grid, f, reml)
 
 
 def _q_root(X, y, v, target: float) -> float:

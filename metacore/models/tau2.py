@@ -9,7 +9,7 @@ never return a negative value.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -224,7 +224,7 @@ def _loglik(tau2: float | np.ndarray, yi: np.ndarray, vi: np.ndarray,
     return ll
 
 
-def _score_grid(equation, yi: np.ndarray, vi: np.ndarray) -> np.ndarray:
+def score_grid(yi: np.ndarray, vi: np.ndarray) -> np.ndarray:
     """tau^2 values at which the score is evaluated to bracket every stationary point.
 
     0, then a geometric grid from far below the smallest variance up to a bound beyond
@@ -241,32 +241,25 @@ def _score_grid(equation, yi: np.ndarray, vi: np.ndarray) -> np.ndarray:
     return grid
 
 
-def _global_maximum(equation, yi: np.ndarray, vi: np.ndarray, reml: bool,
-                    start: float) -> tuple[float, bool, str]:
-    """The tau^2 >= 0 that maximises the (restricted) likelihood, over every local maximum.
+def best_maximum(score: Callable[[float], float],
+                 loglik: Callable[[np.ndarray], np.ndarray], grid: np.ndarray,
+                 f: np.ndarray, reml: bool, extra: Sequence[float] = ()) -> tuple[float, str]:
+    """The highest local maximum of a (restricted) likelihood in tau^2 >= 0.
 
-    Every sign change of the score from + to - on :func:`_score_grid` brackets a local
-    maximum, refined by Brent's method; tau^2 = 0 is a candidate when the score is <= 0
-    there; so is the root Newton reaches from ``start`` (the DerSimonian-Laird value).
-    The candidate with the highest likelihood wins.
+    ``f`` is the score on :func:`score_grid`'s ``grid``: every sign change from + to -
+    brackets a local maximum, refined by Brent's method; tau^2 = 0 is a candidate when
+    the score is <= 0 there; ``extra`` adds roots found otherwise (Newton's). Returns the
+    best candidate and, when there are several maxima, a note naming them. Used by
+    :func:`pool`'s ML/REML and by meta-regression (``score``/``loglik`` of the design).
     """
-    grid = _score_grid(equation, yi, vi)
-    with np.errstate(all="ignore"):
-        f = np.array([equation(t, yi, vi)[0] for t in grid]) if yi.size > _VECTOR_K else \
-            _score_vector(grid, yi, vi, reml)
-    brackets = np.flatnonzero((f[:-1] > 0) & (f[1:] <= 0))
-    at_zero = not f[0] > 0
-    newton, ok = _solve_decreasing(equation, yi, vi, start)
-    if len(brackets) + at_zero <= 1:   # one maximum: the root Newton reached (or 0)
-        return (newton, True, "") if ok else (start, False, "")
-    candidates = [0.0] if at_zero else []
-    for i in brackets:
-        root = optimize.brentq(lambda t: equation(t, yi, vi)[0], grid[i], grid[i + 1],
-                               xtol=1e-300, rtol=_EPS4, maxiter=500)
-        candidates.append(float(root))
-    if ok:
-        candidates.append(newton)
-    values = _loglik(np.array(candidates), yi, vi, reml)
+    candidates = [0.0] if not f[0] > 0 else []
+    for i in np.flatnonzero((f[:-1] > 0) & (f[1:] <= 0)):
+        candidates.append(float(optimize.brentq(score, grid[i], grid[i + 1], xtol=1e-300,
+                                                rtol=_EPS4, maxiter=500)))
+    candidates += [float(c) for c in extra]
+    if not candidates:   # the score is negative beyond the grid's bound; kept as a guard
+        candidates = [float(grid[-1])]
+    values = loglik(np.array(candidates))
     best = float(candidates[int(np.argmax(values))])
     distinct = sorted({round(c, 12) for c in candidates})
     maxima = [c for c in distinct if not any(abs(c - d) <= 1e-8 * max(c, d, 1e-300)
@@ -277,6 +270,29 @@ def _global_maximum(equation, yi: np.ndarray, vi: np.ndarray, reml: bool,
         listed = ", ".join(f"{m:.4g}" for m in maxima)
         note = (f"The {which} of τ² has more than one maximum (at τ² = {listed}); the "
                 f"highest, τ² = {best:.4g}, is used.")
+    return best, note
+
+
+def _global_maximum(equation, yi: np.ndarray, vi: np.ndarray, reml: bool,
+                    start: float) -> tuple[float, bool, str]:
+    """The tau^2 >= 0 that maximises the (restricted) likelihood, over every local maximum.
+
+    The score on :func:`score_grid` tells how many maxima there can be; with one, the
+    root Newton reaches from ``start`` (the DerSimonian-Laird value) is it; otherwise
+    :func:`best_maximum` compares every bracketed maximum and Newton's root.
+    """
+    grid = score_grid(yi, vi)
+    with np.errstate(all="ignore"):
+        f = np.array([equation(t, yi, vi)[0] for t in grid]) if yi.size > _VECTOR_K else \
+            _score_vector(grid, yi, vi, reml)
+    brackets = np.flatnonzero((f[:-1] > 0) & (f[1:] <= 0))
+    at_zero = not f[0] > 0
+    newton, ok = _solve_decreasing(equation, yi, vi, start)
+    if len(brackets) + at_zero <= 1:   # one maximum: the root Newton reached (or 0)
+        return (newton, True, "") if ok else (start, False, "")
+    best, note = best_maximum(lambda t: equation(t, yi, vi)[0],
+                              lambda c: _loglik(c, yi, vi, reml), grid, f, reml,
+                              [newton] if ok else [])
     return best, True, note
 
 
