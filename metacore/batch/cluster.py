@@ -21,6 +21,8 @@ from metacore.models.cluster import (
     _assign,
     _canonical,
     _log_prior_sets,
+    _partition_loglik,
+    _tau2_nodes,
 )
 
 __all__ = ["cluster_meta_batch"]
@@ -78,49 +80,9 @@ def cluster_meta_batch(yi: np.ndarray, sei: np.ndarray, distances: np.ndarray, *
         for start in range(first, last, chunk):
             y, v = Y[start:start + chunk], V[start:start + chunk]
             n = len(y)
-            rate = tau2_prior_rate
-            hi = math.log(40.0 / rate)
-            lo = np.minimum(np.log(1e-10 * v.min(1)), hi - 30)
-            u = lo[:, None] + (hi - lo)[:, None] * np.linspace(0, 1, _NODES)[None, :]   # n x t
-            h = (hi - lo) / (_NODES - 1)
-            t = np.exp(u)
-            logw = np.log(rate) - rate * t + u + np.log(h)[:, None]
-            logw[:, [0, -1]] -= math.log(2)
-            w = 1.0 / v
-            P = np.einsum("pic,ni->npc", onehot, w)
-            S1 = np.einsum("pic,ni->npc", onehot, w * y)
-            S2 = np.einsum("pic,ni->npc", onehot, w * y * y)
-            cnt = onehot.sum(1)[None, :, :]
-            used = cnt > 0
-            safeP = np.where(used, P, 1.0)
-            ybar = S1 / safeP
-            within = np.where(used, S2 - S1 * ybar, 0.0)
-            logR = (-0.5 * np.log(v).sum(1)[:, None]
-                    + np.where(used, -0.5 * (cnt - 1) * _LOG2PI - 0.5 * np.log(safeP)
-                               - 0.5 * within, 0.0).sum(2))
-            # n x p x c x t; an empty cluster has variance inf, so weight 0 and no where()
-            Dv = t[:, None, None, :] + np.where(used, 1.0 / safeP, np.inf)[..., None]
-            a = 1.0 / Dv
-            s0 = a.sum(2)
-            s1 = np.einsum("npct,npc->npt", a, ybar)
-            s2 = np.einsum("npct,npc->npt", a, ybar * ybar)
-            # log det as the log of a product (one log per node, not one per cluster); the
-            # sum of logs where the product leaves the normal range (variances below 1e-19)
-            used4 = used[..., None]
-            prod = np.where(used4, Dv, 1.0).prod(2)
-            if np.all((prod > 1e-300) & (prod < 1e300)):
-                logdet = np.log(prod)
-            else:
-                logdet = np.log(np.where(used4, Dv, 1.0)).sum(2)
-            Gp = used.sum(2)[:, :, None]
-            if mu_prior_sd is None:
-                ll = (-0.5 * (Gp - 1) * _LOG2PI - 0.5 * logdet - 0.5 * np.log(s0)
-                      - 0.5 * (s2 - s1**2 / s0))
-            else:
-                p0 = 1.0 / mu_prior_sd**2
-                ll = (-0.5 * Gp * _LOG2PI - 0.5 * logdet - 0.5 * np.log1p(s0 / p0)
-                      - 0.5 * (s2 - s1**2 / (s0 + p0)))
-            log_ml = special.logsumexp(ll + logR[:, :, None] + logw[:, None, :], axis=2)  # n x p
+            t, logw = _tau2_nodes(v.min(1), tau2_prior_rate)
+            ll, _ = _partition_loglik(onehot, y, v, t, mu_prior_sd)
+            log_ml = special.logsumexp(ll + logw[:, None, :], axis=2)  # n x p
             post = log_ml[:, :, None] + np.log(np.where(size_by_set > 0, size_by_set, 1e-300))
             post = np.where(size_by_set[None] > 0, post, -np.inf)                    # n x p x c
             log_z = special.logsumexp(post.reshape(n, -1), axis=1)

@@ -132,66 +132,88 @@ def _canonical(assign: np.ndarray) -> np.ndarray:
     return before.sum(2)
 
 
-def _partition_loglik(labels: np.ndarray, y: np.ndarray, v: np.ndarray, tau2: np.ndarray,
-                      logw: np.ndarray, mu_sd: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """For each partition (rows of ``labels``): log p(y | partition, tau^2) at every tau^2
-    node, and each cluster's posterior mean effect averaged over tau^2 (partition x cluster).
+def _partition_loglik(onehot: np.ndarray, y: np.ndarray, v: np.ndarray, t: np.ndarray,
+                      mu_sd: float | None) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """log p(y | partition, tau^2) for every row of ``y``, partition and tau^2 node.
+
+    ``onehot`` (partitions x studies x clusters, float) puts study i in cluster c; ``y``,
+    ``v`` are (rows x studies) and ``t`` the tau^2 nodes (rows x nodes). Cluster effects
+    and mu are integrated analytically. Returns the log-likelihoods (rows x partitions x
+    nodes) and, for posterior means, each cluster's precision P and mean ybar (rows x
+    partitions x clusters) and the sums s0, s1 (rows x partitions x nodes). Used by
+    :func:`cluster_meta` (one row) and :func:`metacore.batch.cluster.cluster_meta_batch`.
     """
-    n_part, k = labels.shape
-    G_max = int(labels.max()) + 1
-    onehot = labels[:, :, None] == np.arange(G_max)[None, None, :]   # part x study x cluster
     w = 1.0 / v
-    P = np.einsum("pic,i->pc", onehot, w)
-    S1 = np.einsum("pic,i->pc", onehot, w * y)
-    S2 = np.einsum("pic,i->pc", onehot, w * y * y)
-    n = onehot.sum(1)
-    used = n > 0
+    P = np.einsum("pic,ni->npc", onehot, w)
+    S1 = np.einsum("pic,ni->npc", onehot, w * y)
+    S2 = np.einsum("pic,ni->npc", onehot, w * y * y)
+    cnt = onehot.sum(1)[None, :, :]
+    used = cnt > 0
     safeP = np.where(used, P, 1.0)
     ybar = S1 / safeP
     within = np.where(used, S2 - S1 * ybar, 0.0)
-    logR = (-0.5 * np.sum(np.log(v))
-            + np.where(used, -0.5 * (n - 1) * _LOG2PI - 0.5 * np.log(safeP) - 0.5 * within,
-                       0.0).sum(1))
-    # ybar_c ~ N(mu, tau^2 + 1/P_c) independently; mu integrated out.
-    Dv = tau2[None, None, :] + (1.0 / safeP)[:, :, None]         # part x cluster x node
-    a = np.where(used[:, :, None], 1.0 / Dv, 0.0)
-    s0 = a.sum(1)
-    s1 = (a * ybar[:, :, None]).sum(1)
-    s2 = (a * (ybar**2)[:, :, None]).sum(1)
-    logdet = np.where(used[:, :, None], np.log(Dv), 0.0).sum(1)
-    G = used.sum(1)[:, None]
-    p0 = 0.0 if mu_sd is None else 1.0 / mu_sd**2
+    logR = (-0.5 * np.log(v).sum(1)[:, None]
+            + np.where(used, -0.5 * (cnt - 1) * _LOG2PI - 0.5 * np.log(safeP) - 0.5 * within,
+                       0.0).sum(2))
+    # ybar_c ~ N(mu, tau^2 + 1/P_c) independently (rows x partitions x clusters x nodes);
+    # an empty cluster has variance inf, so weight 0 and no where()
+    Dv = t[:, None, None, :] + np.where(used, 1.0 / safeP, np.inf)[..., None]
+    a = 1.0 / Dv
+    s0 = a.sum(2)
+    s1 = np.einsum("npct,npc->npt", a, ybar)
+    s2 = np.einsum("npct,npc->npt", a, ybar * ybar)
+    # log det as the log of a product (one log per node, not one per cluster); the sum of
+    # logs where the product leaves the normal range (variances below 1e-19)
+    used4 = used[..., None]
+    prod = np.where(used4, Dv, 1.0).prod(2)
+    if np.all((prod > 1e-300) & (prod < 1e300)):
+        logdet = np.log(prod)
+    else:
+        logdet = np.log(np.where(used4, Dv, 1.0)).sum(2)
+    G = used.sum(2)[:, :, None]
     if mu_sd is None:   # flat mu: the same improper constant for every partition
         ll = (-0.5 * (G - 1) * _LOG2PI - 0.5 * logdet - 0.5 * np.log(s0)
               - 0.5 * (s2 - s1**2 / s0))
     else:
+        p0 = 1.0 / mu_sd**2
         ll = (-0.5 * G * _LOG2PI - 0.5 * logdet - 0.5 * np.log1p(s0 / p0)
               - 0.5 * (s2 - s1**2 / (s0 + p0)))
-    ll = logR[:, None] + ll
+    return ll + logR[:, :, None], (P, ybar, s0, s1)
+
+
+def _cluster_means(parts: np.ndarray, y: np.ndarray, v: np.ndarray, t: np.ndarray,
+                   logw: np.ndarray, mu_sd: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """For one row of studies: log p(y | partition, tau^2) (partitions x nodes) and each
+    cluster's posterior mean effect averaged over tau^2 (partitions x clusters)."""
+    onehot = (parts[:, :, None] == np.arange(int(parts.max()) + 1)[None, None, :]).astype(float)
+    ll, (P, ybar, s0, s1) = _partition_loglik(onehot, y[None], v[None], t[None], mu_sd)
+    ll, P, ybar, s0, s1 = ll[0], P[0], ybar[0], s0[0], s1[0]
     # E[beta_c | y, tau^2] = (E[mu]/tau^2 + P_c ybar_c) / (1/tau^2 + P_c), E[mu] = s1/(s0+p0)
+    p0 = 0.0 if mu_sd is None else 1.0 / mu_sd**2
     mu = s1 / (s0 + p0)
-    beta = ((mu / tau2[None, :])[:, None, :] + (P * ybar)[:, :, None]) / (
-        1.0 / tau2[None, None, :] + P[:, :, None])
+    beta = ((mu / t[None, :])[:, None, :] + (P * ybar)[:, :, None]) / (
+        1.0 / t[None, None, :] + P[:, :, None])
     lw = ll + logw[None, :]
     node_w = np.exp(lw - special.logsumexp(lw, axis=1)[:, None])
     return ll, np.einsum("pcn,pn->pc", beta, node_w)
 
 
-def _tau2_nodes(v: np.ndarray, y: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and log weights of the tau^2 integral against Exp(rate), trapezoid in log tau^2.
+def _tau2_nodes(vmin: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and log weights of the tau^2 integral against Exp(rate), trapezoid in log
+    tau^2, for rows whose smallest variances are ``vmin`` (rows x nodes each).
 
     The range covers the prior (e^-40 of its mass beyond) and the data's scale with a
     wide margin; the integrand is smooth in log tau^2, so the trapezoid rule converges
     spectrally.
     """
+    vmin = np.atleast_1d(np.asarray(vmin, float))
     hi = math.log(40.0 / rate)
-    lo = min(math.log(1e-10 * float(v.min())), hi - 30)
-    u = np.linspace(lo, hi, _NODES)
-    h = u[1] - u[0]
-    t = np.exp(u)
-    logw = math.log(rate) - rate * t + u + math.log(h)
-    logw[[0, -1]] -= math.log(2)
-    return t, logw
+    lo = np.minimum(np.log(1e-10 * vmin), hi - 30)
+    u = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, _NODES)[None, :]
+    h = (hi - lo) / (_NODES - 1)
+    logw = math.log(rate) - rate * np.exp(u) + u + np.log(h)[:, None]
+    logw[:, [0, -1]] -= math.log(2)
+    return np.exp(u), logw
 
 
 def cluster_meta(effects: EffectSizes, distances: np.ndarray, *, tau2_prior_rate: float = 1.0,
@@ -257,8 +279,9 @@ def cluster_meta(effects: EffectSizes, distances: np.ndarray, *, tau2_prior_rate
     order = np.argsort(parts.max(1), kind="stable")    # similar cluster counts per chunk
     parts = parts[order]
     inverse = np.argsort(order)[inverse.ravel()]
-    t, logw = _tau2_nodes(v, y, tau2_prior_rate)
-    chunks = [_partition_loglik(parts[i:i + 2048], y, v, t, logw, mu_prior_sd)
+    t, logw = _tau2_nodes(v.min(), tau2_prior_rate)
+    t, logw = t[0], logw[0]
+    chunks = [_cluster_means(parts[i:i + 2048], y, v, t, logw, mu_prior_sd)
               for i in range(0, len(parts), 2048)]
     ll = np.concatenate([c[0] for c in chunks])
     betas = np.zeros(parts.shape)
