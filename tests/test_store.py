@@ -127,7 +127,7 @@ def test_ids_are_random_and_checked_before_any_query(db):
 
 
 def test_schema_has_a_version_and_tables_are_stored_once(db):
-    assert db.schema_version == 1
+    assert db.schema_version == 2
     aid, _ = db.save(_project())
     db.save(_project(), aid)
     db.save_draft("browser-secret-1234567890", _project())
@@ -141,11 +141,12 @@ def test_schema_has_a_version_and_tables_are_stored_once(db):
 
 
 def test_drafts_replace_each_other_and_can_be_discarded(db):
+    saved, _ = db.save(_project("saved"))
     assert db.load_draft("s" * 30) is None
     db.save_draft("s" * 30, _project("first"))
-    db.save_draft("s" * 30, _project("second"), "A" * 22)
+    db.save_draft("s" * 30, _project("second"), saved)
     project, aid = db.load_draft("s" * 30)
-    assert project.name == "second" and aid == "A" * 22
+    assert project.name == "second" and aid == saved
     assert db.load_draft("t" * 30) is None
     db.discard_draft("s" * 30)
     assert db.load_draft("s" * 30) is None
@@ -246,7 +247,7 @@ def postgres_url():
 
 def test_postgresql_saves_opens_and_takes_concurrent_saves(postgres_url):
     db = Store(postgres_url)
-    assert db.schema_version == 1
+    assert db.schema_version == 2
     aid, _ = db.save(_project())
     project, version = db.load(aid)
     assert version == 1 and project.table.equals(_project().table)
