@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -192,61 +186,8 @@ def test_two_sessions_saving_at_once_sqlite(db):
     _concurrent_saves(db)
 
 
-def _postgres_binaries() -> tuple[str, str] | None:
-    for d in ("/usr/local/bin", *sorted(Path("/usr/lib/postgresql").glob("*/bin"))):
-        init, ctl = Path(d) / "initdb", Path(d) / "pg_ctl"
-        if init.exists() and ctl.exists():
-            return str(init), str(ctl)
-    return None
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    bins = _postgres_binaries()
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pytest.skip("psycopg is not installed")
-    if bins is None:
-        pytest.skip("PostgreSQL is not installed on this machine")
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        if shutil.which("runuser") is None:
-            pytest.skip("running as root without runuser: PostgreSQL refuses to start as root")
-        try:
-            import pwd
-
-            pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("no postgres user to run the server as")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data = Path(tempfile.mkdtemp(prefix="metacore-pg-"))
-    os.chmod(data, 0o777)
-    pgdata = data / "data"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    init, ctl = bins
-    out = subprocess.run([*as_user, init, "-D", str(pgdata), "-A", "trust", "-U", "metacore"],
-                         capture_output=True, text=True, timeout=120)
-    if out.returncode != 0:
-        pytest.skip(f"initdb failed: {out.stderr[-300:]}")
-    log = data / "log"
-    start = subprocess.run([*as_user, ctl, "-D", str(pgdata), "-l", str(log), "-w", "-o",
-                            f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"],
-                           capture_output=True, text=True, timeout=120)
-    if start.returncode != 0:
-        pytest.skip(f"PostgreSQL did not start: {start.stderr[-300:]}")
-    try:
-        yield f"postgresql+psycopg://metacore@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*as_user, ctl, "-D", str(pgdata), "-m", "fast", "stop"],
-                       capture_output=True, timeout=60)
-        shutil.rmtree(data, ignore_errors=True)
-
-
-def test_postgresql_saves_opens_and_takes_concurrent_saves(postgres_url):
-    db = Store(postgres_url)
+def test_postgresql_saves_opens_and_takes_concurrent_saves(postgres_db):
+    db = Store(postgres_db)
     assert db.schema_version == 2
     aid, _ = db.save(_project())
     project, version = db.load(aid)

@@ -367,8 +367,6 @@ class Sharing:
         email = clean_email(email)
         if role not in ROLES:
             raise OptionError(f"A share's role must be one of {', '.join(ROLES)}.")
-        if actor is not None and email == actor.email:
-            raise OptionError("You own this analysis already; share it with someone else.")
         return self._grant(analysis_id, actor, role, email=email, team_id=None,
                            what=f"{email} as {role}")
 
@@ -387,6 +385,8 @@ class Sharing:
     def _grant(self, analysis_id, actor, role, *, email, team_id, what) -> str:
         with self.engine.begin() as conn:
             self._require(conn, analysis_id, actor, "owner", "share", lock=True)
+            if email is not None and email == actor.email:
+                raise OptionError("You own this analysis already; share it with someone else.")
             column = S.shares.c.email if email is not None else S.shares.c.team_id
             key = email if email is not None else team_id
             old = conn.execute(sa.select(S.shares.c.id).where(
