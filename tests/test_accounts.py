@@ -555,3 +555,33 @@ def test_a_database_from_a_newer_metacore_is_refused(url):
     engine.dispose()
     with pytest.raises(mc.store.StoreError, match="newer metacore"):
         Store(url)
+
+
+def test_any_text_as_an_id_or_token_opens_nothing():
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    db = Store("sqlite://", accounts=True)      # in memory: each refusal writes a log line
+    project = _project()
+    aid, _ = db.save(project, user=ALICE)
+    _, token = db.create_link(aid, user=ALICE)
+    near = st.builds(lambda i, c, s: s[:i] + c + s[i + 1:], st.integers(0, 42),
+                     st.sampled_from("AZaz09-_"), st.sampled_from([aid + "x" * 21, token]))
+
+    @settings(max_examples=60, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.one_of(st.text(max_size=60), near,
+                     st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+                             min_size=22, max_size=22)))
+    def attempt(text):
+        for call in (lambda: db.load(text, user=BOB), lambda: db.load(text),
+                     lambda: db.load(token=text), lambda: db.versions(text, user=BOB),
+                     lambda: db.save(project, text, user=BOB)):
+            if text in (token, aid):
+                continue
+            with pytest.raises(NotFound):
+                call()
+
+    attempt()
+    assert db.load(aid, user=ALICE)[1] == 1 and db.load(token=token)[1] == 1
+    db.engine.dispose()

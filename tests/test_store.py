@@ -196,3 +196,20 @@ def test_postgresql_saves_opens_and_takes_concurrent_saves(postgres_db):
     t0 = time.monotonic()
     _concurrent_saves(db)
     assert time.monotonic() - t0 < 120
+
+
+def test_open_store_keeps_one_store_per_database_and_mode(tmp_path):
+    from metacore.store import LOCAL, User, open_store
+
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    single, accounts = open_store(url), open_store(url, accounts=True)
+    assert open_store(url) is single and open_store(url, accounts=True) is accounts
+    assert not single.accounts and accounts.accounts
+    aid, _ = single.save(_project())
+    # the same analysis, the local owner's: reachable on a server with accounts only by
+    # acting as the local owner explicitly (a logged-in user sees nothing of it)
+    assert accounts.load(aid, user=LOCAL)[1] == 1
+    with pytest.raises(NotFound):
+        accounts.load(aid)
+    with pytest.raises(NotFound):
+        accounts.load(aid, user=User("https://id.example.org", "someone"))
