@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -127,7 +121,7 @@ def test_ids_are_random_and_checked_before_any_query(db):
 
 
 def test_schema_has_a_version_and_tables_are_stored_once(db):
-    assert db.schema_version == 1
+    assert db.schema_version == 2
     aid, _ = db.save(_project())
     db.save(_project(), aid)
     db.save_draft("browser-secret-1234567890", _project())
@@ -141,11 +135,12 @@ def test_schema_has_a_version_and_tables_are_stored_once(db):
 
 
 def test_drafts_replace_each_other_and_can_be_discarded(db):
+    saved, _ = db.save(_project("saved"))
     assert db.load_draft("s" * 30) is None
     db.save_draft("s" * 30, _project("first"))
-    db.save_draft("s" * 30, _project("second"), "A" * 22)
+    db.save_draft("s" * 30, _project("second"), saved)
     project, aid = db.load_draft("s" * 30)
-    assert project.name == "second" and aid == "A" * 22
+    assert project.name == "second" and aid == saved
     assert db.load_draft("t" * 30) is None
     db.discard_draft("s" * 30)
     assert db.load_draft("s" * 30) is None
@@ -191,62 +186,9 @@ def test_two_sessions_saving_at_once_sqlite(db):
     _concurrent_saves(db)
 
 
-def _postgres_binaries() -> tuple[str, str] | None:
-    for d in ("/usr/local/bin", *sorted(Path("/usr/lib/postgresql").glob("*/bin"))):
-        init, ctl = Path(d) / "initdb", Path(d) / "pg_ctl"
-        if init.exists() and ctl.exists():
-            return str(init), str(ctl)
-    return None
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    bins = _postgres_binaries()
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pytest.skip("psycopg is not installed")
-    if bins is None:
-        pytest.skip("PostgreSQL is not installed on this machine")
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        if shutil.which("runuser") is None:
-            pytest.skip("running as root without runuser: PostgreSQL refuses to start as root")
-        try:
-            import pwd
-
-            pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("no postgres user to run the server as")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data = Path(tempfile.mkdtemp(prefix="metacore-pg-"))
-    os.chmod(data, 0o777)
-    pgdata = data / "data"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    init, ctl = bins
-    out = subprocess.run([*as_user, init, "-D", str(pgdata), "-A", "trust", "-U", "metacore"],
-                         capture_output=True, text=True, timeout=120)
-    if out.returncode != 0:
-        pytest.skip(f"initdb failed: {out.stderr[-300:]}")
-    log = data / "log"
-    start = subprocess.run([*as_user, ctl, "-D", str(pgdata), "-l", str(log), "-w", "-o",
-                            f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"],
-                           capture_output=True, text=True, timeout=120)
-    if start.returncode != 0:
-        pytest.skip(f"PostgreSQL did not start: {start.stderr[-300:]}")
-    try:
-        yield f"postgresql+psycopg://metacore@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*as_user, ctl, "-D", str(pgdata), "-m", "fast", "stop"],
-                       capture_output=True, timeout=60)
-        shutil.rmtree(data, ignore_errors=True)
-
-
-def test_postgresql_saves_opens_and_takes_concurrent_saves(postgres_url):
-    db = Store(postgres_url)
-    assert db.schema_version == 1
+def test_postgresql_saves_opens_and_takes_concurrent_saves(postgres_db):
+    db = Store(postgres_db)
+    assert db.schema_version == 2
     aid, _ = db.save(_project())
     project, version = db.load(aid)
     assert version == 1 and project.table.equals(_project().table)
@@ -254,3 +196,20 @@ def test_postgresql_saves_opens_and_takes_concurrent_saves(postgres_url):
     t0 = time.monotonic()
     _concurrent_saves(db)
     assert time.monotonic() - t0 < 120
+
+
+def test_open_store_keeps_one_store_per_database_and_mode(tmp_path):
+    from metacore.store import LOCAL, User, open_store
+
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    single, accounts = open_store(url), open_store(url, accounts=True)
+    assert open_store(url) is single and open_store(url, accounts=True) is accounts
+    assert not single.accounts and accounts.accounts
+    aid, _ = single.save(_project())
+    # the same analysis, the local owner's: reachable on a server with accounts only by
+    # acting as the local owner explicitly (a logged-in user sees nothing of it)
+    assert accounts.load(aid, user=LOCAL)[1] == 1
+    with pytest.raises(NotFound):
+        accounts.load(aid)
+    with pytest.raises(NotFound):
+        accounts.load(aid, user=User("https://id.example.org", "someone"))

@@ -1,16 +1,21 @@
 """Keeping work: project files (one JSON document per analysis) and the database of
-saved analyses. Beside the layers: imports ``data`` (and ``review`` for reviews)."""
+saved analyses, with accounts (owners, shares, read-only links, teams, the audit log).
+Beside the layers: imports ``data`` (and ``review`` for reviews)."""
 
+from metacore.store.accounts import LOCAL, ROLES, AuditEntry, Grant, Team, User, clean_email
 from metacore.store.database import (
     SCHEMA_VERSION,
     AnalysisInfo,
+    Forbidden,
     NotFound,
     Store,
     StoreError,
     default_url,
     is_valid_id,
+    is_valid_token,
     open_store,
 )
 
-__all__ = ["SCHEMA_VERSION", "AnalysisInfo", "NotFound", "Store", "StoreError", "default_url",
-           "is_valid_id", "open_store"]
+__all__ = ["LOCAL", "ROLES", "SCHEMA_VERSION", "AnalysisInfo", "AuditEntry", "Forbidden",
+           "Grant", "NotFound", "Store", "StoreError", "Team", "User", "clean_email",
+           "default_url", "is_valid_id", "is_valid_token", "open_store"]

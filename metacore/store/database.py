@@ -6,6 +6,11 @@ created on first use. Saving again keeps every earlier version. Ids are random
 (128 bits, URL-safe) and checked against their pattern before any query, and every
 value reaches SQL as a bound parameter. Tables are stored once per content digest, so
 versions and drafts of one table share it.
+
+Every analysis, version and draft has an owner, and every read and write takes the
+acting user (:class:`~metacore.store.accounts.User`) or a read-only link's token; the
+rules are in :mod:`metacore.store.accounts`. Without a user — the app in single-user
+mode — the store acts as the local owner, as it always has.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from metacore.errors import MetacoreError
+from metacore.errors import MetacoreError, OptionError
+from metacore.store import schema as S
+from metacore.store.accounts import LOCAL, Sharing, User, _label, logs_refusals
 from metacore.store.project import (
     Project,
     check_settings,
@@ -31,31 +38,21 @@ from metacore.store.project import (
     table_from_json,
     table_to_json,
 )
+from metacore.store.schema import (
+    SCHEMA_VERSION,
+    Forbidden,
+    NotFound,
+    StoreError,
+    is_valid_id,
+    is_valid_token,
+)
 
-__all__ = ["SCHEMA_VERSION", "AnalysisInfo", "NotFound", "Store", "StoreError", "default_url",
-           "is_valid_id", "open_store"]
+__all__ = ["SCHEMA_VERSION", "AnalysisInfo", "Forbidden", "NotFound", "Store", "StoreError",
+           "default_url", "is_valid_id", "is_valid_token", "open_store"]
 
-SCHEMA_VERSION = 1
-_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 #: Drafts not touched for this long are removed.
 DRAFT_DAYS = 30
-
-
-class StoreError(MetacoreError):
-    """The database cannot be reached or holds something unreadable."""
-
-
-class NotFound(MetacoreError):
-    """No saved analysis (or version, or draft) has this id."""
-
-
-def is_valid_id(text: object) -> bool:
-    """True for the shape of an analysis id (22 URL-safe characters), before any query.
-
-    >>> is_valid_id("' OR '1'='1"), is_valid_id("../../etc/passwd"), is_valid_id("a" * 22)
-    (False, False, True)
-    """
-    return isinstance(text, str) and _ID.fullmatch(text) is not None
+_SECRET = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 
 def default_url() -> str:
@@ -67,43 +64,14 @@ def default_url() -> str:
     return f"sqlite:///{base / 'metacore' / 'metacore.db'}"
 
 
-_META = sa.MetaData()
-_schema = sa.Table("schema_info", _META, sa.Column("version", sa.Integer, nullable=False))
-_tables = sa.Table(
-    "tables", _META, sa.Column("digest", sa.String(64), primary_key=True),
-    sa.Column("body", sa.Text, nullable=False), sa.Column("n_rows", sa.Integer, nullable=False),
-    sa.Column("created", sa.DateTime(timezone=True), nullable=False))
-_analyses = sa.Table(
-    "analyses", _META, sa.Column("id", sa.String(22), primary_key=True),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("created", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("latest", sa.Integer, nullable=False))
-_versions = sa.Table(
-    "versions", _META,
-    sa.Column("analysis_id", sa.String(22), sa.ForeignKey("analyses.id", ondelete="CASCADE"),
-              primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("saved", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("source", sa.String(300), nullable=False),
-    sa.Column("example", sa.String(40)), sa.Column("measure", sa.String(10), nullable=False),
-    sa.Column("k", sa.Integer, nullable=False),
-    sa.Column("table_digest", sa.String(64), sa.ForeignKey("tables.digest"), nullable=False),
-    sa.Column("mapping", sa.Text, nullable=False), sa.Column("settings", sa.Text, nullable=False))
-_drafts = sa.Table(
-    "drafts", _META, sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("updated", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("source", sa.String(300), nullable=False),
-    sa.Column("example", sa.String(40)), sa.Column("analysis_id", sa.String(22)),
-    sa.Column("table_digest", sa.String(64), sa.ForeignKey("tables.digest"), nullable=False),
-    sa.Column("mapping", sa.Text, nullable=False), sa.Column("settings", sa.Text, nullable=False))
+_tables, _analyses, _versions, _drafts = S.tables, S.analyses, S.versions, S.drafts
 
 
 @dataclass(frozen=True)
 class AnalysisInfo:
-    """One line of the list of saved analyses (or of an analysis's versions)."""
+    """One line of the list of saved analyses (or of an analysis's versions): ``owner``
+    is the owner's name as people read it, ``role`` what the user may do ("owner",
+    "editor" or "viewer")."""
 
     id: str
     name: str
@@ -113,28 +81,45 @@ class AnalysisInfo:
     saved: datetime
     version: int
     versions: int
+    owner: str = "Local owner"
+    role: str = "owner"
+    kind: str = S.KIND
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+_now, _aware = S.now, S.aware
 
 
-def _aware(t: datetime) -> datetime:
-    # SQLite returns naive datetimes; they were stored in UTC
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+class Store(Sharing):
+    """Saved analyses, their versions and the autosaved drafts in one database.
 
+    ``accounts=True`` is a server with logins: a call without ``user`` acts as a visitor
+    not logged in (who sees nothing but read-only links). Otherwise it acts as the local
+    owner, the one user of single-user mode.
 
-class Store:
-    """Saved analyses, their versions and the autosaved drafts in one database."""
+    >>> import metacore as mc
+    >>> from metacore.store import Store, User
+    >>> db = Store("sqlite://", accounts=True)
+    >>> alice = User("https://id.example.org", "a1", "Alice", "alice@example.org")
+    >>> bob = User("https://id.example.org", "b2", "Bob", "bob@example.org")
+    >>> aid, _ = db.save(Project(mc.datasets.load("bcg"), {"measure": "RR"}), user=alice)
+    >>> [a.id == aid for a in db.list(user=alice)], db.list(user=bob)
+    ([True], [])
+    >>> _ = db.share(aid, "bob@example.org", "viewer", user=alice)
+    >>> db.role(aid, user=bob)
+    'viewer'
+    """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, accounts: bool = False) -> None:
         url = url or default_url()
         kw: dict = {"future": True, "pool_pre_ping": True}
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
-            if path and path != ":memory:":
+            if path and path != ":memory:" and url != "sqlite://":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             kw["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            if url in ("sqlite://", "sqlite:///:memory:"):
+                # one connection for the process, or each would see its own empty database
+                kw["poolclass"] = sa.pool.StaticPool
         try:
             self.engine = sa.create_engine(url, **kw)
         except (sa.exc.ArgumentError, ImportError) as err:
@@ -147,29 +132,31 @@ class Store:
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
         self.url = url
+        self.accounts = bool(accounts)
         self._create()
 
     # --- schema ----------------------------------------------------------------------
 
     def _create(self) -> None:
-        try:
-            _META.create_all(self.engine)
-            with self.engine.begin() as conn:
-                found = conn.execute(sa.select(_schema.c.version)).scalar()
-                if found is None:
-                    conn.execute(_schema.insert().values(version=SCHEMA_VERSION))
-                elif found > SCHEMA_VERSION:
-                    raise StoreError(f"The database was written by a newer metacore (schema "
-                                     f"{found}; this one reads {SCHEMA_VERSION}).")
-                cutoff = _now() - timedelta(days=DRAFT_DAYS)
-                conn.execute(_drafts.delete().where(_drafts.c.updated < cutoff))
-        except sa.exc.SQLAlchemyError as err:
-            raise StoreError(f"The database could not be opened: {str(err)[:200]}") from None
+        for attempt in range(3):
+            try:
+                #: the schema version the database had when opened (0: new)
+                self.migrated_from = S.migrate(self.engine)
+                with self.engine.begin() as conn:
+                    cutoff = _now() - timedelta(days=DRAFT_DAYS)
+                    conn.execute(_drafts.delete().where(_drafts.c.updated < cutoff))
+                return
+            except sa.exc.SQLAlchemyError as err:
+                # another process migrating the same SQLite file at this moment
+                if attempt == 2:
+                    raise StoreError("The database could not be opened: "
+                                     f"{str(err)[:200]}") from None
+                time.sleep(0.2 * (attempt + 1))
 
     @property
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(_schema.c.version)).scalar())
+            return int(conn.execute(sa.select(S.schema_info.c.version)).scalar())
 
     # --- tables stored once by content ----------------------------------------------------
 
@@ -217,12 +204,47 @@ class Store:
 
     # --- saved analyses ---------------------------------------------------------------
 
-    def save(self, project: Project, analysis_id: str | None = None) -> tuple[str, int]:
-        """Store ``project``: a new analysis, or a new version of ``analysis_id``.
+    def _writer(self, user: User | None, what: str) -> User:
+        actor = self.actor(user)
+        if actor is None:
+            raise Forbidden(f"Log in to {what}: a visitor who is not logged in can open "
+                            "read-only links but not save.")
+        return actor
 
-        Returns ``(id, version)``. Earlier versions are kept.
+    @logs_refusals
+    def save(self, project: Project, analysis_id: str | None = None, *,
+             user: User | None = None, kind: str = S.KIND) -> tuple[str, int]:
+        """Store ``project``: a new analysis of the user's, or a new version of
+        ``analysis_id`` (its owner or an editor only).
+
+        Returns ``(id, version)``. Earlier versions are kept. A viewer gets Forbidden
+        (save a copy instead: :meth:`save_copy`), anyone else NotFound.
         """
+        return self._save(project, analysis_id, self._writer(user, "save"), kind, None)
+
+    @logs_refusals
+    def save_copy(self, project: Project, of: str | None = None, *,
+                  user: User | None = None, token: str | None = None) -> tuple[str, int]:
+        """Save ``project`` as a new analysis of the user's own, copied from ``of`` (an
+        analysis they may open) or from the analysis a read-only link ``token`` opens.
+
+        This is the Save of a viewer or link visitor: the original is never changed,
+        and its owner's log records the copy.
+        """
+        actor = self._writer(user, "save a copy of your own")
+        with self.engine.connect() as conn:
+            if token is not None:
+                source = self._link(conn, token, "copy", actor)
+            else:
+                self._require(conn, of, actor, "viewer", "copy")
+                source = of
+        return self._save(project, None, actor, S.KIND, source)
+
+    def _save(self, project: Project, analysis_id: str | None, actor: User, kind: str,
+              copied_from: str | None) -> tuple[str, int]:
         check_settings(project.settings)
+        if kind != S.KIND:
+            raise OptionError(f"This store keeps documents of kind '{S.KIND}' only.")
         name = clean_name(project.name)
         measure, k = self._summary(project)
         for attempt in range(8):     # a save that lost a race retries
@@ -230,22 +252,20 @@ class Store:
                 time.sleep(0.02 * attempt)
             try:
                 with self.engine.begin() as conn:
-                    digest = self._put_table(conn, project)
+                    self._remember(conn, actor)
                     now = _now()
                     if analysis_id is None:
                         new_id = secrets.token_urlsafe(16)
-                        conn.execute(_analyses.insert().values(id=new_id, name=name, created=now,
-                                                               updated=now, latest=1))
+                        conn.execute(_analyses.insert().values(
+                            id=new_id, name=name, created=now, updated=now, latest=1,
+                            owner=actor.id, kind=kind, copied_from=copied_from))
                         aid, version = new_id, 1
                     else:
-                        if not is_valid_id(analysis_id):
-                            raise NotFound("That is not a valid analysis id.")
                         # the row lock makes concurrent saves of one analysis queue
                         # (PostgreSQL); SQLite writes one at a time anyway
+                        self._require(conn, analysis_id, actor, "editor", "save", lock=True)
                         latest = conn.execute(sa.select(_analyses.c.latest).where(
-                            _analyses.c.id == analysis_id).with_for_update()).scalar()
-                        if latest is None:
-                            raise NotFound("No saved analysis has this id.")
+                            _analyses.c.id == analysis_id)).scalar()
                         version = latest + 1
                         done = conn.execute(_analyses.update().where(
                             (_analyses.c.id == analysis_id) & (_analyses.c.latest == latest))
@@ -254,12 +274,21 @@ class Store:
                             raise sa.exc.IntegrityError("concurrent save", None,
                                                         Exception("retry"))
                         aid = analysis_id
+                    digest = self._put_table(conn, project)
                     conn.execute(_versions.insert().values(
                         analysis_id=aid, version=version, saved=now, name=name,
                         source=project.source[:300], example=project.example,
                         measure=measure, k=k, table_digest=digest,
                         mapping=json.dumps([[str(a), b] for a, b in project.mapping.items()]),
-                        settings=json.dumps(check_settings(project.settings))))
+                        settings=json.dumps(check_settings(project.settings)),
+                        saved_by=actor.id))
+                    if copied_from is not None:
+                        self._log(conn, actor.id, "copy", copied_from,
+                                  f"copied into a new analysis of {actor.label}")
+                        self._log(conn, actor.id, "save", aid, f"version 1, a copy of "
+                                  f"“{name}”")
+                    else:
+                        self._log(conn, actor.id, "save", aid, f"version {version}")
                     return aid, version
             except sa.exc.IntegrityError:
                 continue
@@ -268,116 +297,196 @@ class Store:
         raise StoreError("The analysis could not be saved: it was being saved elsewhere at "
                          "the same moment; try again.")
 
-    def load(self, analysis_id: str, version: int | None = None) -> tuple[Project, int]:
-        """The project of a saved analysis (its latest version unless one is given)."""
-        if not is_valid_id(analysis_id):
-            raise NotFound("That is not a valid analysis id.")
+    def _target(self, conn, analysis_id: str | None, actor: User | None,
+                token: str | None, action: str) -> str:
+        """The analysis a read reaches: through a link token, or an id the user may see."""
+        if token is not None:
+            aid = self._link(conn, token, action, actor)
+            if analysis_id is not None and analysis_id != aid:
+                raise NotFound("This link does not open that analysis.")
+            return aid
+        self._require(conn, analysis_id, actor, "viewer", action)
+        return analysis_id
+
+    @logs_refusals
+    def load(self, analysis_id: str | None = None, version: int | None = None, *,
+             user: User | None = None, token: str | None = None) -> tuple[Project, int]:
+        """The project of a saved analysis (its latest version unless one is given), for
+        a user who may open it or through a read-only link ``token``."""
+        actor = self.actor(user)
         try:
             with self.engine.connect() as conn:
-                q = sa.select(_versions).where(_versions.c.analysis_id == analysis_id)
+                aid = self._target(conn, analysis_id, actor, token, "open")
+                q = sa.select(_versions).where(_versions.c.analysis_id == aid)
                 if version is None:
                     q = q.order_by(_versions.c.version.desc()).limit(1)
                 else:
                     q = q.where(_versions.c.version == int(version))
                 row = conn.execute(q).first()
                 if row is None:
-                    raise NotFound("No saved analysis has this id." if version is None
-                                   else f"This analysis has no version {version}.")
+                    raise NotFound(f"This analysis has no version {version}.")
                 return self._project(conn, row), int(row.version)
         except sa.exc.SQLAlchemyError as err:
             raise StoreError(f"The analysis could not be read: {str(err)[:200]}") from None
 
-    def list(self, limit: int = 500) -> list[AnalysisInfo]:
-        """Saved analyses, the most recently saved first."""
+    def list(self, limit: int = 500, *, user: User | None = None,
+             kind: str = S.KIND) -> list[AnalysisInfo]:
+        """The analyses the user owns or was given, the most recently saved first."""
+        actor = self.actor(user)
+        if actor is None:
+            return []
+        owner = S.users.alias("owner")
+        shared = sa.select(S.shares.c.analysis_id).where(self._shared_with(actor))
         with self.engine.connect() as conn:
-            q = (sa.select(_analyses.c.id, _analyses.c.latest, _versions.c.name,
-                           _versions.c.source, _versions.c.measure, _versions.c.k,
-                           _versions.c.saved)
+            q = (sa.select(_analyses.c.id, _analyses.c.latest, _analyses.c.owner,
+                           _analyses.c.kind, _versions.c.name, _versions.c.source,
+                           _versions.c.measure, _versions.c.k, _versions.c.saved,
+                           owner.c.name.label("owner_name"),
+                           owner.c.email.label("owner_email"))
                  .join(_versions, (_versions.c.analysis_id == _analyses.c.id)
                        & (_versions.c.version == _analyses.c.latest))
+                 .join(owner, owner.c.id == _analyses.c.owner, isouter=True)
+                 .where(((_analyses.c.owner == actor.id) | _analyses.c.id.in_(shared))
+                        & (_analyses.c.kind == kind))
                  .order_by(_analyses.c.updated.desc()).limit(limit))
-            return [AnalysisInfo(r.id, r.name, r.source, r.measure, r.k, _aware(r.saved),
-                                 r.latest, r.latest) for r in conn.execute(q)]
+            rows = conn.execute(q).all()
+            given = {}
+            if any(r.owner != actor.id for r in rows):
+                for aid, role in conn.execute(sa.select(
+                        S.shares.c.analysis_id, S.shares.c.role).where(
+                        self._shared_with(actor))):
+                    if given.get(aid) != "editor":
+                        given[aid] = role
+        return [AnalysisInfo(r.id, r.name, r.source, r.measure, r.k, _aware(r.saved),
+                             r.latest, r.latest, _label(r.owner_name, r.owner_email),
+                             "owner" if r.owner == actor.id else given.get(r.id, "viewer"),
+                             r.kind) for r in rows]
 
-    def versions(self, analysis_id: str) -> list[AnalysisInfo]:
-        """Every version of an analysis, the newest first."""
-        if not is_valid_id(analysis_id):
-            raise NotFound("That is not a valid analysis id.")
+    @logs_refusals
+    def versions(self, analysis_id: str | None = None, *, user: User | None = None,
+                 token: str | None = None) -> list[AnalysisInfo]:
+        """Every version of an analysis the user may open (or a link opens), newest first."""
+        actor = self.actor(user)
         with self.engine.connect() as conn:
+            aid = self._target(conn, analysis_id, actor, token, "open")
             rows = conn.execute(sa.select(_versions).where(
-                _versions.c.analysis_id == analysis_id).order_by(_versions.c.version.desc()))
+                _versions.c.analysis_id == aid).order_by(_versions.c.version.desc()))
             out = [AnalysisInfo(r.analysis_id, r.name, r.source, r.measure, r.k,
                                 _aware(r.saved), r.version, 0) for r in rows]
         return [AnalysisInfo(**{**a.__dict__, "versions": len(out)}) for a in out]
 
-    def delete(self, analysis_id: str) -> None:
-        """Remove an analysis with all its versions."""
-        if not is_valid_id(analysis_id):
-            raise NotFound("That is not a valid analysis id.")
+    @logs_refusals
+    def delete(self, analysis_id: str, *, user: User | None = None) -> None:
+        """Remove an analysis with all its versions, shares and links (owner only)."""
+        actor = self.actor(user)
         with self.engine.begin() as conn:
-            conn.execute(_versions.delete().where(_versions.c.analysis_id == analysis_id))
-            done = conn.execute(_analyses.delete().where(_analyses.c.id == analysis_id))
-            if done.rowcount == 0:
-                raise NotFound("No saved analysis has this id.")
+            self._require(conn, analysis_id, actor, "owner", "delete", lock=True)
+            for table in (S.shares, S.links, _versions):
+                conn.execute(table.delete().where(table.c.analysis_id == analysis_id))
+            conn.execute(_analyses.delete().where(_analyses.c.id == analysis_id))
+            self._log(conn, actor.id, "delete", analysis_id, "with every version")
 
     # --- drafts: the work in progress of one browser ---------------------------------------
 
     @staticmethod
-    def draft_key(secret: str) -> str:
-        """The key a draft is stored under: a hash, so the database never holds the secret."""
-        return hashlib.sha256(("metacore-draft:" + secret).encode("utf-8")).hexdigest()
+    def draft_key(secret: str, user: User = LOCAL) -> str:
+        """The key a draft is stored under: a hash of the user and the browser's secret,
+        so the database never holds the secret and one browser keeps one draft per user.
+        (The local owner's key is the one schema 1 used, so its drafts survive.)"""
+        prefix = "metacore-draft:" if user.id == S.LOCAL_ID else f"metacore-draft:{user.id}:"
+        return hashlib.sha256((prefix + secret).encode("utf-8")).hexdigest()
+
+    @staticmethod
+    def _secret_ok(secret: object) -> bool:
+        return isinstance(secret, str) and _SECRET.fullmatch(secret) is not None
 
     def save_draft(self, secret: str, project: Project, analysis_id: str | None = None,
-                   body: tuple[str, str] | None = None) -> None:
+                   body: tuple[str, str] | None = None, *, user: User | None = None) -> None:
         """Keep the current work of one browser session (replacing its previous draft).
 
         ``body`` may pass :meth:`table_body` computed earlier, so a settings change does
-        not serialise an unchanged table again.
+        not serialise an unchanged table again. Drafts belong to a logged-in user (or the
+        local owner); a visitor who is not logged in gets Forbidden.
         """
-        key = self.draft_key(secret)
+        actor = self._writer(user, "keep a draft")
+        if not self._secret_ok(secret):
+            raise OptionError("The browser's draft key is malformed; reload the page.")
+        key = self.draft_key(secret, actor)
         values = {"updated": _now(), "name": clean_name(project.name),
                   "source": project.source[:300], "example": project.example,
                   "analysis_id": analysis_id if is_valid_id(analysis_id) else None,
                   "mapping": json.dumps([[str(a), b] for a, b in project.mapping.items()]),
-                  "settings": json.dumps(check_settings(project.settings))}
+                  "settings": json.dumps(check_settings(project.settings)),
+                  "owner": actor.id}
         for _attempt in range(3):
             try:
                 with self.engine.begin() as conn:
+                    if values["analysis_id"] and self._role(conn, values["analysis_id"],
+                                                            actor) is None:
+                        # only an analysis the user may open is remembered, so a draft
+                        # cannot be used to probe which ids exist
+                        values["analysis_id"] = None
                     values["table_digest"] = self._put_table(conn, project, body)
-                    done = conn.execute(_drafts.update().where(_drafts.c.key == key)
-                                        .values(**values))
+                    done = conn.execute(_drafts.update().where(
+                        (_drafts.c.key == key) & (_drafts.c.owner == actor.id)).values(**values))
                     if done.rowcount == 0:
                         conn.execute(_drafts.insert().values(key=key, **values))
                     return
             except sa.exc.IntegrityError:
                 continue
 
-    def load_draft(self, secret: str) -> tuple[Project, str | None] | None:
-        """The draft of a browser session and the saved analysis it continues, if any."""
+    def load_draft(self, secret: str, *, user: User | None = None
+                   ) -> tuple[Project, str | None] | None:
+        """The user's draft in this browser and the saved analysis it continues, if any.
+
+        A draft that continues an analysis the user may no longer open (the share was
+        revoked) is dropped: revoking ends access to the copy in the draft too. If that
+        analysis was deleted, the draft comes back as unsaved work.
+        """
+        actor = self.actor(user)
+        if actor is None or not self._secret_ok(secret):
+            return None
+        key = self.draft_key(secret, actor)
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(_drafts).where(
-                _drafts.c.key == self.draft_key(secret))).first()
+                (_drafts.c.key == key) & (_drafts.c.owner == actor.id))).first()
             if row is None:
                 return None
-            try:
-                return self._project(conn, row), row.analysis_id
-            except StoreError:
-                return None
+            aid = row.analysis_id if is_valid_id(row.analysis_id) else None
+            lost = False
+            if aid is not None and self._role(conn, aid, actor) is None:
+                exists = conn.execute(sa.select(_analyses.c.id).where(
+                    _analyses.c.id == aid)).first() is not None
+                # the draft only names analyses the user could open when it was saved,
+                # so telling "deleted" from "no longer yours" reveals nothing new
+                lost, aid = exists, None
+            if not lost:
+                try:
+                    return self._project(conn, row), aid
+                except StoreError:
+                    return None
+        self.discard_draft(secret, user=actor)
+        return None
 
-    def discard_draft(self, secret: str) -> None:
-        """Forget a browser session's draft."""
+    def discard_draft(self, secret: str, *, user: User | None = None) -> None:
+        """Forget the user's draft in this browser."""
+        actor = self.actor(user)
+        if actor is None or not self._secret_ok(secret):
+            return
         with self.engine.begin() as conn:
-            conn.execute(_drafts.delete().where(_drafts.c.key == self.draft_key(secret)))
+            conn.execute(_drafts.delete().where(
+                (_drafts.c.key == self.draft_key(secret, actor)) & (_drafts.c.owner == actor.id)))
 
 
-_STORES: dict[str, Store] = {}
+_STORES: dict[tuple[str, bool], Store] = {}
 _LOCK = threading.Lock()
 
 
-def open_store(url: str | None = None) -> Store:
-    """The store for ``url`` (default :func:`default_url`), opened once per process."""
+def open_store(url: str | None = None, *, accounts: bool = False) -> Store:
+    """The store for ``url`` (default :func:`default_url`), opened once per process;
+    ``accounts=True`` on a server with logins (see :class:`Store`)."""
     url = url or default_url()
     with _LOCK:
-        if url not in _STORES:
-            _STORES[url] = Store(url)
-        return _STORES[url]
+        if (url, accounts) not in _STORES:
+            _STORES[url, accounts] = Store(url, accounts=accounts)
+        return _STORES[url, accounts]
