@@ -1,82 +1,20 @@
 """Subgroups & meta-regression: explain heterogeneity, not just measure it."""
 
-import math
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 import metacore as mc
 from metacore.data.table import extra_columns
-from metacore.numbers import format_effect, format_number, format_p, p_clause
-from metacore.report.charts import bubble_chart, level_chart, subgroup_forest_chart
+from metacore.numbers import format_effect, format_number, format_p
 from metacore.report.describe import SHORT_NAMES
 from ui import analysis as an
 from ui import state, widgets
-from ui.cache import cached
 from ui.page import setup
+from ui.subgroups import regression, regression_chart, sentence, subgroup_view
 from ui.text import md
 
 MAX_LEVELS = 20
-
-
-@cached(max_entries=32)
-def subgroup_view(inputs: tuple, by: str, common: bool, model: str, tau2: str, ci: str,
-                  level: float, favours: tuple[str, str]) -> tuple[dict | None, object, str]:
-    """(forest spec, SubgroupResult, error) for one set of inputs."""
-    eff = an.analyse(*inputs).effects
-    try:
-        sg = mc.subgroups(eff, by, model=model, tau2_method=tau2, ci_method=ci, level=level,
-                          tau2_common=common)
-    except mc.MetacoreError as err:
-        return None, None, str(err)
-    return subgroup_forest_chart(eff, sg, favours=favours).to_dict(validate=False), sg, ""
-
-
-@cached(max_entries=32)
-def regression(inputs: tuple, mods: tuple[str, ...], tau2: str, ci: str,
-               level: float) -> tuple[object, str]:
-    """(MetaRegResult, error) for one set of inputs and moderators."""
-    eff = an.analyse(*inputs).effects
-    try:
-        return mc.metareg(eff, list(mods), tau2_method=tau2, ci_method=ci, level=level), ""
-    except mc.MetacoreError as err:
-        return None, str(err)
-
-
-@cached(max_entries=32)
-def regression_chart(inputs: tuple, mods: tuple[str, ...], tau2: str, ci: str, level: float,
-                     kind: str, term: str) -> dict:
-    """The bubble plot of a continuous moderator or the fitted values of a categorical one,
-    built once per fit."""
-    res = regression(inputs, mods, tau2, ci, level)[0]
-    chart = bubble_chart(res, term) if kind == "bubble" else level_chart(res, term)
-    return chart.to_dict(validate=False)
-
-
-def _step(x: np.ndarray) -> float:
-    """A round step for "each … higher": a power of ten near a quarter of the range."""
-    span = float(np.ptp(x)) or 1.0
-    return 10.0 ** math.floor(math.log10(span / 2))
-
-
-def _sentence(res, term: str, x: np.ndarray) -> str:
-    b = float(res.coef.loc[term, "estimate"])
-    step = _step(x)
-    short = SHORT_NAMES.get(res.measure, "effect")
-    head = (f"{md(term)} explains {res.r2:.0f}% of the between-study variance (τ² "
-            f"{format_number(res.tau2_null, 2)} without it, {format_number(res.tau2, 2)} "
-            "with it)")
-    if res.ratio:
-        factor = math.exp(b * step)
-        return (f"{head}: each {format_number(step)} units higher {md(term)} goes with an "
-                f"{short} {format_number(factor, 2)} times as large "
-                f"({p_clause(res.coef.loc[term, 'pvalue'], 'p')}).")
-    word = "higher" if b > 0 else "lower"
-    return (f"{head}: each {format_number(step)} units higher {md(term)} goes with a "
-            f"{short} {format_number(abs(b * step), 3)} {word} "
-            f"({p_clause(res.coef.loc[term, 'pvalue'], 'p')}).")
-
 
 setup()
 s = st.session_state
@@ -172,7 +110,7 @@ if extra:
                 shown = continuous[0] if len(continuous) == 1 else st.selectbox(
                     "Bubble plot against", continuous, key="mr_bubble")
                 x = res.design.X[:, res.design.names.index(shown)]
-                st.info(_sentence(res, shown, x), icon=":material/chat:")
+                st.info(sentence(res, shown, x), icon=":material/chat:")
                 at_value = st.number_input(f"Predict the effect at {shown} =",
                                            value=float(np.round(np.median(x), 2)),
                                            key="mr_predict_at")
