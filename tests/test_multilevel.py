@@ -164,3 +164,14 @@ def test_rows_without_a_level_are_named_and_left_out():
                         profile=False)
     assert res.k == 55
     assert any("District 11, school 1" in n for n in res.notes)
+
+
+def test_icc_and_rows_without_a_moderator():
+    res = fitted("k11_reml")
+    assert res.icc == pytest.approx(res.sigma2[0] / (res.sigma2[0] + res.sigma2[1]))
+    table = mc.datasets.load("konstantopoulos2011")
+    table.loc[2, "year"] = np.nan
+    out = mc.multilevel(mc.compute_effects(table, "GEN"), ["district", "school"],
+                        mods=["year"], profile=False)
+    assert out.k == 55
+    assert any("District 11, school 3" in n for n in out.notes)

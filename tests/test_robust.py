@@ -141,3 +141,9 @@ def test_bad_input_is_named():
         mc.robust(res, labels)
     with pytest.raises(OptionError, match="mc.pool"):
         mc.robust("not a fit", "district")
+
+
+def test_mantel_haenszel_results_are_refused():
+    mh = mc.pool_mh(mc.datasets.load("bcg"), "RR")
+    with pytest.raises(OptionError, match="inverse-variance"):
+        mc.robust(mh, "subgroup", effects=mc.compute_effects(mc.datasets.load("bcg"), "RR"))

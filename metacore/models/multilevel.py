@@ -202,6 +202,8 @@ def _maximise(st: Structure, start: np.ndarray, fixed: np.ndarray | None = None,
     L = start.size
     fixed = np.zeros(L, bool) if fixed is None else fixed
     s = np.maximum(start.astype(float), 0.0)
+    # a component near 0 has converged once its steps are tiny against the sampling variances
+    scale = 1e-3 * float(np.mean(st.vi))
     ev = st.evaluate(s)
     for _ in range(max_iter):
         free = ~fixed & ~((s <= 0) & (ev.grad <= 0))
@@ -228,7 +230,7 @@ def _maximise(st: Structure, start: np.ndarray, fixed: np.ndarray | None = None,
             t /= 2
         change = np.abs(cand - s)
         s, ev = cand, ev2
-        if np.all(change <= 1e-11 * np.maximum(s, 1e-3)):
+        if np.all(change <= 1e-11 * np.maximum(s, scale)):
             return s, ev, True
     return s, ev, False
 
@@ -440,6 +442,13 @@ class MultilevelResult:
         rows += [("i2_total", self.i2_total), ("loglik", self.loglik), ("k", float(self.k))]
         return pd.DataFrame(rows, columns=["statistic", "value"])
 
+    @property
+    def icc(self) -> float:
+        """Share of the between-row (true-effect) variance that lies between groups of the
+        outermost level: the correlation of two true effects of one outer group."""
+        total = sum(self.sigma2)
+        return self.sigma2[0] / total if total > 0 else float("nan")
+
     def variance_split(self) -> pd.DataFrame:
         """The total variance split into the typical sampling variance and each level
         (for a teaching bar), with each part's share in percent."""
@@ -475,8 +484,12 @@ def _check(levels, tau2_method: str, ci_method: str, level: float, rho) -> list[
 
 
 def _codes(frame: pd.DataFrame, cols: Sequence[str]) -> np.ndarray:
-    keys = frame[list(cols)].astype(str).agg("\x1f".join, axis=1)
-    return pd.factorize(keys)[0]
+    """Integer code of each row's combination of the values of ``cols`` (outer/inner)."""
+    codes = np.zeros(len(frame), dtype=np.int64)
+    for c in cols:
+        own = pd.factorize(frame[c].astype(str))[0]
+        codes = pd.factorize(codes * (int(own.max()) + 1) + own)[0]
+    return codes
 
 
 def multilevel(effects: EffectSizes, levels: Sequence[str] | str, *,
@@ -553,12 +566,12 @@ def multilevel(effects: EffectSizes, levels: Sequence[str] | str, *,
                      "level and " + ("are" if len(gone) > 1 else "is") + " left out: "
                      + ", ".join(gone[:8]) + (" …" if len(gone) > 8 else "") + ".")
     if mods:
-        des = design_matrix(data, mods, study=effects.study)
-        keep &= des.keep
+        first = design_matrix(data, mods, study=effects.study)   # names rows left out
+        keep &= first.keep
+        notes.extend(first.notes)
         des = design_matrix(data.loc[keep].reset_index(drop=True), mods)
         X = des.X
         names = des.names
-        notes.extend(des.notes)
     else:
         X = np.ones((int(keep.sum()), 1))
         names = ("intrcpt",)

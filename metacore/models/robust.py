@@ -342,6 +342,9 @@ def robust(result: PoolResult | MetaRegResult | MultilevelResult, cluster: str |
     if not isinstance(result, (PoolResult, MetaRegResult, MultilevelResult)):
         raise OptionError("robust() takes the result of mc.pool, mc.metareg or "
                           f"mc.multilevel, not {type(result).__name__}.")
+    if isinstance(result, PoolResult) and result.model not in ("common", "random"):
+        raise OptionError("robust() works on inverse-variance fits (common or random "
+                          f"effects), not on a {result.model} pooled estimate.")
     values, name = _cluster_values(result, cluster, effects)
     labels = pd.Series(values, dtype=object)
     blank = (labels.isna() | labels.astype(str).str.strip().eq("")).to_numpy()
