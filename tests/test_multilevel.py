@@ -8,6 +8,8 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import metacore as mc
 from metacore.errors import DataError, OptionError
@@ -175,3 +177,32 @@ def test_icc_and_rows_without_a_moderator():
                         mods=["year"], profile=False)
     assert out.k == 55
     assert any("District 11, school 3" in n for n in out.notes)
+
+
+def test_a_negative_rho_that_is_impossible_is_explained():
+    with pytest.raises(DataError, match="positive definite"):
+        mc.multilevel(as16(), ["sid", "esid"], rho=-0.5, profile=False)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", None, ""]),
+                          st.sampled_from([1, 2, 3, None]),
+                          st.floats(-3, 3), st.floats(1e-4, 2.0)),
+                min_size=1, max_size=14),
+       st.sampled_from([None, 0.0, 0.5]), st.sampled_from(["REML", "ML"]))
+def test_generated_tables_give_a_fit_or_a_clear_message(rows, rho, method):
+    table = pd.DataFrame(rows, columns=["outer", "inner", "yi", "vi"])
+    table["study"] = [f"Row {i + 1}" for i in range(len(table))]
+    try:
+        eff = mc.compute_effects(table, "GEN")
+        res = mc.multilevel(eff, ["outer", "inner"], rho=rho, tau2_method=method)
+    except (DataError, OptionError) as err:
+        assert str(err).endswith(".") and len(str(err)) > 20
+        return
+    assert all(s >= 0 for s in res.sigma2)
+    assert np.isfinite(res.estimate) and np.isfinite(res.loglik)
+    for s2, ci in zip(res.sigma2, res.sigma2_ci, strict=True):
+        assert ci.low - 1e-9 <= s2 <= ci.high + 1e-9
+    rb = mc.robust(res, "outer") if res.n_groups[0] > 1 else None
+    assert rb is None or np.isfinite(rb.se)

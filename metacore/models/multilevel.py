@@ -188,6 +188,10 @@ def build_structure(y: np.ndarray, X: np.ndarray, vi: np.ndarray, groups: np.nda
         g = groups[rows]                                          # (m, n, L)
         D = np.stack([(g[:, :, None, lev] == g[:, None, :, lev]).astype(float)
                       for lev in range(L)])
+        if rho is not None and rho < 0 and np.any(np.linalg.eigvalsh(V)[:, 0] <= 0):
+            raise DataError(f"With ρ = {rho:g} the sampling errors of a cluster of {n} rows "
+                            "cannot all be correlated that way (the covariance matrix is not "
+                            "positive definite); use a ρ nearer 0.")
         blocks.append(_Block(rows=rows, y=y[rows], X=X[rows], V=V, D=D))
     return Structure(y=y, X=X, vi=vi, groups=groups, blocks=tuple(blocks),
                      names=tuple(names), reml=reml)
@@ -580,8 +584,12 @@ def multilevel(effects: EffectSizes, levels: Sequence[str] | str, *,
     vi = np.asarray(effects.vi, float)[keep]
     study = tuple(s for s, kk in zip(effects.study, keep, strict=True) if kk)
     k, p = X.shape
+    if k == 0:
+        raise DataError("No row has a value for every level (" + ", ".join(levels) + "); "
+                        "name the columns that hold the nesting.")
     if k <= p:
-        raise DataError(f"The model has {p} coefficient(s) but only {k} usable rows.")
+        raise DataError(f"The model has {p} coefficient(s) but only {k} usable row(s); it "
+                        "needs more rows than coefficients.")
     if np.linalg.matrix_rank(X) < p:
         raise DataError("The moderators are collinear among the rows analysed; drop one of "
                         "them.")
