@@ -206,3 +206,10 @@ def test_generated_tables_give_a_fit_or_a_clear_message(rows, rho, method):
         assert ci.low - 1e-9 <= s2 <= ci.high + 1e-9
     rb = mc.robust(res, "outer") if res.n_groups[0] > 1 else None
     assert rb is None or np.isfinite(rb.se)
+
+
+def test_row_number_as_the_effect_level():
+    # each row its own effect: the same model as naming a unique effect id per study
+    by_row = mc.multilevel(as16(), ["sid", "row"], profile=False)
+    assert by_row.sigma2 == pytest.approx(fitted("as16_reml").sigma2, abs=1e-10)
+    assert by_row.n_groups == (17, 100)

@@ -517,7 +517,9 @@ def multilevel(effects: EffectSizes, levels: Sequence[str] | str, *,
     levels
         Columns that say which group each row belongs to, outermost first (e.g.
         ``["district", "school"]`` or ``["study", "effect"]``). An inner group is a
-        combination with every level above it, as ``outer/inner`` in R.
+        combination with every level above it, as ``outer/inner`` in R. The usual
+        three-level model of several effects per study is ``[study, "row"]`` (``row``,
+        the input row number, is a column of ``effects.data``).
     tau2_method
         ``"REML"`` or ``"ML"``.
     ci_method
