@@ -42,13 +42,14 @@ _ZERO = 10 * np.finfo(float).eps
 
 @dataclass(frozen=True, eq=False)
 class _Block:
-    """The outer clusters of one size, stacked: m clusters of n rows each."""
+    """The outer clusters of up to n rows, stacked (m clusters, padded to n rows)."""
 
-    rows: np.ndarray      # (m, n) row indices into the analysed rows
+    rows: np.ndarray      # (m, n) row indices into the analysed rows (-1: padding)
     y: np.ndarray         # (m, n)
     X: np.ndarray         # (m, n, p)
     V: np.ndarray         # (m, n, n) sampling (co)variances
     D: np.ndarray         # (L, m, n, n) 1 where two rows share a group of level l
+    mask: np.ndarray      # (m, n) False for the padding rows of a smaller cluster
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,40 +160,55 @@ class Structure:
         out = []
         for b in self.blocks:
             M = b.V + np.einsum("l,lmij->mij", s2, b.D)
-            out.extend((b.rows[i], M[i]) for i in range(b.rows.shape[0]))
+            for i in range(b.rows.shape[0]):
+                keep = b.mask[i]
+                out.append((b.rows[i][keep], M[i][np.ix_(keep, keep)]))
         return out
 
 
 def build_structure(y: np.ndarray, X: np.ndarray, vi: np.ndarray, groups: np.ndarray,
                     rho: float | None = None, rho_cluster: np.ndarray | None = None,
                     names: Sequence[str] = (), reml: bool = True) -> Structure:
-    """Stack the outer clusters by size (each size is one batched block)."""
+    """Stack the outer clusters in blocks of 1, 2, 4, 8 ... rows (one batched block each).
+
+    A cluster is padded up to its block's size with rows that change nothing: y = 0,
+    X = 0, variance 1 and no random effect, so they add 0 to every sum and log 1 = 0 to
+    the log-determinant. Few blocks means few numpy calls per likelihood evaluation.
+    """
     outer = groups[:, 0]
     order = np.argsort(outer, kind="stable")
     bounds = np.flatnonzero(np.diff(outer[order])) + 1
     members = np.split(order, bounds)
     by_size: dict[int, list[np.ndarray]] = {}
     for idx in members:
-        by_size.setdefault(idx.size, []).append(idx)
+        by_size.setdefault(1 << (idx.size - 1).bit_length(), []).append(idx)
     blocks = []
     L = groups.shape[1]
     sd = np.sqrt(vi)
     for n, lst in sorted(by_size.items()):
-        rows = np.stack(lst)
-        V = np.zeros((rows.shape[0], n, n))
-        V[:, np.arange(n), np.arange(n)] = vi[rows]
+        m = len(lst)
+        rows = np.full((m, n), -1)
+        for i, idx in enumerate(lst):
+            rows[i, : idx.size] = idx
+        mask = rows >= 0
+        both = mask[:, :, None] & mask[:, None, :]
+        safe = np.where(mask, rows, 0)
+        V = np.zeros((m, n, n))
+        V[:, np.arange(n), np.arange(n)] = np.where(mask, vi[safe], 1.0)
         if rho is not None and rho != 0:
-            c = rho_cluster[rows]
-            same = (c[:, :, None] == c[:, None, :]) & ~np.eye(n, dtype=bool)
-            V = V + rho * same * sd[rows][:, :, None] * sd[rows][:, None, :]
-        g = groups[rows]                                          # (m, n, L)
-        D = np.stack([(g[:, :, None, lev] == g[:, None, :, lev]).astype(float)
+            c = rho_cluster[safe]
+            same = (c[:, :, None] == c[:, None, :]) & ~np.eye(n, dtype=bool) & both
+            V = V + rho * same * sd[safe][:, :, None] * sd[safe][:, None, :]
+        g = groups[safe]                                          # (m, n, L)
+        D = np.stack([((g[:, :, None, lev] == g[:, None, :, lev]) & both).astype(float)
                       for lev in range(L)])
         if rho is not None and rho < 0 and np.any(np.linalg.eigvalsh(V)[:, 0] <= 0):
-            raise DataError(f"With ρ = {rho:g} the sampling errors of a cluster of {n} rows "
-                            "cannot all be correlated that way (the covariance matrix is not "
-                            "positive definite); use a ρ nearer 0.")
-        blocks.append(_Block(rows=rows, y=y[rows], X=X[rows], V=V, D=D))
+            raise DataError(f"With ρ = {rho:g} the sampling errors of a cluster of "
+                            f"{int(mask.sum(axis=1).max())} rows cannot all be correlated that "
+                            "way (the covariance matrix is not positive definite); use a ρ "
+                            "nearer 0.")
+        blocks.append(_Block(rows=rows, y=np.where(mask, y[safe], 0.0),
+                             X=X[safe] * mask[:, :, None], V=V, D=D, mask=mask))
     return Structure(y=y, X=X, vi=vi, groups=groups, blocks=tuple(blocks),
                      names=tuple(names), reml=reml)
 
@@ -639,7 +655,7 @@ def multilevel(effects: EffectSizes, levels: Sequence[str] | str, *,
     for b in st.blocks:
         W0 = np.linalg.inv(b.V)
         WX0 = W0 @ b.X
-        tr_p += float(np.einsum("mii->", W0))
+        tr_p += float(np.einsum("mii,mi->", W0, b.mask))   # padding rows excluded
         xwx0 += np.einsum("mip,miq->pq", b.X, WX0)
         wwx += np.einsum("mip,miq->pq", WX0, WX0)
     tr_p -= float(np.trace(np.linalg.solve(xwx0, wwx)))
