@@ -68,45 +68,50 @@ class _GH:
     H: np.ndarray               # (J, p, p)
 
 
-def _p_array(gh: _GH, C: np.ndarray) -> np.ndarray:
-    """P[s, t] (J x J) for the rows s, t of C: -H_s' H_t + diag(G_s . G_t)."""
-    G = [C @ g for g in gh.G]
-    H = np.einsum("qp,jpu->qju", C, gh.H)                       # (q, J, u)
-    P = -np.einsum("sju,tku->stjk", H, H)
-    J = H.shape[1]
-    diag = np.array([g @ g.T for g in G])                       # (J, q, q)
-    P[:, :, np.arange(J), np.arange(J)] += np.transpose(diag, (1, 2, 0))
-    return P
+def _moments(gh: _GH, C: np.ndarray, O: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Traces and sums of products of clubSandwich's P matrices, without forming them.
+
+    For rows s, t of C (optionally transformed by O), P[s, t] is the J x J matrix
+    -H_s H_t' + diag(G_j[s] . G_j[t]) (H_s: J x u, row j from cluster j). Returns
+    omega[s, t] = tr P[s, t] and F[a, b, c, d] = sum(P[a, b] * P[c, d]), each in
+    O(J u^2) rather than the O(J^2) of the matrices themselves.
+    """
+    Ct = C if O is None else O @ C
+    H = np.einsum("qp,jpu->qju", Ct, gh.H)                      # (q, J, u)
+    Gq = [Ct @ g for g in gh.G]
+    x = np.transpose(np.array([g @ g.T for g in Gq]), (1, 2, 0))   # (q, q, J)
+    hh = np.einsum("aju,bju->abj", H, H)                         # diag of H_a H_b'
+    cross = np.einsum("aju,cjv->acuv", H, H)                     # H_a' H_c
+    F = (np.einsum("acuv,bduv->abcd", cross, cross)
+         - np.einsum("abj,cdj->abcd", hh, x) - np.einsum("abj,cdj->abcd", x, hh)
+         + np.einsum("abj,cdj->abcd", x, x))
+    omega = x.sum(axis=2) - hh.sum(axis=2)
+    return omega, F
 
 
 def _satterthwaite(gh: _GH, p: int) -> np.ndarray:
     """Satterthwaite df of each coefficient: 2 E[v]^2 / Var[v] = tr(P)^2 / sum(P^2)."""
-    out = np.empty(p)
-    for i in range(p):
-        C = np.zeros((1, p))
-        C[0, i] = 1.0
-        P = _p_array(gh, C)[0, 0]
-        out[i] = np.trace(P) ** 2 / float(np.sum(P * P))
-    return out
+    omega, F = _moments(gh, np.eye(p))
+    i = np.arange(p)
+    return omega[i, i] ** 2 / F[i, i, i, i]
 
 
 def _htz(gh: _GH, C: np.ndarray, beta: np.ndarray, vcov: np.ndarray) -> WaldTest:
     """clubSandwich's ``Wald_test(..., test = "HTZ")``."""
     q = C.shape[0]
-    P = _p_array(gh, C)
-    omega = np.einsum("stjj->st", P)
-    on = _matrix_power(omega, -0.5)
-    B = np.einsum("as,stjk,tb->abjk", on, P, on)
-    var = (np.einsum("stjk,tsjk->st", B, B)
-           + np.einsum("ssjk,ttjk->st", B, B))
+    omega, _ = _moments(gh, C)
+    _, F = _moments(gh, C, _matrix_power(omega, -0.5))
+    s, t = np.meshgrid(np.arange(q), np.arange(q), indexing="ij")
+    var = F[s, t, t, s] + F[s, s, t, t]
     nu = q * (q + 1) / float(var.sum())
     cb = C @ beta
     Q = float(cb @ linalg.solve(C @ vcov @ C.T, cb, assume_a="pos"))
     delta = max((nu - q + 1) / nu, 0.0)
     df2 = nu - q + 1
-    F = delta * Q / q
-    pv = float(special.fdtrc(q, df2, F)) if df2 > 0 else float("nan")
-    return WaldTest("HTZ", F, float(q), float(df2), pv)
+    F_stat = delta * Q / q
+    pv = float(special.fdtrc(q, df2, F_stat)) if df2 > 0 else float("nan")
+    return WaldTest("HTZ", F_stat, float(q), float(df2), pv)
 
 
 def _cr2(clusters: list[_Cluster], bread: np.ndarray, w_scale: float, beta_dim: int
