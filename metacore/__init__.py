@@ -50,7 +50,7 @@ from metacore.models.metareg import MetaRegResult, metareg
 from metacore.models.mh import pool_mh, pool_peto
 from metacore.models.multilevel import MultilevelResult, multilevel, rho_sensitivity
 from metacore.models.pooling import PoolResult, pool
-from metacore.models.robust import RobustResult, robust
+from metacore.models.robust import RobustResult, dependence_table, robust
 from metacore.models.subgroups import GroupResult, SubgroupResult, subgroups
 from metacore.models.tau2 import ESTIMATORS, TAU2_LABELS, Interval
 from metacore.report import export
@@ -72,6 +72,7 @@ __all__ = [
     "GENERIC_NAMES", "SummaryOfFindings", "generic_scale", "measure_name",
     "summary_of_findings", "analysis_of", "__version__",
     "MultilevelResult", "multilevel", "rho_sensitivity", "RobustResult", "robust",
+    "dependence_table",
 ]
 
 

@@ -147,3 +147,19 @@ def test_mantel_haenszel_results_are_refused():
     mh = mc.pool_mh(mc.datasets.load("bcg"), "RR")
     with pytest.raises(OptionError, match="inverse-variance"):
         mc.robust(mh, "subgroup", effects=mc.compute_effects(mc.datasets.load("bcg"), "RR"))
+
+
+def test_dependence_table_sets_the_three_analyses_side_by_side():
+    table = mc.datasets.load("konstantopoulos2011")
+    table.loc[0, "school"] = np.nan          # left out of every row of the table alike
+    eff = mc.compute_effects(table, "GEN")
+    tab = mc.dependence_table(eff, ["district", "school"]).set_index("model")
+    ml = mc.multilevel(eff, ["district", "school"], profile=False)
+    rows = eff.data["school"].notna().to_numpy()
+    naive = mc.pool(mc.compute_effects(table.loc[rows], "GEN"), model="random")
+    rb = mc.robust(ml, "district")
+    assert tab.loc["naive", "estimate"] == pytest.approx(naive.estimate, abs=1e-12)
+    assert tab.loc["multilevel", "se"] == pytest.approx(ml.se, abs=1e-12)
+    assert tab.loc["robust", "ci_high"] == pytest.approx(rb.ci_high, abs=1e-12)
+    assert tab.loc["naive", "width_ratio"] == 1
+    assert tab.loc["multilevel", "width_ratio"] > 1.5   # ignoring the nesting is too narrow

@@ -354,6 +354,7 @@ class MultilevelResult:
     metafor's constant; ``i2`` is Cheung's multilevel I² in percent and ``i2_total``
     their sum; ``lrt`` is the likelihood-ratio statistic against the model with that
     component fixed at 0 (metafor's ``anova(res, res0)``, chi-square with 1 df).
+    ``kept`` marks the rows of the effect sizes that the fit used.
     """
 
     estimate: float
@@ -392,6 +393,7 @@ class MultilevelResult:
     vi: np.ndarray = field(default_factory=lambda: np.zeros(0))
     data: pd.DataFrame = field(default_factory=pd.DataFrame)
     structure: Structure | None = None
+    kept: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     vcov: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     notes: tuple[str, ...] = ()
 
@@ -705,7 +707,7 @@ def multilevel(effects: EffectSizes, levels: Sequence[str] | str, *,
         measure=effects.measure, coef=coef, df=df, qm=qm, qm_df=qm_df, qm_pvalue=qm_p,
         rho=None if rho is None else float(rho), typical_variance=float(typical),
         converged=converged, ratio=effects.ratio, label=effects.label, study=study, yi=y,
-        vi=vi, data=sub, structure=st, vcov=vcov, notes=tuple(notes))
+        vi=vi, data=sub, structure=st, kept=keep, vcov=vcov, notes=tuple(notes))
 
 
 def rho_sensitivity(effects: EffectSizes, levels: Sequence[str] | str, *,
