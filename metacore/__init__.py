@@ -48,7 +48,9 @@ from metacore.models.effects import (
 )
 from metacore.models.metareg import MetaRegResult, metareg
 from metacore.models.mh import pool_mh, pool_peto
+from metacore.models.multilevel import MultilevelResult, multilevel, rho_sensitivity
 from metacore.models.pooling import PoolResult, pool
+from metacore.models.robust import RobustResult, dependence_table, robust
 from metacore.models.subgroups import GroupResult, SubgroupResult, subgroups
 from metacore.models.tau2 import ESTIMATORS, TAU2_LABELS, Interval
 from metacore.report import export
@@ -69,6 +71,8 @@ __all__ = [
     "ClusterResult", "cluster_meta", "cluster_meta_batch", "distances_from", "pool_batch",
     "GENERIC_NAMES", "SummaryOfFindings", "generic_scale", "measure_name",
     "summary_of_findings", "analysis_of", "__version__",
+    "MultilevelResult", "multilevel", "rho_sensitivity", "RobustResult", "robust",
+    "dependence_table",
 ]
 
 

@@ -25,3 +25,11 @@ w(data.frame(study = nm$source, mean_t = nm$m1i, sd_t = nm$sd1i, n_t = nm$n1i,
 bd <- dat.bangertdrowns2004
 w(data.frame(study = paste(bd$author, bd$year), yi = bd$yi, vi = bd$vi,
              subgroup = bd$subject, grade = bd$grade, length = bd$length), "writing")
+
+# Modified school calendars (Konstantopoulos 2011): schools nested in districts, ready SMDs.
+# Written by tests/reference/make_multilevel.R too; the path is metacore's current layout.
+k <- dat.konstantopoulos2011
+write.csv(data.frame(study = paste0("District ", k$district, ", school ", k$school),
+                     district = k$district, school = k$school, year = k$year, yi = k$yi,
+                     vi = k$vi),
+          "metacore/data/datasets/konstantopoulos2011.csv", row.names = FALSE)

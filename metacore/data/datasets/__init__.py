@@ -58,6 +58,13 @@ CATALOG: dict[str, DatasetInfo] = {d.name: d for d in (
     DatasetInfo("simulated80", "Simulated trials (80 trials)", "binary", "RR",
                 "Synthetic 2x2 table with a fixed seed, for checking large forest plots.",
                 "tests/reference/make_simulated80.py"),
+    DatasetInfo("konstantopoulos2011", "Modified school calendars (56 schools in 11 districts)",
+                "generic", "GEN",
+                "Standardised mean differences in achievement, schools on a modified calendar vs "
+                "a traditional one; several schools per district, so effects are nested "
+                "(district, school) for multilevel models.",
+                "Konstantopoulos (2011), Res Synth Methods 2:61-76; "
+                "metadat::dat.konstantopoulos2011"),
 )}
 
 
