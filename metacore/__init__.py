@@ -26,6 +26,13 @@ from metacore.batch.pool import pool_batch
 from metacore.data import datasets, io
 from metacore.data.table import ALIASES, StudyTable, generic_scale, map_columns, standardize
 from metacore.diagnostics.influence import baujat, cumulative, gosh, influence
+from metacore.diagnostics.network import (
+    DesignDecomposition,
+    decomp_design,
+    netcontrib,
+    netsplit,
+    network_leave_one_out,
+)
 from metacore.diagnostics.sensitivity import compare_estimators, leave_one_out
 from metacore.diagnostics.smallstudy import begg, egger, failsafe, trimfill
 from metacore.errors import DataError, MeasureError, MetacoreError, OptionError
@@ -48,6 +55,7 @@ from metacore.models.effects import (
 )
 from metacore.models.metareg import MetaRegResult, metareg
 from metacore.models.mh import pool_mh, pool_peto
+from metacore.models.network import NetworkGeometry, NetworkResult, network, network_script
 from metacore.models.pooling import PoolResult, pool
 from metacore.models.subgroups import GroupResult, SubgroupResult, subgroups
 from metacore.models.tau2 import ESTIMATORS, TAU2_LABELS, Interval
@@ -69,6 +77,8 @@ __all__ = [
     "ClusterResult", "cluster_meta", "cluster_meta_batch", "distances_from", "pool_batch",
     "GENERIC_NAMES", "SummaryOfFindings", "generic_scale", "measure_name",
     "summary_of_findings", "analysis_of", "__version__",
+    "network", "NetworkResult", "NetworkGeometry", "network_script", "DesignDecomposition",
+    "decomp_design", "netsplit", "netcontrib", "network_leave_one_out",
 ]
 
 

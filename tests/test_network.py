@@ -1,0 +1,332 @@
+"""Network meta-analysis against metafor's rma.mv and the published formulas
+(tests/reference/make_network.R -> network_reference.json)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REF_DIR
+
+import metacore as mc
+
+CASES = {"hasselblad1998": ("OR", "no_contact"), "senn2013": ("MD", "placebo")}
+FITS = {  # reference fit -> (model, tau2_method, ci_method, tolerance)
+    "common": ("common", "REML", "z", 1e-6),
+    "REML": ("random", "REML", "z", 1e-5),
+    "ML": ("random", "ML", "z", 1e-5),
+    "DL": ("random", "DL", "z", 1e-6),
+    "REML_hksj": ("random", "REML", "hksj", 1e-5),
+}
+
+
+@cache
+def ref() -> dict:
+    return json.loads((REF_DIR / "network_reference.json").read_text())["networks"]
+
+
+@cache
+def fitted(name: str, fit: str) -> mc.NetworkResult:
+    measure, reference = CASES[name]
+    model, method, ci, _ = FITS[fit]
+    return mc.network(mc.datasets.load(name), measure, reference, model=model,
+                      tau2_method=method, ci_method=ci)
+
+
+def arr(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], float)
+
+
+@pytest.mark.parametrize("fit", list(FITS))
+@pytest.mark.parametrize("name", list(CASES))
+def test_estimates_tau2_q_league_pscores_match_metafor(name, fit):
+    # metafor: rma.mv(yi, V, mods = ~ dummies - 1, random = ~ comp | study, rho = 1/2)
+    r = ref()[name]["fits"][fit]
+    tol = FITS[fit][3]
+    nm = fitted(name, fit)
+    est = nm.estimates.set_index("treatment").loc[r["treatments"]]
+    for col in ("estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high"):
+        np.testing.assert_allclose(est[col], r[col], atol=tol, rtol=0, err_msg=col)
+    assert nm.tau2 == pytest.approx(r["tau2"], abs=tol)
+    assert nm.q == pytest.approx(r["q"], abs=1e-6)
+    assert nm.q_df == r["q_df"]
+    assert nm.q_pvalue == pytest.approx(r["q_pvalue"], rel=1e-6)
+    lg = pd.DataFrame(r["league"]).set_index(["t1", "t2"])
+    mine = nm.league.set_index(["t1", "t2"]).loc[lg.index]
+    assert len(nm.league) == len(lg) == len(nm.treatments) * (len(nm.treatments) - 1)
+    for col in lg.columns:
+        np.testing.assert_allclose(mine[col], lg[col], atol=tol, rtol=0, err_msg=col)
+    treatments = ref()[name]["treatments"]
+    np.testing.assert_allclose(nm.pscores("good").loc[treatments], r["pscore_good"],
+                               atol=tol, rtol=0)
+    np.testing.assert_allclose(nm.pscores("bad").loc[treatments], r["pscore_bad"],
+                               atol=tol, rtol=0)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_common_effect_equals_direct_gls_and_likelihood_maxima_agree(name):
+    r = ref()[name]["fits"]
+    nm = fitted(name, "common")
+    # R's direct GLS solve, beside rma.mv without random effects
+    np.testing.assert_allclose(nm.estimates["estimate"], r["common"]["gls_estimate"], atol=1e-9)
+    # tau^2 found by optimize() on the hand-written (restricted) likelihood, 1e-13
+    for fit in ("REML", "ML"):
+        assert fitted(name, fit).tau2 == pytest.approx(r[fit]["tau2_optimize"], abs=1e-6)
+
+
+def test_metafor_predict_gives_the_same_prediction_interval():
+    p = ref()["hasselblad1998"]["fits"]["REML"]["predict_first"]
+    row = fitted("hasselblad1998", "REML").estimates.iloc[0]
+    assert (row.estimate, row.pi_low, row.pi_high) == pytest.approx(
+        (p["pred"], p["pi_low"], p["pi_high"]), abs=1e-5)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("fit", ["common", "REML", "DL"])
+def test_result_does_not_depend_on_arm_order(name, fit):
+    measure, reference = CASES[name]
+    model, method, ci, _ = FITS[fit]
+    arms = mc.datasets.load(name)
+    rng = np.random.default_rng(7)
+    shuffled = (arms.assign(_k=rng.random(len(arms)))
+                .sort_values(["study", "_k"]).drop(columns="_k").reset_index(drop=True))
+    reversed_ = arms.iloc[::-1].reset_index(drop=True)
+    base = fitted(name, fit)
+    for table in (shuffled, reversed_):
+        other = mc.network(table, measure, reference, model=model, tau2_method=method,
+                           ci_method=ci)
+        assert [s.treatments[0] for s in other.studies] != [s.treatments[0] for s in
+                                                            base.studies]
+        a = base.estimates.set_index("treatment")
+        b = other.estimates.set_index("treatment").loc[a.index]
+        np.testing.assert_allclose(b.to_numpy(), a.to_numpy(), atol=1e-9)
+        assert other.tau2 == pytest.approx(base.tau2, abs=1e-9)
+        assert other.q == pytest.approx(base.q, abs=1e-9)
+
+
+def pairwise(name: str) -> pd.DataFrame:
+    """netmeta's pairwise output from the bundled arms: every pair of every study,
+    TE = treatment1 minus treatment2."""
+    nm = fitted(name, "common")
+    rows = []
+    for s in nm.studies:
+        for i in range(len(s.treatments)):
+            for j in range(i + 1, len(s.treatments)):
+                rows.append({"studlab": s.name, "treat1": s.treatments[j],
+                             "treat2": s.treatments[i], "TE": s.g[j] - s.g[i],
+                             "seTE": np.sqrt(s.v[i] + s.v[j])})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_contrast_level_input_gives_the_arm_level_results(name):
+    _, reference = CASES[name]
+    r = ref()[name]["fits"]["REML"]
+    nm = mc.network(pairwise(name), "GEN", reference)
+    assert nm.input_kind == "contrasts"
+    est = nm.estimates.set_index("treatment").loc[r["treatments"]]
+    np.testing.assert_allclose(est["estimate"], r["estimate"], atol=1e-5)
+    np.testing.assert_allclose(est["se"], r["se"], atol=1e-5)
+    assert nm.tau2 == pytest.approx(r["tau2"], abs=1e-5)
+
+
+def test_contrast_level_multi_arm_study_needs_every_pair_and_consistent_contrasts():
+    pw = pairwise("hasselblad1998")
+    multi = pw[pw.studlab == "Cottraux et al. 1983"]
+    with pytest.raises(mc.DataError, match="Cottraux et al. 1983.*every pair"):
+        mc.network(pw.drop(index=multi.index[-1]), "GEN")
+    bad = pw.copy()
+    bad.loc[multi.index[0], "TE"] += 0.3
+    with pytest.raises(mc.DataError, match="Cottraux et al. 1983.*do not add up"):
+        mc.network(bad, "GEN")
+
+
+def test_zero_event_studies_get_half_added_to_every_arm():
+    nm = fitted("hasselblad1998", "REML")
+    corrected = {s.name for s in nm.studies if s.corrected}
+    assert corrected == {"Rabkin et al. 1984", "Williams and Hall 1988"}
+    ref_c = pd.DataFrame(ref()["hasselblad1998"]["contrasts"])
+    rabkin = ref_c[ref_c.study == "Rabkin et al. 1984"].iloc[0]
+    s = next(s for s in nm.studies if s.name == "Rabkin et al. 1984")
+    assert s.g[1] - s.g[0] == pytest.approx(rabkin.yi, abs=1e-12)
+    assert s.v[0] + s.v[1] == pytest.approx(rabkin.vi, abs=1e-12)
+    assert any("0.5 was added" in n for n in nm.notes)
+
+
+def test_geometry():
+    g = fitted("hasselblad1998", "REML").geometry
+    assert set(g.multi_arm) == {"Cottraux et al. 1983", "Mothersill et al. 1988"}
+    e = g.edges.set_index(["t1", "t2"])
+    assert len(e) == 6
+    assert int(e.loc[("no_contact", "ind_counseling"), "studies"]) == 15
+    # participants of the edge: both arms of every study that compares the two
+    arms = mc.datasets.load("hasselblad1998")
+    both = arms.groupby("study").filter(
+        lambda a: {"no_contact", "self_help"} <= set(a.treatment))
+    expected = both[both.treatment.isin(["no_contact", "self_help"])]["n"].sum()
+    assert e.loc[("no_contact", "self_help"), "participants"] == expected
+    t = g.treatments.set_index("treatment")
+    assert int(t.loc["no_contact", "studies"]) == 19
+    assert t["participants"].sum() == arms["n"].sum()
+    assert len(g.designs) == 8
+
+
+def test_disconnected_network_names_its_sub_networks():
+    arms = mc.datasets.load("hasselblad1998")
+    extra = pd.DataFrame({"study": ["Island A", "Island A", "Island B", "Island B"],
+                          "treatment": ["drug_x", "drug_y", "drug_y", "drug_z"],
+                          "events": [5, 9, 4, 6], "n": [50, 50, 40, 40]})
+    with pytest.raises(mc.DataError) as err:
+        mc.network(pd.concat([arms, extra]), "OR")
+    msg = str(err.value)
+    assert "2 sub-networks" in msg
+    assert "drug_x, drug_y, drug_z (studies Island A, Island B)" in msg
+    assert "grp_counseling, ind_counseling, no_contact, self_help" in msg
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_design_by_treatment_decomposition(name):
+    r = ref()[name]["decomp"]
+    dd = mc.decomp_design(fitted(name, "REML"))
+    t = dd.table.set_index("source")
+    assert t.loc["total", "q"] == pytest.approx(r["q_total"], abs=1e-6)
+    assert t.loc["within designs", "q"] == pytest.approx(r["q_within"], abs=1e-6)
+    assert t.loc["between designs", "q"] == pytest.approx(r["q_between"], abs=1e-6)
+    assert list(t.df) == [r["df_total"], r["df_within"], r["df_between"]]
+    assert t.loc["between designs", "pvalue"] == pytest.approx(r["p_between"], rel=1e-6)
+    assert list(dd.designs.design) == r["designs"]
+    np.testing.assert_allclose(dd.designs.q, r["q_design"], atol=1e-6)
+    assert list(dd.designs.df) == r["df_design"]
+    assert dd.tau2_within == pytest.approx(r["tau2_within"], abs=1e-6)
+    assert dd.q_between_random == pytest.approx(r["q_between_random"], abs=1e-6)
+    assert dd.q_between_random_pvalue == pytest.approx(r["p_between_random"], rel=1e-6)
+
+
+@pytest.mark.parametrize("fit", ["common", "REML"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_netsplit_back_calculation(name, fit):
+    r = pd.DataFrame(ref()[name]["netsplit"][fit])
+    ns = mc.netsplit(fitted(name, fit))
+    assert list(zip(ns.t1, ns.t2, strict=True)) == list(zip(r.t1, r.t2, strict=True))
+    assert list(ns.k) == list(r.k)
+    for col in ("direct", "direct_se", "indirect", "indirect_se", "network", "network_se",
+                "prop_direct", "diff", "diff_se", "z", "pvalue"):
+        np.testing.assert_allclose(ns[col], arr(r[col]), atol=1e-5, err_msg=col)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_contribution_matrix(name):
+    r = ref()[name]["contribution"]
+    cm = mc.netcontrib(fitted(name, "common"))
+    assert list(cm.index) == [x.replace(":", " vs ") for x in r["rows"]]
+    assert list(cm.columns) == [x.replace(":", " vs ") for x in r["columns"]]
+    np.testing.assert_allclose(cm.to_numpy(), np.array(r["percent"]), atol=1e-8)
+    np.testing.assert_allclose(cm.sum(axis=1), 100)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_leave_one_study_out(name):
+    r = ref()[name]["loo"]
+    loo = mc.network_leave_one_out(fitted(name, "REML"), r["t1"], r["t2"])
+    assert list(loo.omitted) == r["study"]
+    np.testing.assert_allclose(loo.estimate, r["estimate"], atol=1e-5)
+    np.testing.assert_allclose(loo.se, r["se"], atol=1e-5)
+    np.testing.assert_allclose(loo.tau2, r["tau2"], atol=1e-5)
+
+
+def test_leave_one_design_out_names_what_cannot_be_refitted():
+    nm = fitted("senn2013", "common")
+    loo = mc.network_leave_one_out(nm, "sitagliptin", "placebo", by="design")
+    gone = loo.set_index("omitted").loc["placebo:sitagliptin"]
+    assert np.isnan(gone.estimate) and "sitagliptin" in gone.note
+    kept = loo.set_index("omitted").loc["miglitol:placebo"]
+    # sitagliptin vs placebo rests on one study only, untouched by removing miglitol trials
+    assert kept.estimate == pytest.approx(-0.57, abs=1e-12)
+
+
+def test_sucra_equals_pscores_within_monte_carlo_error():
+    nm = fitted("senn2013", "REML")
+    n_sim = 40_000
+    probs = nm.rank_probabilities("good", n_sim=n_sim, seed=1)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    np.testing.assert_allclose(probs.sum(axis=0), 1.0)
+    sucra = nm.sucra("good", n_sim=n_sim, seed=1)
+    pscore = nm.pscores("good")
+    # each SUCRA is a mean of n - 1 indicators: MC error below 0.5 / sqrt(n_sim)
+    assert np.max(np.abs(sucra - pscore)) < 5 * 0.5 / np.sqrt(n_sim)
+    again = nm.rank_probabilities("good", n_sim=n_sim, seed=1)
+    pd.testing.assert_frame_equal(probs, again)
+    assert nm.pscores("good").idxmax() == "rosiglitazone"   # lowest HbA1c change
+    assert (nm.pscores("good") + nm.pscores("bad")).round(12).eq(1).all()
+
+
+def test_natural_summary_frame_and_reference_default():
+    nm = mc.network(mc.datasets.load("hasselblad1998"), "OR")
+    assert nm.reference == "no_contact"        # most studied, first in the data among ties
+    nat = nm.natural()
+    np.testing.assert_allclose(nat["estimates"]["estimate"], np.exp(nm.estimates["estimate"]))
+    assert "Odds ratio" in nm.summary() and "τ² = 0.450" in nm.summary()
+    assert {"estimate_natural", "ci_low_natural"} <= set(nm.to_frame().columns)
+    lm = nm.league_matrix()
+    assert lm.loc["ind_counseling", "no_contact"] == pytest.approx(
+        -lm.loc["no_contact", "ind_counseling"])
+    assert np.isnan(lm.loc["self_help", "self_help"])
+
+
+def test_hksj_and_dl_are_named_in_the_notes():
+    hk = fitted("senn2013", "REML_hksj")
+    assert hk.df == 18 and any("Knapp-Hartung" in n for n in hk.notes)
+    dl = fitted("senn2013", "DL")
+    assert any("generalised DerSimonian-Laird" in n for n in dl.notes)
+    s2 = ref()["senn2013"]["fits"]["REML_hksj"]["s2"]
+    assert hk.hksj_s2 == pytest.approx(s2, rel=1e-5)
+
+
+def test_metafor_script():
+    for fit in ("common", "REML", "DL", "REML_hksj"):
+        code = mc.network_script(fitted("hasselblad1998", fit))
+        assert "rma.mv(yi, V, mods = ~ `grp_counseling` + `ind_counseling` + `self_help` - 1" \
+            in code
+        assert ("random = ~ comp | study, rho = 1/2" in code) == (fit != "common")
+        assert code.count('"Cottraux et al. 1983"') == 2   # two contrasts vs its first arm
+    assert "s2 <-" in mc.network_script(fitted("hasselblad1998", "REML_hksj"))
+
+
+@pytest.mark.parametrize("measure", ["RR", "RD", "SMD"])
+def test_other_measures_fit(measure):
+    name = "senn2013" if measure == "SMD" else "hasselblad1998"
+    nm = mc.network(mc.datasets.load(name), measure)
+    assert np.isfinite(nm.estimates[["estimate", "se"]].to_numpy()).all()
+    assert nm.tau2 >= 0
+    if measure == "SMD":
+        assert any("first arm" in n for n in nm.notes)
+
+
+def test_bad_input_is_named():
+    arms = mc.datasets.load("hasselblad1998")
+    with pytest.raises(mc.DataError, match="missing: events"):
+        mc.network(arms.drop(columns="events"), "OR")
+    bad = arms.copy()
+    bad.loc[3, "events"] = 500
+    nm = mc.network(bad, "OR")
+    assert any("row 4 (Cottraux et al. 1983, ind_counseling)" in e.reason
+               for e in nm.excluded)
+    twice = arms.copy()
+    twice.loc[1, "treatment"] = "no_contact"
+    with pytest.raises(mc.DataError, match="Reid et al. 1974.*more than one arm"):
+        mc.network(twice, "OR")
+    with pytest.raises(mc.OptionError, match="reference treatment 'placebo'"):
+        mc.network(arms, "OR", "placebo")
+    with pytest.raises(mc.OptionError, match="REML, ML, DL"):
+        mc.network(arms, "OR", tau2_method="PM")
+    with pytest.raises(mc.MeasureError):
+        mc.network(arms, "PETO")
+    with pytest.raises(mc.DataError, match="treatment1, treatment2"):
+        mc.network(arms, "GEN")
+    one_arm = arms[~((arms.study == "Reid et al. 1974") & (arms.treatment == "no_contact"))]
+    nm = mc.network(one_arm, "OR")
+    assert any("only one usable arm" in e.reason for e in nm.excluded)
+    assert nm.n_studies == 23
