@@ -112,9 +112,14 @@ def _numbers(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").to_numpy(float)
 
 
+def _names(values: pd.Series) -> list[str]:
+    return ["" if v is None or (isinstance(v, float) and v != v) else str(v).strip()
+            for v in values.tolist()]
+
+
 def _arm_rows(data: pd.DataFrame, cols: dict[str, object], measure: str,
-              excluded: list[Exclusion]) -> pd.DataFrame:
-    """Canonical arm rows (study, treatment, value columns) that can be used."""
+              excluded: list[Exclusion]) -> dict[str, np.ndarray | list[str]]:
+    """Canonical arm columns (study, treatment, numbers) of the rows that can be used."""
     need = ("events", "n") if measure in _ARM_BINARY else ("mean", "sd", "n")
     missing = [c for c in ("study", "treatment", *need) if c not in cols]
     if missing:
@@ -122,40 +127,73 @@ def _arm_rows(data: pd.DataFrame, cols: dict[str, object], measure: str,
         raise DataError(f"A network table for {MEASURE_LABELS.get(measure, measure)} needs one "
                         f"row per arm with columns study, treatment and {kind}; missing: "
                         + ", ".join(missing) + ".")
-    out = pd.DataFrame({"study": data[cols["study"]].astype(str).str.strip(),
-                        "treatment": data[cols["treatment"]].astype(str).str.strip()})
-    for c in need:
-        out[c] = _numbers(data[cols[c]])
-    out["row"] = np.arange(1, len(data) + 1)
-    keep = np.ones(len(out), bool)
-    for i, r in enumerate(out.itertuples(index=False)):
-        label = f"row {r.row} ({r.study}, {r.treatment})"
-        bad = [c for c in need if not np.isfinite(getattr(r, c))]
-        if r.study in ("", "nan") or r.treatment in ("", "nan"):
+    study, trt = _names(data[cols["study"]]), _names(data[cols["treatment"]])
+    num = {c: _numbers(data[cols[c]]) for c in need}
+    n = num["n"]
+    with np.errstate(invalid="ignore"):
+        ok = np.all([np.isfinite(num[c]) for c in need], axis=0) & (n >= 1)
+        if measure in _ARM_BINARY:
+            x = num["events"]
+            ok &= (n == np.round(n)) & (x >= 0) & (x <= n) & (x == np.round(x))
+        else:
+            ok &= num["sd"] > 0
+            if measure == "SMD":
+                ok &= n >= 2
+    ok &= np.array([bool(a) and bool(b) for a, b in zip(study, trt, strict=True)], bool)
+    for i in np.flatnonzero(~ok):
+        r = {c: num[c][i] for c in need}
+        bad = [c for c in need if not np.isfinite(r[c])]
+        if not study[i] or not trt[i]:
             reason = "the study or treatment name is empty"
         elif bad:
             reason = "no number in " + ", ".join(bad)
-        elif not r.n >= 1 or (r.n != round(r.n) and measure in _ARM_BINARY):
-            reason = f"the arm size n = {r.n:g} is not a positive whole number"
-        elif measure in _ARM_BINARY and not (0 <= r.events <= r.n
-                                             and r.events == round(r.events)):
-            reason = f"events = {r.events:g} is not a whole number between 0 and n = {r.n:g}"
-        elif measure in _ARM_CONTINUOUS and not r.sd > 0:
-            reason = f"the standard deviation {r.sd:g} is not positive"
-        elif measure == "SMD" and not r.n >= 2:
-            reason = "a standardised mean difference needs at least 2 participants per arm"
+        elif not r["n"] >= 1 or (r["n"] != round(r["n"]) and measure in _ARM_BINARY):
+            reason = f"the arm size n = {r['n']:g} is not a positive whole number"
+        elif measure in _ARM_BINARY:
+            reason = (f"events = {r['events']:g} is not a whole number between 0 and "
+                      f"n = {r['n']:g}")
+        elif not r["sd"] > 0:
+            reason = f"the standard deviation {r['sd']:g} is not positive"
         else:
-            continue
-        keep[i] = False
-        excluded.append(Exclusion(r.study, f"{label} is left out: {reason}."))
-    return out[keep]
+            reason = "a standardised mean difference needs at least 2 participants per arm"
+        excluded.append(Exclusion(study[i] or f"row {i + 1}",
+                                  f"row {i + 1} ({study[i]}, {trt[i]}) is left out: {reason}."))
+    keep = np.flatnonzero(ok)
+    out: dict[str, np.ndarray | list[str]] = {c: v[keep] for c, v in num.items()}
+    out["study"] = [study[i] for i in keep]
+    out["treatment"] = [trt[i] for i in keep]
+    return out
 
 
-def _arm_studies(arms: pd.DataFrame, measure: str,
-                 excluded: list[Exclusion]) -> list[NetworkStudy]:
+def _arm_studies(arms: dict, measure: str, excluded: list[Exclusion]) -> list[NetworkStudy]:
+    rows: dict[str, list[int]] = {}
+    for i, s in enumerate(arms["study"]):
+        rows.setdefault(s, []).append(i)
+    n_all = arms["n"]
+    if measure in _ARM_BINARY:
+        x_all = arms["events"]
+        # A zero-event or all-event arm: 1/2 added to events and non-events of every arm.
+        edge = (x_all == 0) | (x_all == n_all)
+        flagged = {s for s, e in zip(arms["study"], edge, strict=True) if e}
+        cc = np.array([0.5 if s in flagged else 0.0 for s in arms["study"]])
+        xe, ne = x_all + cc, n_all + 2 * cc
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if measure == "OR":
+                g_all, v_all = np.log(xe / (ne - xe)), 1 / xe + 1 / (ne - xe)
+            elif measure == "RR":
+                g_all, v_all = np.log(xe / ne), 1 / xe - 1 / ne
+            else:
+                g_all = xe / ne
+                v_all = g_all * (1 - g_all) / ne
+    elif measure == "MD":
+        g_all, v_all = arms["mean"], arms["sd"] ** 2 / n_all
+        flagged = set()
+    else:
+        flagged = set()
+    treatments = arms["treatment"]
     studies = []
-    for name, a in arms.groupby("study", sort=False):
-        trt = tuple(a["treatment"])
+    for name, idx in rows.items():
+        trt = tuple(treatments[i] for i in idx)
         if len(set(trt)) < len(trt):
             twice = sorted({t for t in trt if trt.count(t) > 1})
             raise DataError(f"Study '{name}' has more than one arm of {', '.join(twice)}; "
@@ -165,31 +203,15 @@ def _arm_studies(arms: pd.DataFrame, measure: str,
             excluded.append(Exclusion(name, f"Study '{name}' has only one usable arm "
                                             f"({trt[0]}), so it compares nothing."))
             continue
-        n = a["n"].to_numpy(float)
-        corrected = False
-        if measure in _ARM_BINARY:
-            x = a["events"].to_numpy(float)
-            # A zero-event or all-event arm: 1/2 added to events and non-events of every arm.
-            cc = 0.5 if np.any((x == 0) | (x == n)) else 0.0
-            corrected = cc > 0
-            xe, ne = x + cc, n + 2 * cc
-            if measure == "OR":
-                g, v = np.log(xe / (ne - xe)), 1 / xe + 1 / (ne - xe)
-            elif measure == "RR":
-                g, v = np.log(xe / ne), 1 / xe - 1 / ne
-            else:
-                g = xe / ne
-                v = g * (1 - g) / ne
-            events = x
+        ix = np.array(idx)
+        if measure == "SMD":
+            g, v = _smd_arms(arms["mean"][ix], arms["sd"][ix], n_all[ix])
         else:
-            m, sd = a["mean"].to_numpy(float), a["sd"].to_numpy(float)
-            events = np.full(len(trt), np.nan)
-            if measure == "MD":
-                g, v = m, sd * sd / n
-            else:
-                g, v = _smd_arms(m, sd, n)
+            g, v = g_all[ix], v_all[ix]
+        events = arms["events"][ix] if measure in _ARM_BINARY else np.full(len(ix), np.nan)
         studies.append(NetworkStudy(str(name), trt, np.asarray(g, float),
-                                    np.asarray(v, float), n, events, corrected))
+                                    np.asarray(v, float), n_all[ix], events,
+                                    name in flagged))
     return studies
 
 
@@ -364,28 +386,29 @@ def _check_connected(studies: Sequence[NetworkStudy]) -> None:
 
 
 def _geometry(studies: Sequence[NetworkStudy], treatments: Sequence[str]) -> NetworkGeometry:
-    trows = []
-    for t in treatments:
-        arms = [(s.n[s.treatments.index(t)], s.events[s.treatments.index(t)])
-                for s in studies if t in s.treatments]
-        trows.append((t, len(arms), float(sum(a[0] for a in arms)),
-                      float(sum(a[1] for a in arms))))
-    tr = pd.DataFrame(trows, columns=["treatment", "studies", "participants", "events"])
-    edges: dict[tuple[str, str], list[float]] = {}
     order = {t: i for i, t in enumerate(treatments)}
+    n_st = dict.fromkeys(treatments, 0)
+    n_pt = dict.fromkeys(treatments, 0.0)
+    n_ev = dict.fromkeys(treatments, 0.0)
+    edges: dict[tuple[str, str], list[float]] = {}
+    designs: dict[str, list[str]] = {}
     for s in studies:
-        for i in range(len(s.treatments)):
+        for i, t in enumerate(s.treatments):
+            n_st[t] += 1
+            n_pt[t] += float(s.n[i])
+            n_ev[t] += float(s.events[i])
             for j in range(i + 1, len(s.treatments)):
-                a, b = sorted((s.treatments[i], s.treatments[j]), key=order.__getitem__)
+                a, b = sorted((t, s.treatments[j]), key=order.__getitem__)
                 e = edges.setdefault((a, b), [0, 0.0])
                 e[0] += 1
                 e[1] += float(s.n[i] + s.n[j])
-    ed = pd.DataFrame([(a, b, int(c), p) for (a, b), (c, p) in edges.items()],
-                      columns=["t1", "t2", "studies", "participants"])
-    ed = ed.sort_values(["t1", "t2"], key=lambda c: c.map(order)).reset_index(drop=True)
-    designs: dict[str, list[str]] = {}
-    for s in studies:
         designs.setdefault(s.design, []).append(s.name)
+    tr = pd.DataFrame({"treatment": list(treatments), "studies": list(n_st.values()),
+                       "participants": list(n_pt.values()), "events": list(n_ev.values())})
+    keys = sorted(edges, key=lambda e: (order[e[0]], order[e[1]]))
+    ed = pd.DataFrame({"t1": [a for a, _ in keys], "t2": [b for _, b in keys],
+                       "studies": [int(edges[e][0]) for e in keys],
+                       "participants": [edges[e][1] for e in keys]})
     ds = pd.DataFrame({"design": list(designs), "studies": [len(v) for v in designs.values()],
                        "names": [", ".join(v) for v in designs.values()]})
     return NetworkGeometry(tr, ed, tuple(s.name for s in studies if len(s.treatments) > 2), ds)
@@ -418,24 +441,30 @@ def study_transform(s: NetworkStudy) -> tuple[np.ndarray, np.ndarray]:
 def _whiten(studies: Sequence[NetworkStudy], others: Sequence[str]) -> _Whitened:
     col = {t: i for i, t in enumerate(others)}
     p = len(others)
-    Xs, ys, lams, owner = [], [], [], []
+    k = sum(len(s.treatments) - 1 for s in studies)
+    X = np.zeros((k, p))
+    y = np.empty(k)
+    lam = np.empty(k)
+    owner = np.empty(k, int)
+    r = 0
     for si, s in enumerate(studies):
         m = len(s.treatments) - 1
-        X = np.zeros((m, p))
+        rows = slice(r, r + m)
         for j, t in enumerate(s.treatments[1:]):
             if t in col:
-                X[j, col[t]] += 1.0
+                X[r + j, col[t]] += 1.0
         if s.treatments[0] in col:
-            X[:, col[s.treatments[0]]] -= 1.0
-        y = s.g[1:] - s.g[0]
-        T, lam = study_transform(s)
-        if m > 1:
-            X, y = T @ X, T @ y
-        Xs.append(X)
-        ys.append(y)
-        lams.append(lam)
-        owner.extend([si] * m)
-    return _Whitened(np.vstack(Xs), np.concatenate(ys), np.concatenate(lams), np.array(owner))
+            X[rows, col[s.treatments[0]]] -= 1.0
+        owner[rows] = si
+        if m == 1:   # two arms: nothing to transform
+            y[r] = s.g[1] - s.g[0]
+            lam[r] = s.v[0] + s.v[1]
+        else:
+            T, lam[rows] = study_transform(s)
+            X[rows] = T @ X[rows]
+            y[rows] = T @ (s.g[1:] - s.g[0])
+        r += m
+    return _Whitened(X, y, lam, owner)
 
 
 def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -462,15 +491,17 @@ def _score(tau2: float, X: np.ndarray, y: np.ndarray, lam: np.ndarray, reml: boo
 def _scores(grid: np.ndarray, X: np.ndarray, y: np.ndarray, lam: np.ndarray,
             reml: bool) -> np.ndarray:
     """The score at every grid value at once."""
+    k, p = X.shape
     W = 1.0 / (lam[None, :] + grid[:, None])                       # (G, k)
-    XtWX = np.einsum("gk,ki,kj->gij", W, X, X)
-    XtWy = W @ (X * y[:, None])
-    beta = np.linalg.solve(XtWX, XtWy[..., None])[..., 0]          # (G, p)
+    # X'WX for every grid value in one product: rows of X (x) X, weighted
+    Z = (X[:, :, None] * X[:, None, :]).reshape(k, p * p)
+    inv = np.linalg.inv((W @ Z).reshape(-1, p, p))                 # (G, p, p)
+    beta = (inv @ (W @ (X * y[:, None]))[..., None])[..., 0]       # (G, p)
     py = W * (y[None, :] - beta @ X.T)
     f = np.einsum("gk,gk->g", py, py)
     if reml:
-        XtW2X = np.einsum("gk,ki,kj->gij", W * W, X, X)
-        f -= W.sum(1) - np.einsum("gij,gji->g", np.linalg.inv(XtWX), XtW2X)
+        XtW2X = ((W * W) @ Z).reshape(-1, p, p)
+        f -= W.sum(1) - np.einsum("gij,gji->g", inv, XtW2X)
     else:
         f -= W.sum(1)
     return f
