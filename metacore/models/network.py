@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -625,7 +626,6 @@ class NetworkResult:
     """
 
     estimates: pd.DataFrame
-    league: pd.DataFrame
     tau2: float
     q: float
     q_df: int
@@ -637,7 +637,6 @@ class NetworkResult:
     vcov_z: np.ndarray
     k: int
     n_studies: int
-    geometry: NetworkGeometry
     studies: tuple[NetworkStudy, ...]
     measure: str
     model: str
@@ -649,6 +648,26 @@ class NetworkResult:
     excluded: tuple[Exclusion, ...] = ()
     notes: tuple[str, ...] = ()
     hksj_s2: float = 1.0
+
+    @cached_property
+    def league(self) -> pd.DataFrame:
+        """Every ordered pair of treatments, t1 minus t2, with intervals (built on first use)."""
+        d, C = self._full()
+        n = d.size
+        crit = self.crit
+        i, j = np.where(~np.eye(n, dtype=bool))
+        le = d[i] - d[j]
+        lse = np.sqrt(np.maximum(C[i, i] + C[j, j] - 2 * C[i, j], 0.0))
+        lpse = np.sqrt(lse * lse + self.tau2)
+        names = np.array(self.treatments, dtype=object)
+        return pd.DataFrame({"t1": names[i], "t2": names[j], "estimate": le, "se": lse,
+                             "ci_low": le - crit * lse, "ci_high": le + crit * lse,
+                             "pi_low": le - crit * lpse, "pi_high": le + crit * lpse})
+
+    @cached_property
+    def geometry(self) -> NetworkGeometry:
+        """Treatments, direct comparisons, multi-arm studies and designs (built on first use)."""
+        return _geometry(self.studies, self.treatments)
 
     @property
     def ratio(self) -> bool:
@@ -871,18 +890,6 @@ def network_from_studies(studies: Sequence[NetworkStudy], *, measure: str,
     est = pd.DataFrame({"treatment": treatments[1:], "estimate": fit.beta, "se": se,
                         "ci_low": fit.beta - crit * se, "ci_high": fit.beta + crit * se,
                         "pi_low": fit.beta - crit * pse, "pi_high": fit.beta + crit * pse})
-    n = len(treatments)
-    d = np.concatenate([[0.0], fit.beta])
-    C = np.zeros((n, n))
-    C[1:, 1:] = vcov
-    i, j = np.where(~np.eye(n, dtype=bool))
-    le = d[i] - d[j]
-    lse = np.sqrt(np.maximum(C[i, i] + C[j, j] - 2 * C[i, j], 0.0))
-    lpse = np.sqrt(lse * lse + fit.tau2)
-    names = np.array(treatments, dtype=object)
-    league = pd.DataFrame({"t1": names[i], "t2": names[j], "estimate": le, "se": lse,
-                           "ci_low": le - crit * lse, "ci_high": le + crit * lse,
-                           "pi_low": le - crit * lpse, "pi_high": le + crit * lpse})
     q_df = k - p
     q_p = float(special.chdtrc(q_df, fit.q)) if q_df > 0 else float("nan")
     i2 = 100 * max(0.0, (fit.q - q_df) / fit.q) if q_df > 0 and fit.q > 0 else 0.0
@@ -904,10 +911,10 @@ def network_from_studies(studies: Sequence[NetworkStudy], *, measure: str,
                      "first arm's 1/n as covariance, so its estimates can depend slightly "
                      "on which arm is listed first.")
     return NetworkResult(
-        estimates=est, league=league, tau2=fit.tau2, q=fit.q, q_df=q_df, q_pvalue=q_p,
+        estimates=est, tau2=fit.tau2, q=fit.q, q_df=q_df, q_pvalue=q_p,
         i2=float(i2), treatments=tuple(treatments), reference=treatments[0], vcov=vcov,
         vcov_z=fit.vcov_z, k=k, n_studies=len(studies),
-        geometry=_geometry(studies, treatments), studies=tuple(studies), measure=measure,
+        studies=tuple(studies), measure=measure,
         model=model, tau2_method=tau2_method if model == "random" else None,
         ci_method=ci_method, level=float(level), df=df, input_kind=input_kind,
         excluded=tuple(excluded), notes=tuple(notes), hksj_s2=fit.s2)
