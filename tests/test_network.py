@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REF_DIR
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import metacore as mc
 
@@ -330,3 +332,64 @@ def test_bad_input_is_named():
     nm = mc.network(one_arm, "OR")
     assert any("only one usable arm" in e.reason for e in nm.excluded)
     assert nm.n_studies == 23
+
+
+NET_CELL = st.one_of(st.integers(min_value=-3, max_value=60), st.floats(width=64),
+                     st.sampled_from(["", "abc", " 12 ", "NaN"]), st.none(),
+                     st.floats(min_value=1e-300, max_value=1e300))
+
+
+@st.composite
+def network_tables(draw):
+    """Arm tables of 2-8 rows over few study and treatment names (so that studies have
+    several arms, repeated arms, lone arms and disconnected parts), cells of any kind."""
+    n = draw(st.integers(min_value=0, max_value=8))
+    cols = draw(st.lists(st.sampled_from(["events", "n", "mean", "sd", "junk"]),
+                         min_size=0, max_size=5, unique=True))
+    table = {"study": [draw(st.sampled_from(["A", "B", "C", "", None])) for _ in range(n)],
+             "treatment": [draw(st.sampled_from(["x", "y", "z", "w", " "])) for _ in range(n)]}
+    table.update({c: [draw(NET_CELL) for _ in range(n)] for c in cols})
+    return pd.DataFrame(table)
+
+
+# derandomize: the same 300 examples every run
+@settings(max_examples=300, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(network_tables(), st.sampled_from(["OR", "RR", "RD", "MD", "SMD"]),
+       st.sampled_from(["REML", "ML", "DL"]), st.sampled_from(["z", "hksj"]))
+def test_generated_network_tables_never_crash(table, measure, method, ci):
+    try:
+        nm = mc.network(table, measure, model="random", tau2_method=method, ci_method=ci)
+    except mc.MetacoreError as err:
+        assert str(err)
+        return
+    assert np.isfinite(nm.estimates[["estimate", "se"]].to_numpy()).all()
+    assert nm.tau2 >= 0
+    for study, reason in nm.excluded:
+        assert reason.startswith("row ") or reason.startswith(f"Study '{study}'")
+    assert len(nm.league) == len(nm.treatments) * (len(nm.treatments) - 1)
+
+
+@st.composite
+def contrast_tables(draw):
+    n = draw(st.integers(min_value=0, max_value=7))
+    pick = st.sampled_from(["x", "y", "z", "w"])
+    return pd.DataFrame({"studlab": [draw(st.sampled_from(["A", "B", "C"])) for _ in range(n)],
+                         "treat1": [draw(pick) for _ in range(n)],
+                         "treat2": [draw(pick) for _ in range(n)],
+                         "TE": [draw(NET_CELL) for _ in range(n)],
+                         "seTE": [draw(NET_CELL) for _ in range(n)]})
+
+
+@settings(max_examples=200, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(contrast_tables(), st.sampled_from(["REML", "DL"]))
+def test_generated_contrast_tables_never_crash(table, method):
+    try:
+        nm = mc.network(table, "GEN", tau2_method=method)
+    except mc.MetacoreError as err:
+        assert str(err)
+        return
+    assert np.isfinite(nm.estimates[["estimate", "se"]].to_numpy()).all()
+    for _, reason in nm.excluded:
+        assert reason.startswith("row ") or reason.startswith("Study '")

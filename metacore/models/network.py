@@ -68,6 +68,8 @@ _NETWORK_ALIASES: dict[str, tuple[str, ...]] = {
 # design is numerical noise, not a real contrast (a check of connectedness in float).
 _EPS = 4 * np.finfo(float).eps
 _GRID = 48
+# Beyond these bounds weights and squared residuals overflow (as in effects.py).
+_MAX_ABS_Y, _MIN_V, _MAX_V = 1e50, 1e-50, 1e50
 # A contrast-level multi-arm study whose contrasts disagree beyond this is inconsistent.
 _CONSISTENT = 1e-6
 
@@ -187,7 +189,8 @@ def _arm_studies(arms: dict, measure: str, excluded: list[Exclusion]) -> list[Ne
                 g_all = xe / ne
                 v_all = g_all * (1 - g_all) / ne
     elif measure == "MD":
-        g_all, v_all = arms["mean"], arms["sd"] ** 2 / n_all
+        with np.errstate(over="ignore"):
+            g_all, v_all = arms["mean"], arms["sd"] ** 2 / n_all
         flagged = set()
     else:
         flagged = set()
@@ -206,14 +209,26 @@ def _arm_studies(arms: dict, measure: str, excluded: list[Exclusion]) -> list[Ne
             continue
         ix = np.array(idx)
         if measure == "SMD":
-            g, v = _smd_arms(arms["mean"][ix], arms["sd"][ix], n_all[ix])
+            with np.errstate(all="ignore"):
+                g, v = _smd_arms(arms["mean"][ix], arms["sd"][ix], n_all[ix])
         else:
             g, v = g_all[ix], v_all[ix]
+        if not _usable(g, v):
+            excluded.append(Exclusion(name, f"Study '{name}' is left out: its numbers are too "
+                                            "extreme to give finite contrasts and variances."))
+            continue
         events = arms["events"][ix] if measure in _ARM_BINARY else np.full(len(ix), np.nan)
         studies.append(NetworkStudy(str(name), trt, np.asarray(g, float),
                                     np.asarray(v, float), n_all[ix], events,
                                     name in flagged))
     return studies
+
+
+def _usable(g: np.ndarray, v: np.ndarray) -> bool:
+    """Finite arm values and variances within the range double precision can weight."""
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(np.abs(g) <= _MAX_ABS_Y) and np.all(v >= _MIN_V)
+                    and np.all(v <= _MAX_V))
 
 
 def _smd_arms(m: np.ndarray, sd: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -242,11 +257,12 @@ def _contrast_studies(data: pd.DataFrame, cols: dict[str, object],
                         "t2": data[cols["treatment2"]].astype(str).str.strip(),
                         "yi": _numbers(data[cols["yi"]]), "sei": _numbers(data[cols["sei"]]),
                         "row": np.arange(1, len(data) + 1)})
-    ok = np.isfinite(tab["yi"]) & (tab["sei"] > 0) & (tab["t1"] != tab["t2"])
+    ok = (np.isfinite(tab["yi"]) & np.isfinite(tab["sei"]) & (tab["sei"] > 0)
+          & (tab["t1"] != tab["t2"]))
     for r in tab[~ok].itertuples(index=False):
         why = ("treatment1 and treatment2 are the same" if r.t1 == r.t2 else
                "the estimate is missing" if not np.isfinite(r.yi) else
-               "the standard error is missing or not positive")
+               "the standard error is missing, infinite or not positive")
         excluded.append(Exclusion(r.study, f"row {r.row} ({r.study}, {r.t1} vs {r.t2}) is "
                                            f"left out: {why}."))
     studies = []
@@ -278,7 +294,8 @@ def _contrast_studies(data: pd.DataFrame, cols: dict[str, object],
             raise DataError(f"The comparisons of multi-arm study '{name}' do not add up "
                             f"(e.g. {trt[0]} vs {trt[1]} plus {trt[1]} vs {trt[2]} should "
                             f"equal {trt[0]} vs {trt[2]}); check its rows.")
-        var = c["sei"].to_numpy() ** 2
+        with np.errstate(over="ignore"):
+            var = c["sei"].to_numpy() ** 2
         if m == 2:
             v = np.array([var[0] / 2, var[0] / 2])   # only the sum is identified, and used
         else:
@@ -290,6 +307,10 @@ def _contrast_studies(data: pd.DataFrame, cols: dict[str, object],
                 raise DataError(f"The standard errors of multi-arm study '{name}' imply a "
                                 "non-positive variance for one of its arms, so the "
                                 "covariance of its contrasts is not valid; check them.")
+        if not _usable(g, v):
+            excluded.append(Exclusion(str(name), f"Study '{name}' is left out: its estimates "
+                                                 "or standard errors are too extreme to use."))
+            continue
         studies.append(NetworkStudy(str(name), tuple(trt), g, v, np.full(m, np.nan),
                                     np.full(m, np.nan)))
     return studies
@@ -870,8 +891,18 @@ def network_from_studies(studies: Sequence[NetworkStudy], *, measure: str,
     treatments = _order(studies, reference)
     if len(treatments) < 2:
         raise DataError("The network has a single treatment, so there is nothing to compare.")
-    fit = fit_network(studies, treatments, model=model, tau2_method=tau2_method,
-                      ci_method=ci_method)
+    try:
+        with np.errstate(all="ignore"):
+            fit = fit_network(studies, treatments, model=model, tau2_method=tau2_method,
+                              ci_method=ci_method)
+        finite = (np.all(np.isfinite(fit.beta)) and np.all(np.isfinite(fit.vcov_z))
+                  and np.isfinite(fit.tau2) and np.all(np.diag(fit.vcov_z) > 0))
+    except (np.linalg.LinAlgError, ValueError):
+        finite = False
+    if not finite:
+        raise DataError("The contrasts and variances of this network are too extreme to fit "
+                        "reliably; check the studies with the smallest and largest variances "
+                        "(standard deviations, arm sizes, events).")
     notes = list(notes) + list(fit.notes)
     k, p = fit.k, fit.p
     df: int | None = None
