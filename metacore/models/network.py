@@ -195,6 +195,10 @@ def _arm_studies(arms: dict, measure: str, excluded: list[Exclusion]) -> list[Ne
     else:
         flagged = set()
     treatments = arms["treatment"]
+    bad_rows: set[str] = set()
+    if measure != "SMD":
+        bad = ~((np.abs(g_all) <= _MAX_ABS_Y) & (v_all >= _MIN_V) & (v_all <= _MAX_V))
+        bad_rows = {arms["study"][i] for i in np.flatnonzero(bad)}
     studies = []
     for name, idx in rows.items():
         trt = tuple(treatments[i] for i in idx)
@@ -213,7 +217,7 @@ def _arm_studies(arms: dict, measure: str, excluded: list[Exclusion]) -> list[Ne
                 g, v = _smd_arms(arms["mean"][ix], arms["sd"][ix], n_all[ix])
         else:
             g, v = g_all[ix], v_all[ix]
-        if not _usable(g, v):
+        if (name in bad_rows if measure != "SMD" else not _usable(g, v)):
             excluded.append(Exclusion(name, f"Study '{name}' is left out: its numbers are too "
                                             "extreme to give finite contrasts and variances."))
             continue
@@ -226,9 +230,9 @@ def _arm_studies(arms: dict, measure: str, excluded: list[Exclusion]) -> list[Ne
 
 def _usable(g: np.ndarray, v: np.ndarray) -> bool:
     """Finite arm values and variances within the range double precision can weight."""
-    with np.errstate(invalid="ignore"):
-        return bool(np.all(np.abs(g) <= _MAX_ABS_Y) and np.all(v >= _MIN_V)
-                    and np.all(v <= _MAX_V))
+    # comparisons with NaN are False (and silent), so NaN is caught too
+    return bool((np.abs(g) <= _MAX_ABS_Y).all() and (v >= _MIN_V).all()
+                and (v <= _MAX_V).all())
 
 
 def _smd_arms(m: np.ndarray, sd: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -951,7 +955,7 @@ def network_from_studies(studies: Sequence[NetworkStudy], *, measure: str,
         excluded=tuple(excluded), notes=tuple(notes), hksj_s2=fit.s2)
 
 
-def network(arms: pd.DataFrame, measure: str = "OR", reference: str | None = None, *,
+def network(arms: pd.DataFrame, measure: str = "OR", reference: str | None = None,
             model: str = "random", tau2_method: str = "REML", ci_method: str = "z",
             level: float = 0.95) -> NetworkResult:
     """Network meta-analysis of an arm-level or contrast-level table.
