@@ -28,6 +28,7 @@ from metacore.data.table import ALIASES, StudyTable, generic_scale, map_columns,
 from metacore.diagnostics.influence import baujat, cumulative, gosh, influence
 from metacore.diagnostics.network import (
     DesignDecomposition,
+    comparison_adjusted,
     decomp_design,
     netcontrib,
     netsplit,
@@ -78,7 +79,7 @@ __all__ = [
     "GENERIC_NAMES", "SummaryOfFindings", "generic_scale", "measure_name",
     "summary_of_findings", "analysis_of", "__version__",
     "network", "NetworkResult", "NetworkGeometry", "network_script", "DesignDecomposition",
-    "decomp_design", "netsplit", "netcontrib", "network_leave_one_out",
+    "decomp_design", "netsplit", "netcontrib", "network_leave_one_out", "comparison_adjusted",
 ]
 
 

@@ -393,3 +393,16 @@ def test_generated_contrast_tables_never_crash(table, method):
     assert np.isfinite(nm.estimates[["estimate", "se"]].to_numpy()).all()
     for _, reason in nm.excluded:
         assert reason.startswith("row ") or reason.startswith("Study '")
+
+
+def test_comparison_adjusted_funnel_points():
+    nm = fitted("hasselblad1998", "REML")
+    ca = mc.comparison_adjusted(nm)
+    assert len(ca) == 28
+    order = {t: i for i, t in enumerate(nm.treatments)}
+    assert all(order[a] > order[b] for a, b in zip(ca.t1, ca.t2, strict=True))
+    reid = ca[ca.study == "Reid et al. 1974"].iloc[0]
+    # log odds ratio of individual counselling vs no contact in Reid et al. (363/714 vs 75/731)
+    assert reid.yi == pytest.approx(np.log(363 / 351) - np.log(75 / 656), abs=1e-12)
+    assert reid.sei == pytest.approx(np.sqrt(1 / 363 + 1 / 351 + 1 / 75 + 1 / 656), abs=1e-12)
+    assert reid.centred == pytest.approx(reid.yi - 0.709009280007882, abs=1e-5)

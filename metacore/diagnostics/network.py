@@ -5,6 +5,7 @@
   netmeta's ``netsplit``), with the z test of their difference.
 - :func:`netcontrib`: the hat-matrix contribution matrix (Krahn, Binder & König 2013).
 - :func:`network_leave_one_out`: one comparison with each study (or design) left out.
+- :func:`comparison_adjusted`: the points of a comparison-adjusted funnel plot.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from metacore.models.network import (
     study_transform,
 )
 
-__all__ = ["DesignDecomposition", "decomp_design", "netcontrib", "netsplit",
-           "network_leave_one_out"]
+__all__ = ["DesignDecomposition", "comparison_adjusted", "decomp_design", "netcontrib",
+           "netsplit", "network_leave_one_out"]
 
 
 def _chi2_p(q: float, df: int) -> float:
@@ -316,3 +317,36 @@ def network_leave_one_out(result: NetworkResult, t1: str, t2: str, *,
         rows.append(row)
     return pd.DataFrame(rows, columns=["omitted", "estimate", "se", "ci_low", "ci_high",
                                        "pi_low", "pi_high", "tau2", "q", "note"])
+
+
+def comparison_adjusted(result: NetworkResult) -> pd.DataFrame:
+    """Points of a comparison-adjusted funnel plot (Chaimani & Salanti 2012; netmeta's
+    ``funnel.netmeta``): every pair of arms of every study, oriented as the treatment listed
+    later in ``result.treatments`` minus the earlier one, centred on the network estimate of
+    that comparison.
+
+    Columns ``study t1 t2 yi sei network centred``; ``centred`` = yi − network, to plot
+    against ``sei`` around 0. Under random effects ``sei`` is the sampling error only, as
+    netmeta draws it.
+
+    Examples
+    --------
+    >>> import metacore as mc
+    >>> nm = mc.network(mc.datasets.load("hasselblad1998"), "OR", reference="no_contact")
+    >>> len(comparison_adjusted(nm))   # 22 two-arm studies + 2 three-arm studies x 3 pairs
+    28
+    """
+    order = {t: i for i, t in enumerate(result.treatments)}
+    d = dict(zip(result.treatments, np.concatenate(
+        [[0.0], result.estimates["estimate"].to_numpy()]), strict=True))
+    rows = []
+    for s in result.studies:
+        for i in range(len(s.treatments)):
+            for j in range(i + 1, len(s.treatments)):
+                a, b = s.treatments[i], s.treatments[j]
+                ia, ib = (i, j) if order[a] > order[b] else (j, i)
+                t1, t2 = s.treatments[ia], s.treatments[ib]
+                y = float(s.g[ia] - s.g[ib])
+                net = d[t1] - d[t2]
+                rows.append((s.name, t1, t2, y, float(np.sqrt(s.v[i] + s.v[j])), net, y - net))
+    return pd.DataFrame(rows, columns=["study", "t1", "t2", "yi", "sei", "network", "centred"])
