@@ -542,11 +542,59 @@ def _loglik(tau2: float, X: np.ndarray, y: np.ndarray, lam: np.ndarray, reml: bo
     return ll
 
 
+def _score_slope(tau2: float, X: np.ndarray, y: np.ndarray, lam: np.ndarray,
+                 reml: bool) -> tuple[float, float]:
+    """The score (as :func:`_score`) and its derivative in tau^2, using dP/dtau^2 = -P^2:
+    d(y'PPy) = -2 y'P^3 y; d tr(P) = -tr(P^2); d tr(W) = -sum w^2."""
+    w = 1.0 / (lam + tau2)
+    Xw = X * w[:, None]
+    A = np.linalg.inv(X.T @ Xw)
+    py = w * (y - X @ (A @ (Xw.T @ y)))                  # P y
+    ppy = w * py - Xw @ (A @ (Xw.T @ py))                # P P y
+    score = float(py @ py)
+    slope = -2.0 * float(py @ ppy)
+    if reml:
+        B = A @ (Xw.T @ Xw)                              # A X'W^2 X
+        C = A @ ((Xw * w[:, None]).T @ Xw)               # A X'W^3 X
+        w2 = float(w @ w)
+        score -= float(w.sum()) - float(np.trace(B))
+        slope += w2 - 2.0 * float(np.trace(C)) + float(np.sum(B * B.T))
+    else:
+        score -= float(w.sum())
+        slope += float(w @ w)
+    return score, slope
+
+
+def _root(X, y, lam, reml: bool, lo: float, hi: float, f_lo: float, f_hi: float) -> float:
+    """The score's root in [lo, hi] (score > 0 at lo, <= 0 at hi): Newton steps, bisection
+    whenever a step would leave the bracket; stops when a step moves tau^2 by less than
+    1e-12 of its value (quadratic convergence: the root is then exact to rounding)."""
+    if f_hi == 0:
+        return float(hi)
+    x = lo + (hi - lo) * f_lo / (f_lo - f_hi)           # secant start
+    for _ in range(100):
+        f, d = _score_slope(x, X, y, lam, reml)
+        if f == 0:
+            return float(x)
+        if f > 0:
+            lo = x
+        else:
+            hi = x
+        step = x - f / d if d < 0 else math.nan
+        if not lo < step < hi:
+            step = 0.5 * (lo + hi)
+        if abs(step - x) <= 1e-12 * max(step, 1e-300) or hi - lo <= _EPS * hi:
+            return float(step)
+        x = step
+    return float(optimize.brentq(_score, lo, hi, args=(X, y, lam, reml), xtol=1e-300,
+                                 rtol=_EPS, maxiter=500))
+
+
 def _likelihood_tau2(wh: _Whitened, reml: bool) -> tuple[float, str]:
     """The global maximum over tau^2 >= 0 of the (restricted) likelihood.
 
     Every + to - sign change of the score on a grid from 0 to a bound beyond which the
-    score is provably negative brackets a local maximum, refined by Brent's method;
+    score is provably negative brackets a local maximum, refined by safeguarded Newton;
     tau^2 = 0 is a candidate when the score is <= 0 there; the highest likelihood wins.
     Bound: for tau^2 >= max(lam) the score is below w_max^2 RSS_OLS - w_min (k - p),
     negative once tau^2 > 2 RSS_OLS / (k - p).
@@ -564,11 +612,11 @@ def _likelihood_tau2(wh: _Whitened, reml: bool) -> tuple[float, str]:
     f = _scores(grid, X, y, lam, reml)
     candidates = [0.0] if not f[0] > 0 else []
     for i in np.flatnonzero((f[:-1] > 0) & (f[1:] <= 0)):
-        candidates.append(float(optimize.brentq(_score, grid[i], grid[i + 1],
-                                                args=(X, y, lam, reml), xtol=1e-300,
-                                                rtol=_EPS, maxiter=500)))
+        candidates.append(_root(X, y, lam, reml, grid[i], grid[i + 1], f[i], f[i + 1]))
     if not candidates:   # cannot happen beyond the bound; a guard
         candidates.append(float(grid[-1]))
+    if len(candidates) == 1:
+        return candidates[0], ""
     values = [_loglik(t, X, y, lam, reml) for t in candidates]
     best = candidates[int(np.argmax(values))]
     note = ""
