@@ -14,6 +14,7 @@ Run: ``.venv/bin/python benchmarks/bench_network.py``.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,8 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+# The network's matrices are small (p = treatments - 1): OpenBLAS threads only add contention
+# on the 2 shared cores (3-5x slower at 300/40 when left on), as in bench_batch.py. R's
+# reference BLAS is single-threaded too. Set before numpy loads OpenBLAS.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import metacore as mc  # noqa: E402
