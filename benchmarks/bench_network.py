@@ -113,7 +113,7 @@ def metafor(arms: pd.DataFrame, reps: int) -> dict | None:
 
 
 def main() -> None:
-    print("machine: 2 cores shared; best of 20 runs (5 at 300/40; metafor: best of 3, "
+    print("machine: 2 cores shared; best of 20 runs (5 at 300/40; metafor: best of 10, "
           "1 at 300/40)\n")
     for k, n_treat in ((30, 10), (300, 40)):
         arms = simulate(k, n_treat)
@@ -121,7 +121,7 @@ def main() -> None:
         ours = best_of(lambda a=arms: mc.network(a, "OR", "T01"), 20 if k < 100 else 5)
         line = (f"network, {k} studies / {n_treat} treatments ({res.k} contrasts, REML): "
                 f"metacore {ours * 1e3:.1f} ms")
-        r = metafor(arms, 3 if k < 100 else 1)
+        r = metafor(arms, 10 if k < 100 else 1)
         if r is not None:
             est = res.estimates.set_index("treatment").loc[r["treatments"], "estimate"]
             diff = max(float(np.max(np.abs(est.to_numpy() - np.array(r["estimate"])))),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 
 import numpy as np
 import pandas as pd
@@ -68,6 +68,7 @@ _NETWORK_ALIASES: dict[str, tuple[str, ...]] = {
 # design is numerical noise, not a real contrast (a check of connectedness in float).
 _EPS = 4 * np.finfo(float).eps
 _GRID = 48
+_UNIT_GRID = np.concatenate([[0.0], np.linspace(0.0, 1.0, _GRID)])
 # Beyond these bounds weights and squared residuals overflow (as in effects.py).
 _MAX_ABS_Y, _MIN_V, _MAX_V = 1e50, 1e-50, 1e50
 # A contrast-level multi-arm study whose contrasts disagree beyond this is inconsistent.
@@ -452,6 +453,12 @@ class _Whitened:
     study_of_row: np.ndarray   # index of the study of each (whitened) row
 
 
+@cache
+def _rho_root_inverse(m: int) -> np.ndarray:
+    """L^-1 for the Cholesky factor L of R (m x m: 1 on the diagonal, 1/2 elsewhere)."""
+    return np.linalg.inv(np.linalg.cholesky(0.5 * (np.ones((m, m)) + np.eye(m))))
+
+
 def study_transform(s: NetworkStudy) -> tuple[np.ndarray, np.ndarray]:
     """T and lambda with T R T' = I and T V T' = diag(lambda) for one study's contrasts
     against its first arm (V: sampling covariance; R: 1 on the diagonal, 1/2 elsewhere)."""
@@ -459,38 +466,47 @@ def study_transform(s: NetworkStudy) -> tuple[np.ndarray, np.ndarray]:
     if m == 1:
         return np.ones((1, 1)), np.array([s.v[0] + s.v[1]])
     V = np.full((m, m), s.v[0]) + np.diag(s.v[1:])
-    Li = np.linalg.inv(np.linalg.cholesky(0.5 * (np.ones((m, m)) + np.eye(m))))
+    Li = _rho_root_inverse(m)
     lam, Q = np.linalg.eigh(Li @ V @ Li.T)
     return Q.T @ Li, lam
 
 
 def _whiten(studies: Sequence[NetworkStudy], others: Sequence[str]) -> _Whitened:
     col = {t: i for i, t in enumerate(others)}
-    p = len(others)
-    k = sum(len(s.treatments) - 1 for s in studies)
-    X = np.zeros((k, p))
-    y = np.empty(k)
-    lam = np.empty(k)
-    owner = np.empty(k, int)
+    rows_t, cols_t, rows_b, cols_b, owner, y, lam = [], [], [], [], [], [], []
+    multi = []
     r = 0
     for si, s in enumerate(studies):
-        m = len(s.treatments) - 1
-        rows = slice(r, r + m)
-        for j, t in enumerate(s.treatments[1:]):
-            if t in col:
-                X[r + j, col[t]] += 1.0
-        if s.treatments[0] in col:
-            X[rows, col[s.treatments[0]]] -= 1.0
-        owner[rows] = si
-        if m == 1:   # two arms: nothing to transform
-            y[r] = s.g[1] - s.g[0]
-            lam[r] = s.v[0] + s.v[1]
+        trt = s.treatments
+        m = len(trt) - 1
+        base = col.get(trt[0], -1)
+        for j in range(1, m + 1):
+            c = col.get(trt[j], -1)
+            if c >= 0:
+                rows_t.append(r + j - 1)
+                cols_t.append(c)
+            if base >= 0:
+                rows_b.append(r + j - 1)
+                cols_b.append(base)
+        owner.extend([si] * m)
+        if m == 1:
+            y.append(s.g[1] - s.g[0])
+            lam.append(s.v[0] + s.v[1])
         else:
-            T, lam[rows] = study_transform(s)
-            X[rows] = T @ X[rows]
-            y[rows] = T @ (s.g[1:] - s.g[0])
+            multi.append((r, s))
+            y.extend(s.g[1:] - s.g[0])
+            lam.extend([0.0] * m)
         r += m
-    return _Whitened(X, y, lam, owner)
+    X = np.zeros((r, len(others)))
+    X[rows_t, cols_t] = 1.0
+    X[rows_b, cols_b] -= 1.0
+    y_arr, lam_arr = np.array(y, float), np.array(lam, float)
+    for start, s in multi:   # correlated contrasts: transform to independent ones
+        rows = slice(start, start + len(s.treatments) - 1)
+        T, lam_arr[rows] = study_transform(s)
+        X[rows] = T @ X[rows]
+        y_arr[rows] = T @ y_arr[rows]
+    return _Whitened(X, y_arr, lam_arr, np.array(owner))
 
 
 def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -608,7 +624,8 @@ def _likelihood_tau2(wh: _Whitened, reml: bool) -> tuple[float, str]:
     rss_ols = _wls(X, y, np.ones(k))[2]
     upper = 1.01 * max(float(lam.max()), 2.0 * rss_ols / dfree, 1e-12)
     lower = max(1e-4 * float(lam.min()), upper * 1e-16)
-    grid = np.concatenate([[0.0], np.geomspace(lower, upper, _GRID)])
+    grid = np.exp(_UNIT_GRID * math.log(upper / lower)) * lower
+    grid[0] = 0.0
     f = _scores(grid, X, y, lam, reml)
     candidates = [0.0] if not f[0] > 0 else []
     for i in np.flatnonzero((f[:-1] > 0) & (f[1:] <= 0)):
