@@ -406,3 +406,22 @@ def test_comparison_adjusted_funnel_points():
     assert reid.yi == pytest.approx(np.log(363 / 351) - np.log(75 / 656), abs=1e-12)
     assert reid.sei == pytest.approx(np.sqrt(1 / 363 + 1 / 351 + 1 / 75 + 1 / 656), abs=1e-12)
     assert reid.centred == pytest.approx(reid.yi - 0.709009280007882, abs=1e-5)
+
+
+@pytest.mark.parametrize("method", ["REML", "ML", "DL"])
+def test_two_treatments_reduce_to_pairwise_pooling(method):
+    # a network of two treatments is a pairwise meta-analysis (metafor's rma on escalc RR)
+    bcg = mc.datasets.load("bcg")
+    arms = pd.concat([
+        pd.DataFrame({"study": bcg.study, "treatment": "vaccine", "events": bcg.events_t,
+                      "n": bcg.n_t}),
+        pd.DataFrame({"study": bcg.study, "treatment": "control", "events": bcg.events_c,
+                      "n": bcg.n_c})]).sort_index(kind="stable")
+    for ci in ("z", "hksj"):
+        nm = mc.network(arms, "RR", "control", tau2_method=method, ci_method=ci)
+        res = mc.pool(mc.compute_effects(bcg, "RR"), tau2_method=method, ci_method=ci)
+        row = nm.estimates.iloc[0]
+        assert (row.estimate, row.se, row.ci_low, row.pi_high) == pytest.approx(
+            (res.estimate, res.se, res.ci_low, res.pi_high), abs=1e-9)
+        assert nm.tau2 == pytest.approx(res.tau2, abs=1e-10)
+        assert nm.q == pytest.approx(res.q, abs=1e-9)
