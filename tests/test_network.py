@@ -425,3 +425,14 @@ def test_two_treatments_reduce_to_pairwise_pooling(method):
             (res.estimate, res.se, res.ci_low, res.pi_high), abs=1e-9)
         assert nm.tau2 == pytest.approx(res.tau2, abs=1e-10)
         assert nm.q == pytest.approx(res.q, abs=1e-9)
+
+
+def test_metadat_column_names_are_understood():
+    # dat.hasselblad1998 as metadat ships it: id (one per arm), study, authors, year, trt, xi, ni
+    arms = mc.datasets.load("hasselblad1998")
+    raw = pd.DataFrame({"id": range(1, len(arms) + 1), "study": arms.study,
+                        "authors": arms.study, "year": 1990, "trt": arms.treatment,
+                        "xi": arms.events, "ni": arms.n})
+    nm = mc.network(raw, "OR", "no_contact")
+    assert nm.n_studies == 24
+    assert nm.tau2 == pytest.approx(fitted("hasselblad1998", "REML").tau2, abs=1e-12)

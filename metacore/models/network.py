@@ -44,7 +44,6 @@ __all__ = [
 
 NETWORK_MEASURES = ("OR", "RR", "RD", "MD", "SMD", "GEN")
 _ARM_BINARY = ("OR", "RR", "RD")
-_ARM_CONTINUOUS = ("MD", "SMD")
 _TAU2_METHODS = ("REML", "ML", "DL")
 _TAU2_NAMES = {"REML": "restricted maximum likelihood", "ML": "maximum likelihood",
                "DL": "generalised DerSimonian-Laird (Jackson, White & Riley 2012; netmeta)"}
@@ -64,8 +63,7 @@ _NETWORK_ALIASES: dict[str, tuple[str, ...]] = {
     "sei": ("sei", "sete", "se_te", "se", "standard_error"),
 }
 
-# Beyond this relative size the information lost by dropping a treatment's row from the
-# design is numerical noise, not a real contrast (a check of connectedness in float).
+# Relative width at which a root bracket is as narrow as double precision allows.
 _EPS = 4 * np.finfo(float).eps
 _GRID = 48
 _UNIT_GRID = np.concatenate([[0.0], np.linspace(0.0, 1.0, _GRID)])
@@ -102,12 +100,17 @@ class NetworkStudy:
 
 
 def _column_map(columns: Sequence[object]) -> dict[str, object]:
+    """Canonical name -> column; the spelling listed first wins (metadat's tables carry
+    both ``id``, one per arm, and ``study``)."""
+    keys = {normalize_name(c): c for c in reversed(list(columns))}   # first column wins
     out: dict[str, object] = {}
-    for col in columns:
-        key = normalize_name(col)
-        for canon, names in _NETWORK_ALIASES.items():
-            if key in names and canon not in out:
+    used: set[object] = set()
+    for canon, names in _NETWORK_ALIASES.items():
+        for name in names:
+            col = keys.get(name)
+            if col is not None and col not in used:
                 out[canon] = col
+                used.add(col)
                 break
     return out
 
