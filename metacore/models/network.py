@@ -208,9 +208,10 @@ def _arm_studies(arms: dict, measure: str, excluded: list[Exclusion]) -> list[Ne
         trt = tuple(treatments[i] for i in idx)
         if len(set(trt)) < len(trt):
             twice = sorted({t for t in trt if trt.count(t) > 1})
-            raise DataError(f"Study '{name}' has more than one arm of {', '.join(twice)}; "
-                            "combine those arms (or give them different treatment names) "
-                            "before the network can be analysed.")
+            excluded.append(Exclusion(name, f"Study '{name}' is left out: it has more than "
+                                            f"one arm of {', '.join(twice)}; combine those "
+                                            "arms (or give them different treatment names)."))
+            continue
         if len(trt) < 2:
             excluded.append(Exclusion(name, f"Study '{name}' has only one usable arm "
                                             f"({trt[0]}), so it compares nothing."))
@@ -281,14 +282,19 @@ def _contrast_studies(data: pd.DataFrame, cols: dict[str, object],
         idx = {t: i for i, t in enumerate(trt)}
         pairs = [(idx[a], idx[b]) for a, b in zip(c["t1"], c["t2"], strict=True)]
         if len(set(map(frozenset, pairs))) < len(pairs):
-            raise DataError(f"Study '{name}' gives the same comparison more than once; keep "
-                            "one row per pair of treatments.")
+            excluded.append(Exclusion(str(name), f"Study '{name}' is left out: it gives the "
+                                                 "same comparison more than once; keep one "
+                                                 "row per pair of treatments."))
+            continue
         m = len(trt)
         if m > 2 and len(pairs) < m * (m - 1) // 2:
-            raise DataError(f"Study '{name}' has {m} arms but only {len(pairs)} of its "
-                            f"{m * (m - 1) // 2} comparisons; a multi-arm study needs every "
-                            "pair (as netmeta's pairwise gives) so that the covariance of its "
-                            "contrasts is known.")
+            excluded.append(Exclusion(str(name), f"Study '{name}' is left out: it has {m} "
+                                                 f"arms but only {len(pairs)} of its "
+                                                 f"{m * (m - 1) // 2} comparisons; a multi-arm "
+                                                 "study needs every pair (as netmeta's "
+                                                 "pairwise gives) so that the covariance of "
+                                                 "its contrasts is known."))
+            continue
         # y_ij = g_i - g_j and var_ij = v_i + v_j, solved by least squares (exact when the
         # study's contrasts are consistent, as they are when computed from one set of arms).
         A = np.zeros((len(pairs), m))
@@ -299,9 +305,12 @@ def _contrast_studies(data: pd.DataFrame, cols: dict[str, object],
         g = np.concatenate([[0.0], g])
         resid = A @ g - c["yi"].to_numpy()
         if m > 2 and np.max(np.abs(resid)) > _CONSISTENT * max(1.0, np.max(np.abs(g))):
-            raise DataError(f"The comparisons of multi-arm study '{name}' do not add up "
-                            f"(e.g. {trt[0]} vs {trt[1]} plus {trt[1]} vs {trt[2]} should "
-                            f"equal {trt[0]} vs {trt[2]}); check its rows.")
+            excluded.append(Exclusion(str(name), f"Study '{name}' is left out: the "
+                                                 "comparisons of this multi-arm study do not "
+                                                 f"add up ({trt[0]} vs {trt[1]} plus {trt[1]} "
+                                                 f"vs {trt[2]} should equal {trt[0]} vs "
+                                                 f"{trt[2]}); check its rows."))
+            continue
         with np.errstate(over="ignore"):
             var = c["sei"].to_numpy() ** 2
         if m == 2:
@@ -312,9 +321,12 @@ def _contrast_studies(data: pd.DataFrame, cols: dict[str, object],
                 S[r, i] = S[r, j] = 1.0
             v = np.linalg.lstsq(S, var, rcond=None)[0]
             if np.any(v <= 0):
-                raise DataError(f"The standard errors of multi-arm study '{name}' imply a "
-                                "non-positive variance for one of its arms, so the "
-                                "covariance of its contrasts is not valid; check them.")
+                excluded.append(Exclusion(str(name), f"Study '{name}' is left out: its "
+                                                     "standard errors imply a non-positive "
+                                                     "variance for one of its arms, so the "
+                                                     "covariance of its contrasts is not "
+                                                     "valid; check them."))
+                continue
         if not _usable(g, v):
             excluded.append(Exclusion(str(name), f"Study '{name}' is left out: its estimates "
                                                  "or standard errors are too extreme to use."))
