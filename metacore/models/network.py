@@ -904,9 +904,10 @@ class NetworkResult:
         g = self.geometry
         label = MEASURE_LABELS.get(self.measure, self.measure)
         scale = " (back-transformed from the log scale)" if self.ratio else ""
+        multi = len(g.multi_arm)
         lines = [f"Network meta-analysis of {len(self.treatments)} treatments in "
-                 f"{self.n_studies} studies ({len(g.edges)} direct comparisons, "
-                 f"{len(g.multi_arm)} multi-arm studies); {self.settings}",
+                 f"{self.n_studies} studies ({len(g.edges)} direct comparisons, {multi} "
+                 f"multi-arm {'study' if multi == 1 else 'studies'}); {self.settings}",
                  f"{label}{scale} vs {self.reference}:"]
         nat = self.natural()["estimates"]
         for r in nat.itertuples(index=False):
