@@ -3,7 +3,8 @@
 - :func:`decomp_design`: design-by-treatment decomposition of Q (netmeta's ``decomp.design``).
 - :func:`netsplit`: direct vs indirect evidence per comparison by back-calculation (SIDE,
   netmeta's ``netsplit``), with the z test of their difference.
-- :func:`netcontrib`: the hat-matrix contribution matrix (Krahn, Binder & König 2013).
+- :func:`netcontrib`: the design-level hat-matrix contribution matrix (Krahn, Binder &
+  König 2013).
 - :func:`network_leave_one_out`: one comparison with each study (or design) left out.
 - :func:`comparison_adjusted`: the points of a comparison-adjusted funnel plot.
 """
@@ -146,19 +147,18 @@ def decomp_design(result: NetworkResult) -> DesignDecomposition:
 
 def _direct(studies, treatments, tau2: float) -> list[dict]:
     """Direct estimate of every compared pair (t1 minus t2, t1 listed first): inverse-variance
-    pooling of the studies containing both, with the multi-arm weights of Rücker (2012),
-    v_12 = s_1^2 s_2^2 sum_k 1/s_k^2 from arm variances s^2 (+ tau^2 / 2 per arm)."""
+    pooling of that pair's contrast in every study containing both, each with its own
+    variance s_1^2 + s_2^2 (+ tau^2) — for a multi-arm study the full marginal variance, as
+    netmeta's ``TE.direct`` (pooled from ``seTE.orig``) and Krahn's direct estimates."""
     order = {t: i for i, t in enumerate(treatments)}
     acc: dict[tuple[str, str], list[float]] = {}
     for s in studies:
-        v = s.v + tau2 / 2
-        inv_sum = float(np.sum(1.0 / v))
         for i in range(len(s.treatments)):
             for j in range(len(s.treatments)):
                 a, b = s.treatments[i], s.treatments[j]
                 if order[a] >= order[b]:
                     continue
-                w = 1.0 / (v[i] * v[j] * inv_sum)
+                w = 1.0 / (s.v[i] + s.v[j] + tau2)
                 e = acc.setdefault((a, b), [0.0, 0.0, 0])
                 e[0] += w * (s.g[i] - s.g[j])
                 e[1] += w
@@ -173,11 +173,13 @@ def _direct(studies, treatments, tau2: float) -> list[dict]:
 def netsplit(result: NetworkResult) -> pd.DataFrame:
     """Direct and indirect evidence for every directly compared pair (SIDE by back-calculation).
 
-    Direct: the pooled estimate of the studies comparing the pair (τ² of the network under
-    random effects). Indirect: (θ_net/v_net − θ_dir/v_dir) / (1/v_net − 1/v_dir), variance
-    1 / (1/v_net − 1/v_dir) (König et al. 2013; netmeta ``netsplit``). The difference
-    direct − indirect is tested with z; Wald (unscaled) variances are used throughout.
-    Pairs with direct evidence only have no indirect estimate (NaN).
+    Direct: the inverse-variance pooled contrast of the studies comparing the pair, each
+    with its own variance plus the network's τ² under random effects (netmeta's
+    ``TE.direct``). Indirect: (θ_net − P θ_dir) / (1 − P), variance v_net / (1 − P), with
+    P = v_net / v_dir the direct proportion (König et al. 2013; netmeta ``netsplit``,
+    "Back-calculation"). The difference direct − indirect is tested with
+    z = diff / sqrt(v_dir + v_ind). Wald (unscaled) variances are used throughout, also
+    under HKSJ. Pairs with direct evidence only (P = 1) have no indirect estimate (NaN).
 
     Examples
     --------
@@ -218,14 +220,48 @@ def netsplit(result: NetworkResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def netcontrib(result: NetworkResult) -> pd.DataFrame:
-    """Contribution (percent) of each direct comparison to each network estimate.
+def _design_level(result: NetworkResult) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                   list[str]]:
+    """Design-level estimates of the basic contrasts (each treatment of a design minus the
+    design's first, sorted) with their covariance, the rows of those contrasts in the
+    network's parameters, and labels: the full design-by-treatment interaction model fitted
+    with the network's τ² (0 for a common-effect network)."""
+    studies = list(result.studies)
+    treatments = list(result.treatments)
+    wh = _whiten(studies, treatments[1:])
+    Xi, designs = _interaction_design(studies)
+    tau2 = result.tau2 if result.model == "random" else 0.0
+    beta, cov, _ = _wls(Xi, wh.y, 1.0 / (wh.lam + tau2))
+    col = {t: i for i, t in enumerate(treatments[1:])}
+    order = {t: i for i, t in enumerate(treatments)}
+    rows, labels = [], []
+    for d in designs:
+        tr = d.split(":")
+        for t in tr[1:]:
+            x = np.zeros(len(col))
+            if t in col:
+                x[col[t]] += 1.0
+            if tr[0] in col:
+                x[col[tr[0]]] -= 1.0
+            rows.append(x)
+            a, b = sorted((t, tr[0]), key=order.__getitem__)   # named as the rows are
+            labels.append(f"{a} vs {b}" + (f" [{d}]" if len(tr) > 2 else ""))
+    return beta, cov, np.array(rows), labels
 
-    The hat-matrix approach of Krahn, Binder & König (2013), the starting point of
-    Papakonstantinou et al. (2018): network estimates of every pair = H × direct estimates
-    (two-step model on the direct estimates of :func:`netsplit`, τ² of the network), and
-    the contribution of direct comparison j to row i is |H_ij| / Σ_j |H_ij|. Rows: every
-    pair ``"t1 vs t2"``; columns: the directly compared pairs. Rows sum to 100.
+
+def netcontrib(result: NetworkResult) -> pd.DataFrame:
+    """Contribution (percent) of each design's direct evidence to each network estimate.
+
+    The design-level hat matrix of Krahn, Binder & König (2013), the starting point of
+    Papakonstantinou et al. (2018): the network estimate of every pair is H × the
+    design-level direct estimates (each design's studies pooled by GLS with the exact
+    multi-arm covariance and the network's τ²; this two-step fit reproduces the network
+    estimates exactly), and the contribution of column j to row i is |H_ij| / Σ_j |H_ij|.
+    Rows: every pair ``"t1 vs t2"`` (t1 listed first in ``result.treatments``); columns: the
+    basic contrasts of every design (each treatment against the design's first in sorted
+    order), ``"A vs B"`` for a two-arm design and ``"A vs B [A:B:C]"`` for a contrast of a
+    multi-arm design. Rows sum to 100. (Not netmeta's default "shortestpath" flow
+    decomposition.)
 
     Examples
     --------
@@ -233,30 +269,24 @@ def netcontrib(result: NetworkResult) -> pd.DataFrame:
     >>> nm = mc.network(mc.datasets.load("hasselblad1998"), "OR", model="common")
     >>> cm = netcontrib(nm)
     >>> cm.shape, bool(np.allclose(cm.sum(axis=1), 100))
-    ((6, 6), True)
+    ((6, 10), True)
     """
     treatments = list(result.treatments)
-    tau2 = result.tau2 if result.model == "random" else 0.0
-    direct = _direct(result.studies, treatments, tau2)
-    others = {t: i for i, t in enumerate(treatments[1:])}
-
-    def edge(a: str, b: str) -> np.ndarray:
-        x = np.zeros(len(others))
-        if a in others:
-            x[others[a]] += 1
-        if b in others:
-            x[others[b]] -= 1
-        return x
-
-    Xe = np.array([edge(e["t1"], e["t2"]) for e in direct])
-    w = np.array([1.0 / e["var"] for e in direct])
+    _, cov, Xd, labels = _design_level(result)
+    n = len(treatments)
     pairs = [(a, b) for i, a in enumerate(treatments) for b in treatments[i + 1:]]
-    Xa = np.array([edge(a, b) for a, b in pairs])
-    H = Xa @ np.linalg.solve(Xe.T @ (Xe * w[:, None]), (Xe * w[:, None]).T)
+    Xa = np.zeros((len(pairs), n - 1))
+    for r, (a, b) in enumerate(pairs):
+        if a != treatments[0]:
+            Xa[r, treatments.index(a) - 1] += 1.0
+        if b != treatments[0]:
+            Xa[r, treatments.index(b) - 1] -= 1.0
+    prec = np.linalg.inv(cov)
+    H = Xa @ np.linalg.solve(Xd.T @ prec @ Xd, Xd.T @ prec)
     A = np.abs(H)
+    A[A < 1e-12 * A.max()] = 0.0   # rounding noise, not evidence
     pct = 100 * A / A.sum(1, keepdims=True)
-    return pd.DataFrame(pct, index=[f"{a} vs {b}" for a, b in pairs],
-                        columns=[f"{e['t1']} vs {e['t2']}" for e in direct])
+    return pd.DataFrame(pct, index=[f"{a} vs {b}" for a, b in pairs], columns=labels)
 
 
 def network_leave_one_out(result: NetworkResult, t1: str, t2: str, *,

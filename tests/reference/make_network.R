@@ -9,10 +9,11 @@
 #   - P-scores (Ruecker & Schwarzer 2015): mean over j of pnorm((d_j - d_i) / se_ij);
 #   - design-by-treatment decomposition (Krahn, Binder & Koenig 2013; netmeta decomp.design);
 #   - back-calculation of indirect evidence (SIDE, Dias et al. 2010; netmeta netsplit), with
-#     direct estimates pooled over the studies of each comparison with multi-arm weights
-#     from arm variances (v_ij = s_i^2 s_j^2 sum_k 1 / s_k^2, Ruecker 2012);
-#   - the hat-matrix contribution matrix |H| / rowSums|H| of the two-step model on direct
-#     estimates (Krahn et al. 2013; the starting point of Papakonstantinou et al. 2018).
+#     direct estimates pooled over the studies of each comparison, each pair with its own
+#     full variance (netmeta's TE.direct from seTE.orig);
+#   - the design-level hat-matrix contribution matrix |H| / rowSums|H| (Krahn et al. 2013;
+#     the starting point of Papakonstantinou et al. 2018): network estimates = H x the
+#     design-level GLS estimates of the design-by-treatment interaction model.
 # Common-effect results are cross-checked two ways (rma.mv without random effects and a direct
 # GLS solve) and the script stops if they differ.
 # Run from the repository root:  Rscript tests/reference/make_network.R
@@ -128,7 +129,8 @@ fit_summary <- function(call, b, vb, tau2, q, qdf, crit, df, k, cn, treatments, 
 }
 
 # Direct estimates per comparison (t1 minus t2, t1 before t2 in `treatments`) from the studies
-# containing both, multi-arm weights from arm variances (+ tau2 / 2 per arm).
+# containing both, each pair with its full variance (arm variances + tau2 / 2 each), as
+# netmeta's TE.direct (metagen on seTE.orig) and Krahn's direct estimates.
 direct <- function(arms, measure, treatments, tau2) {
   out <- list()
   for (i in seq_along(treatments)) for (j in seq_along(treatments)) if (i < j) {
@@ -141,7 +143,7 @@ direct <- function(arms, measure, treatments, tau2) {
       v <- t$v + tau2 / 2
       i1 <- match(t1, a$treatment); i2 <- match(t2, a$treatment)
       ys <- c(ys, t$g[i1] - t$g[i2])
-      ws <- c(ws, 1 / (v[i1] * v[i2] * sum(1 / v)))
+      ws <- c(ws, 1 / (v[i1] + v[i2]))
       studies <- c(studies, s)
     }
     if (length(ys)) out[[paste(t1, t2, sep = ":")]] <-
@@ -275,19 +277,27 @@ network_case <- function(name, measure, reference, loo_pair) {
   }
   netsplit <- list(common = split_for("common", 0), REML = split_for("REML", reml_tau2))
 
-  # Hat-matrix contribution matrix of the two-step model on direct estimates (common effect).
-  dd <- direct(arms, measure, treatments, 0)
+  # Design-level hat-matrix contribution matrix (common effect): the interaction model's
+  # design estimates gi$b with covariance gi$vb, rows dpar in the network's parameters.
+  pairs <- combn(treatments, 2)
   edge <- function(t1, t2) {
     v <- setNames(numeric(length(treatments)), treatments); v[t1] <- 1; v[t2] <- -1
     v[cn$others]
   }
-  Xe <- t(sapply(dd, function(e) edge(e$t1, e$t2)))
-  We <- diag(1 / sapply(dd, `[[`, "var"))
-  pairs <- combn(treatments, 2)
   Xa <- t(apply(pairs, 2, function(pr) edge(pr[1], pr[2])))
-  H <- Xa %*% solve(t(Xe) %*% We %*% Xe) %*% t(Xe) %*% We
-  contrib <- 100 * abs(H) / rowSums(abs(H))
-  contribution <- list(rows = paste(pairs[1, ], pairs[2, ], sep = ":"), columns = names(dd),
+  P_d <- solve(gi$vb)
+  H <- Xa %*% solve(t(dpar) %*% P_d %*% dpar) %*% t(dpar) %*% P_d
+  stopifnot(max(abs(H %*% gi$b - Xa %*% g0$b)) < 1e-10)   # two-step = one-step
+  A <- abs(H); A[A < 1e-12 * max(A)] <- 0
+  contrib <- 100 * A / rowSums(A)
+  labels <- unlist(lapply(designs, function(dsg) {
+    tr <- strsplit(dsg, ":")[[1]]
+    sapply(tr[-1], function(t) {
+      ab <- c(t, tr[1])[order(match(c(t, tr[1]), treatments))]
+      paste0(ab[1], " vs ", ab[2], if (length(tr) > 2) paste0(" [", dsg, "]") else "")
+    })
+  }), use.names = FALSE)
+  contribution <- list(rows = paste(pairs[1, ], pairs[2, ], sep = ":"), columns = labels,
                        H = unname(lapply(seq_len(nrow(H)), function(i) num(H[i, ]))),
                        percent = unname(lapply(seq_len(nrow(H)), function(i) num(contrib[i, ]))))
 
