@@ -30,6 +30,7 @@ from metacore.diagnostics.network import (
     DesignDecomposition,
     comparison_adjusted,
     decomp_design,
+    league_grid,
     netcontrib,
     netsplit,
     network_leave_one_out,
@@ -80,6 +81,7 @@ __all__ = [
     "summary_of_findings", "analysis_of", "__version__",
     "network", "NetworkResult", "NetworkGeometry", "network_script", "DesignDecomposition",
     "decomp_design", "netsplit", "netcontrib", "network_leave_one_out", "comparison_adjusted",
+    "league_grid",
 ]
 
 

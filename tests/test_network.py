@@ -453,3 +453,21 @@ def test_metadat_column_names_are_understood():
     nm = mc.network(raw, "OR", "no_contact")
     assert nm.n_studies == 24
     assert nm.tau2 == pytest.approx(fitted("hasselblad1998", "REML").tau2, abs=1e-12)
+
+
+def test_league_grid_network_below_direct_above():
+    nm = fitted("hasselblad1998", "REML")
+    g = mc.league_grid(nm).set_index(["row", "col"])
+    lg = nm.league.set_index(["t1", "t2"])
+    # below the diagonal: the network odds ratio of row vs col
+    assert g.loc[("ind_counseling", "no_contact"), "kind"] == "network"
+    assert g.loc[("ind_counseling", "no_contact"), "estimate"] == pytest.approx(
+        np.exp(lg.loc[("ind_counseling", "no_contact"), "estimate"]))
+    # above: netsplit's direct estimate, back-transformed
+    ns = pd.DataFrame(ref()["hasselblad1998"]["netsplit"]["REML"]).set_index(["t1", "t2"])
+    cell = g.loc[("no_contact", "ind_counseling")]
+    assert cell.kind == "direct"
+    assert cell.estimate == pytest.approx(np.exp(ns.loc[("no_contact", "ind_counseling"),
+                                                        "direct"]), rel=1e-6)
+    senn = mc.league_grid(fitted("senn2013", "REML"), natural=False).set_index(["row", "col"])
+    assert np.isnan(senn.loc[("placebo", "sulfonylurea"), "estimate"])   # never compared

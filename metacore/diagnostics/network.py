@@ -7,6 +7,7 @@
   König 2013).
 - :func:`network_leave_one_out`: one comparison with each study (or design) left out.
 - :func:`comparison_adjusted`: the points of a comparison-adjusted funnel plot.
+- :func:`league_grid`: the league table as a grid, network below the diagonal, direct above.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from metacore.models.network import (
     study_transform,
 )
 
-__all__ = ["DesignDecomposition", "comparison_adjusted", "decomp_design", "netcontrib",
-           "netsplit", "network_leave_one_out"]
+__all__ = ["DesignDecomposition", "comparison_adjusted", "decomp_design", "league_grid",
+           "netcontrib", "netsplit", "network_leave_one_out"]
 
 
 def _chi2_p(q: float, df: int) -> float:
@@ -380,3 +381,39 @@ def comparison_adjusted(result: NetworkResult) -> pd.DataFrame:
                 net = d[t1] - d[t2]
                 rows.append((s.name, t1, t2, y, float(np.sqrt(s.v[i] + s.v[j])), net, y - net))
     return pd.DataFrame(rows, columns=["study", "t1", "t2", "yi", "sei", "network", "centred"])
+
+
+def league_grid(result: NetworkResult, *, natural: bool = True) -> pd.DataFrame:
+    """The league table as cells of a square grid (netmeta's ``netleague`` layout).
+
+    One row per ordered pair: ``row col estimate ci_low ci_high kind``, the effect of
+    ``row`` minus ``col`` (a ratio row / col when ``natural`` and the measure is a ratio).
+    Below the diagonal (row listed after col in ``result.treatments``) ``kind`` is
+    ``"network"``; above it ``"direct"``, the pooled direct evidence of :func:`netsplit`
+    (with the network's τ² under random effects, Wald interval), NaN where the pair was never
+    compared directly.
+
+    Examples
+    --------
+    >>> import metacore as mc
+    >>> nm = mc.network(mc.datasets.load("senn2013"), "MD", reference="placebo")
+    >>> g = league_grid(nm)
+    >>> len(g), sorted(g.kind.unique())
+    (90, ['direct', 'network'])
+    """
+    order = {t: i for i, t in enumerate(result.treatments)}
+    z = float(special.ndtri(0.5 + result.level / 2))
+    direct = {(r.t1, r.t2): (r.direct, r.direct_se) for r in netsplit(result).itertuples()}
+    net = result.league.set_index(["t1", "t2"])
+    rows = []
+    for (a, b), r in net.iterrows():
+        if order[a] > order[b]:
+            rows.append((a, b, r.estimate, r.ci_low, r.ci_high, "network"))
+            continue
+        est, se = direct.get((a, b), (np.nan, np.nan))
+        rows.append((a, b, est, est - z * se, est + z * se, "direct"))
+    out = pd.DataFrame(rows, columns=["row", "col", "estimate", "ci_low", "ci_high", "kind"])
+    if natural and result.ratio:
+        for c in ("estimate", "ci_low", "ci_high"):
+            out[c] = np.exp(out[c].to_numpy())
+    return out
