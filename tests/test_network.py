@@ -471,3 +471,17 @@ def test_league_grid_network_below_direct_above():
                                                         "direct"]), rel=1e-6)
     senn = mc.league_grid(fitted("senn2013", "REML"), natural=False).set_index(["row", "col"])
     assert np.isnan(senn.loc[("placebo", "sulfonylurea"), "estimate"])   # never compared
+
+
+@pytest.mark.parametrize("method", ["REML", "ML", "DL"])
+def test_a_tree_network_has_no_heterogeneity_df(method):
+    # three two-arm trials forming a star: as many contrasts as effects, Q has 0 df
+    arms = pd.DataFrame({"study": ["S1", "S1", "S2", "S2", "S3", "S3"],
+                         "treatment": ["A", "B", "A", "C", "A", "D"],
+                         "events": [10, 15, 12, 8, 9, 14], "n": [100, 100, 90, 95, 80, 85]})
+    nm = mc.network(arms, "OR", "A", tau2_method=method, ci_method="hksj")
+    assert nm.q_df == 0 and nm.tau2 == 0 and nm.df is None
+    assert any("no heterogeneity degrees of freedom" in n for n in nm.notes)
+    assert any("Wald z intervals are used" in n for n in nm.notes)
+    s1 = nm.estimates.set_index("treatment").loc["B"]
+    assert s1.estimate == pytest.approx(np.log(15 / 85) - np.log(10 / 90), abs=1e-12)

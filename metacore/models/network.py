@@ -651,13 +651,10 @@ def _likelihood_tau2(wh: _Whitened, reml: bool) -> tuple[float, str]:
         return candidates[0], ""
     values = [_loglik(t, X, y, lam, reml) for t in candidates]
     best = candidates[int(np.argmax(values))]
-    note = ""
-    if len(candidates) > 1:
-        which = "restricted likelihood" if reml else "likelihood"
-        note = (f"The {which} of τ² has more than one maximum (at τ² = "
-                + ", ".join(f"{c:.4g}" for c in candidates)
-                + f"); the highest, τ² = {best:.4g}, is used.")
-    return best, note
+    which = "restricted likelihood" if reml else "likelihood"
+    return best, (f"The {which} of τ² has more than one maximum (at τ² = "
+                  + ", ".join(f"{c:.4g}" for c in candidates)
+                  + f"); the highest, τ² = {best:.4g}, is used.")
 
 
 def _dl_tau2(wh: _Whitened) -> float:
@@ -692,8 +689,7 @@ def fit_network(studies: Sequence[NetworkStudy], treatments: Sequence[str], *,
                 tau2: float | None = None) -> _Fit:
     """Fit the contrast-based model to studies; ``treatments[0]`` is the reference.
 
-    ``tau2`` fixes tau^2 instead of estimating it (the design-by-treatment and
-    leave-one-out analyses use this)."""
+    ``tau2`` fixes tau^2 instead of estimating it (a sensitivity analysis)."""
     wh = _whiten(studies, treatments[1:])
     k, p = wh.X.shape
     notes: list[str] = []
@@ -702,6 +698,10 @@ def fit_network(studies: Sequence[NetworkStudy], treatments: Sequence[str], *,
         t2 = 0.0
     elif tau2 is not None:
         t2 = float(tau2)
+    elif k <= p:   # every contrast is fitted exactly: nothing is left for tau^2
+        t2 = 0.0
+        notes.append("τ² cannot be estimated: the network has no more comparisons than "
+                     "treatment effects (no heterogeneity degrees of freedom); τ² is set to 0.")
     elif tau2_method == "DL":
         t2 = _dl_tau2(wh)
     else:
