@@ -485,3 +485,12 @@ def test_a_tree_network_has_no_heterogeneity_df(method):
     assert any("Wald z intervals are used" in n for n in nm.notes)
     s1 = nm.estimates.set_index("treatment").loc["B"]
     assert s1.estimate == pytest.approx(np.log(15 / 85) - np.log(10 / 90), abs=1e-12)
+
+
+def test_decomposition_frame_and_summary():
+    dd = mc.decomp_design(fitted("senn2013", "REML"))
+    f = dd.to_frame()
+    assert list(f.source) == ["total", "within designs", "between designs",
+                              "between designs (random effects)"]
+    assert f.q.iloc[3] == pytest.approx(ref()["senn2013"]["decomp"]["q_between_random"])
+    assert "Q(7) = 22.53" in dd.summary()

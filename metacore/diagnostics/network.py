@@ -52,7 +52,16 @@ class DesignDecomposition:
     q_between_random: float
     q_between_random_pvalue: float
 
+    def to_frame(self) -> pd.DataFrame:
+        """The Q table with the random-effects between-designs row added."""
+        extra = pd.DataFrame({"source": ["between designs (random effects)"],
+                              "q": [self.q_between_random],
+                              "df": [int(self.table.df.iloc[2])],
+                              "pvalue": [self.q_between_random_pvalue]})
+        return pd.concat([self.table, extra], ignore_index=True)
+
     def summary(self) -> str:
+        """One sentence on inconsistency between designs, common and random effects."""
         t = self.table.set_index("source")
         b = t.loc["between designs"]
         return (f"Inconsistency between designs: Q({int(b.df)}) = {b.q:.2f}, p = {b.pvalue:.3g}; "
