@@ -1,0 +1,83 @@
+"""What a clinical reviewer hit (issue 23): labels leaking between tables, one I² per
+setting, identities not names, presets that set every setting they concern, p-values that
+never read 0. Pages under AppTest."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+import metacore as mc
+from tests.apptest import ROOT
+
+TIMEOUT = 60
+LABELS = {"arm_t": "HCQ/CQ", "arm_c": "Standard care", "fav_left": "Favours HCQ/CQ",
+          "fav_right": "Favours standard care", "sof_outcome": "All-cause mortality",
+          "sof_units": "days", "sof_comments": "Open-label trials", "report_title": "HCQ review",
+          "sof_certainty": "low", "gen_label": "HR"}
+
+
+def _app(page: str = "report") -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _describe(at: AppTest) -> None:
+    for key, value in LABELS.items():
+        at.session_state[key] = value
+    at.session_state["analysis_name"] = "HCQ review v1"
+    at.run()
+    assert not at.exception, at.exception
+
+
+def _left_over(at: AppTest) -> dict:
+    s = at.session_state
+    return {k: s[k] for k in (*LABELS, "analysis_name")
+            if k in s and s[k] not in ("", None, "auto", "not rated")}
+
+
+def test_choosing_another_dataset_resets_what_described_the_old_table():
+    at = _app()
+    _describe(at)
+    assert "All-cause mortality" in at.table[0].value.index
+    at.selectbox(key="dataset").set_value("seed000").run()
+    assert not at.exception, at.exception
+    assert _left_over(at) == {}
+    assert "All-cause mortality" not in at.table[0].value.index
+    assert at.text_input(key="report_title").value == ""
+
+
+def test_an_uploaded_table_does_not_inherit_the_old_labels():
+    # the Data page's upload and paste both go through persist.offer -> state.set_table
+    at = AppTest.from_string(
+        "import pandas as pd\n"
+        "import streamlit as st\n"
+        "from metacore.store.project import Project\n"
+        "from ui import persist, state\n"
+        "state.init()\n"
+        "if st.button('load', key='load'):\n"
+        "    persist.offer(Project(pd.DataFrame({'study': ['a', 'b'], 'events_t': [1, 2],\n"
+        "        'n_t': [10, 20], 'events_c': [3, 4], 'n_c': [10, 20]}), name='up.csv',\n"
+        "        source='up.csv'), 'the uploaded file up.csv')\n",
+        default_timeout=TIMEOUT).run()
+    _describe(at)
+    at.button(key="load").click().run()
+    assert not at.exception, at.exception
+    assert _left_over(at) == {}
+
+
+def test_a_saved_analysis_brings_its_own_labels(tmp_path, monkeypatch):
+    monkeypatch.setenv("METACORE_DB", f"sqlite:///{tmp_path / 'db.sqlite'}")
+    from metacore.store import open_store
+    from metacore.store.project import Project
+
+    db = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    aid, _ = db.save(Project(table=mc.datasets.load("bcg"),
+                             settings={"arm_t": "BCG", "report_title": "BCG trials"},
+                             name="BCG analysis"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params["analysis"] = aid
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["arm_t"] == "BCG"
+    assert at.session_state["report_title"] == "BCG trials"
