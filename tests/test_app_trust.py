@@ -4,6 +4,7 @@ never read 0. Pages under AppTest."""
 
 from __future__ import annotations
 
+import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 import metacore as mc
@@ -81,3 +82,23 @@ def test_a_saved_analysis_brings_its_own_labels(tmp_path, monkeypatch):
     assert not at.exception, at.exception
     assert at.session_state["arm_t"] == "BCG"
     assert at.session_state["report_title"] == "BCG trials"
+
+
+def test_cumulative_rows_keep_two_studies_of_the_same_name_apart():
+    """Rows are identities, names are labels: two 'ARCHAIC' rows are two rows (item 6)."""
+    table = mc.datasets.load("bcg").assign(study=lambda d: ["ARCHAIC"] * 2 + list(d.study[2:]))
+    at = AppTest.from_file(str(ROOT / "pages" / "smallstudy.py"), default_timeout=TIMEOUT).run()
+    at.session_state["table"] = table
+    at.run()
+    assert not at.exception, at.exception
+    cu = mc.cumulative(mc.compute_effects(table, "RR"))
+    assert len(cu) == 13
+    spec = mc.charts.interval_rows_chart(
+        pd.DataFrame({"label": [f"+ {x}" for x in cu["study"]], "est": cu["estimate"],
+                      "lo": cu["ci_low"], "hi": cu["ci_high"], "group": "pooled so far"}),
+        "Cumulative meta-analysis", "Risk Ratio", ratio=True).to_dict()
+    data = spec["datasets"][spec["data"]["name"]]
+    y = spec["layer"][0]["encoding"]["y"]
+    assert len({row[y["field"]] for row in data}) == 13            # one row per study
+    assert sum(row["label"] == "+ ARCHAIC" for row in data) == 2    # the names as given
+    assert '"+ ARCHAIC", "+ ARCHAIC"' in y["axis"]["labelExpr"]      # and both are labelled
