@@ -5,6 +5,7 @@ never read 0. Pages under AppTest."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
 import metacore as mc
@@ -102,3 +103,24 @@ def test_cumulative_rows_keep_two_studies_of_the_same_name_apart():
     assert len({row[y["field"]] for row in data}) == 13            # one row per study
     assert sum(row["label"] == "+ ARCHAIC" for row in data) == 2    # the names as given
     assert '"+ ARCHAIC", "+ ARCHAIC"' in y["axis"]["labelExpr"]      # and both are labelled
+
+
+@pytest.mark.parametrize("page, setup", [
+    ("forest", {}),
+    ("sensitivity", {}),
+    ("subgroups", {"mr_mods": ["ablat"]}),
+])
+def test_p_values_in_tables_never_read_zero(page, setup):
+    """BCG's pooled p is 7e-5 (metafor: rma(measure="RR", dat.bcg) pval 7.1e-05): a table
+    rounded to four decimals printed it as 0 (item 9)."""
+    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=TIMEOUT).run()
+    for key, value in setup.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    p_cols = [(d.value, c) for d in at.dataframe for c in d.value.columns
+              if str(c).lower() in ("p", "pvalue", "p-value")]
+    assert p_cols
+    shown = [v for frame, c in p_cols for v in frame[c]]
+    assert not any(isinstance(v, (int, float)) and v == 0 for v in shown), shown
+    assert "< 0.0001" in shown
