@@ -124,3 +124,36 @@ def test_p_values_in_tables_never_read_zero(page, setup):
     shown = [v for frame, c in p_cols for v in frame[c]]
     assert not any(isinstance(v, (int, float)) and v == 0 for v in shown), shown
     assert "< 0.0001" in shown
+
+
+# What each tool does by default, for every setting a preset concerns (item 12):
+# metafor 3.8: escalc(add = 1/2, to = "only0", drop00 = FALSE), rma(method = "REML",
+# test = "z", level = 95), predict() gives the prediction interval; RevMan 5: DerSimonian-
+# Laird, Wald z, 0.5 added to zero cells, double-zero studies "Not estimable", no prediction
+# interval; Cochrane 2025 (RevMan): REML, HKSJ, prediction interval, 0.5 added to zero cells,
+# double-zero studies not estimable.
+TOOLS = {
+    "metafor defaults": {"model": "random", "tau2_method": "REML", "ci_method": "z",
+                         "level": 0.95, "cc": 0.5, "cc_to": "only0", "drop00": False,
+                         "show_pi": True},
+    "RevMan 5": {"model": "random", "tau2_method": "DL", "ci_method": "z", "level": 0.95,
+                 "cc": 0.5, "cc_to": "only0", "drop00": True, "show_pi": False},
+    "Cochrane 2025": {"model": "random", "tau2_method": "REML", "ci_method": "hksj",
+                      "level": 0.95, "cc": 0.5, "cc_to": "only0", "drop00": True,
+                      "show_pi": True},
+}
+
+
+@pytest.mark.parametrize("name", list(TOOLS))
+def test_each_preset_sets_every_setting_as_the_tool_it_names(name):
+    at = AppTest.from_file(str(ROOT / "pages" / "forest.py"), default_timeout=TIMEOUT).run()
+    # start from the opposite of the tool on every setting, then one click
+    opposite = {"model": "common", "tau2_method": "PM", "ci_method": "z", "level": 0.9,
+                "cc": 0.1, "cc_to": "all", "drop00": not TOOLS[name]["drop00"],
+                "show_pi": not TOOLS[name]["show_pi"]}
+    for key, value in opposite.items():
+        at.session_state[key] = value
+    at.run()
+    at.button(key=f"preset_{name}").click().run()
+    assert not at.exception, at.exception
+    assert {k: at.session_state[k] for k in TOOLS[name]} == TOOLS[name]

@@ -43,19 +43,28 @@ TABLE_LABELS = (GEN_SCALE, GEN_LABEL, "arm_t", "arm_c", "fav_left", "fav_right",
                 "report_title", "analysis_name")
 LEVELS = (0.8, 0.9, 0.95, 0.99)
 
+#: Every setting a preset concerns: a preset sets each of them, so nothing chosen before
+#: survives into a result that claims to reproduce another tool.
+PRESET_KEYS = (MODEL, TAU2, CI, LEVEL, CC, CC_TO, DROP00, SHOW_PI)
 PRESETS: dict[str, dict] = {
+    # escalc(add = 1/2, to = "only0", drop00 = FALSE); rma(method = "REML", test = "z")
     "metafor defaults": {MODEL: "random", TAU2: "REML", CI: "z", LEVEL: 0.95, CC: 0.5,
-                         CC_TO: "only0", SHOW_PI: True},
+                         CC_TO: "only0", DROP00: False, SHOW_PI: True},
+    # RevMan 5: DerSimonian-Laird; double-zero studies "Not estimable"; no prediction interval
     "RevMan 5": {MODEL: "random", TAU2: "DL", CI: "z", LEVEL: 0.95, CC: 0.5,
-                 CC_TO: "only0", SHOW_PI: False},
+                 CC_TO: "only0", DROP00: True, SHOW_PI: False},
+    # Cochrane Handbook / RevMan 2025: REML, HKSJ, prediction interval
     "Cochrane 2025": {MODEL: "random", TAU2: "REML", CI: "hksj", LEVEL: 0.95, CC: 0.5,
-                      CC_TO: "only0", SHOW_PI: True},
+                      CC_TO: "only0", DROP00: True, SHOW_PI: True},
 }
 
 PRESET_HINTS = {
-    "metafor defaults": "REML, Wald z, prediction interval, 0.5 added to zero cells",
-    "RevMan 5": "DerSimonian-Laird, Wald z, no prediction interval",
-    "Cochrane 2025": "REML, Hartung-Knapp-Sidik-Jonkman, prediction interval",
+    "metafor defaults": "REML, Wald z, prediction interval, 0.5 added to zero cells, "
+                        "double-zero studies kept",
+    "RevMan 5": "DerSimonian-Laird, Wald z, no prediction interval, double-zero studies "
+                "not estimable",
+    "Cochrane 2025": "REML, Hartung-Knapp-Sidik-Jonkman, prediction interval, double-zero "
+                     "studies not estimable",
 }
 
 
