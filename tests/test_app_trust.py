@@ -157,3 +157,50 @@ def test_each_preset_sets_every_setting_as_the_tool_it_names(name):
     at.button(key=f"preset_{name}").click().run()
     assert not at.exception, at.exception
     assert {k: at.session_state[k] for k in TOOLS[name]} == TOOLS[name]
+
+
+def test_mantra_never_takes_a_trial_id_as_the_population_coordinate():
+    """A numeric trial id (integers, one per row) read as a coordinate gave 'P(more than
+    one cluster) 98%' (item 5): it is never chosen without the user saying so."""
+    table = (mc.datasets.load("bcg").drop(columns=["ablat", "year", "subgroup"])
+             .assign(trial=[101, 7, 33, 2, 58, 61, 12, 9, 80, 4, 45, 3, 27]))
+    at = AppTest.from_file(str(ROOT / "pages" / "mantra.py"), default_timeout=TIMEOUT).run()
+    at.session_state["table"] = table
+    at.run()
+    assert not at.exception, at.exception
+    assert "trial" not in (at.session_state["mt_coords"] or [])
+    assert not at.get("vega_lite_chart")          # nothing computed from the id
+    assert any("coordinate" in i.value for i in at.info)
+    # the user may still choose it, and is told it looks like an identifier
+    at.multiselect(key="mt_coords").set_value(["trial"]).run()
+    assert not at.exception, at.exception
+    assert any("identifier" in w.value for w in at.warning)
+
+
+def test_id_like_columns():
+    from metacore.data.table import is_id_like
+
+    assert is_id_like(pd.Series([101, 7, 33, 2]))
+    assert is_id_like(pd.Series([1.0, 2.0, 3.0, 4.0]))
+    assert not is_id_like(pd.Series([44, 55, 42, 52, 13, 44]))       # latitudes repeat
+    assert not is_id_like(pd.Series([0.1, 0.5, 0.7]))                 # not whole numbers
+    assert not is_id_like(pd.Series(["a", "b", "c"]))
+    assert not is_id_like(pd.Series([1, 2]))                          # too few to tell
+
+
+@pytest.mark.parametrize("k", [8, 33, 80])
+def test_coclustering_labels_fit_their_rows(k):
+    """33 trials in a 380 px heat map overprinted their names (item 5)."""
+    import numpy as np
+
+    rng = np.random.default_rng(k)
+    eff = mc.EffectSizes(yi=rng.normal(0, 0.3, k), vi=np.full(k, 0.04),
+                         study=tuple(f"Trial {i}" for i in range(k)), measure="GEN")
+    res = mc.cluster_meta(eff, mc.distances_from(np.arange(k, dtype=float)), samples=500) \
+        if k > 16 else mc.cluster_meta(eff, mc.distances_from(np.arange(k, dtype=float)))
+    spec = mc.charts.coclustering_chart(res, list(range(k)), size=380).to_dict()
+    for axis in ("x", "y"):
+        ax = spec["encoding"][axis]["axis"]
+        band = 380 / k
+        assert ax["labelFontSize"] <= max(band, 7)
+        assert (ax.get("labelOverlap") == "parity") == (band < 8)

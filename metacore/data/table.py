@@ -19,6 +19,7 @@ from metacore.errors import DataError
 
 __all__ = [
     "ALIASES",
+    "is_id_like",
     "KIND_COLUMNS",
     "StudyTable",
     "detect_kinds",
@@ -97,6 +98,21 @@ def extra_columns(data: pd.DataFrame) -> list[str]:
     """
     own = {"row", "study", "include", *NUMERIC_COLUMNS}
     return [c for c in data.columns if c not in own]
+
+
+def is_id_like(values: pd.Series) -> bool:
+    """True for a column that looks like an identifier, not a measurement: whole numbers,
+    a different one on every row (trial numbers, registry codes). Such a column is never
+    used as a coordinate or a moderator unless the user picks it.
+
+    >>> is_id_like(pd.Series([101, 7, 33, 2])), is_id_like(pd.Series([44, 55, 42, 44]))
+    (True, False)
+    """
+    x = pd.to_numeric(values, errors="coerce")
+    if not pd.api.types.is_numeric_dtype(values) or x.isna().any() or len(x) < 3:
+        return False
+    x = x.to_numpy(float)
+    return bool(np.all(x == np.round(x)) and len(np.unique(x)) == len(x))
 
 
 _LOOKUP = {alias: canon for canon, names in ALIASES.items() for alias in names}
