@@ -204,3 +204,28 @@ def test_coclustering_labels_fit_their_rows(k):
         band = 380 / k
         assert ax["labelFontSize"] <= max(band, 7)
         assert (ax.get("labelOverlap") == "parity") == (band < 8)
+
+
+def test_whole_number_codes_read_as_whole_numbers_and_authors_label_numbered_studies():
+    """'1.0 1996' and subgroups '1.0 / 2.0 / 3.0' (item 14): a numbered study takes the
+    author column as its label; whole-number codes are written without '.0'."""
+    table = pd.DataFrame({
+        "study": [1, 2, 3, None], "author": ["Smith", "Jones", "Lee", "Khan"],
+        "year": [1996, 1998, 2001, 2003], "events_t": [4, 6, 3, 9], "n_t": [50, 60, 40, 70],
+        "events_c": [8, 9, 5, 12], "n_c": [50, 61, 42, 70], "subgroup": [1, 2, 3, None],
+        "dose": [1.0, 2.0, 2.0, None]})
+    st_ = mc.standardize(table)
+    assert list(st_.data["study"]) == ["Smith", "Jones", "Lee", "Khan"]
+    assert list(st_.data["subgroup"][:3]) == ["1", "2", "3"]
+    assert pd.isna(st_.data["subgroup"][3])
+    eff = mc.compute_effects(table, "OR")
+    sg = mc.subgroups(eff, "dose", tau2_method="DL")
+    assert list(sg.groups) == ["1", "2"]
+    assert st_.mapping.get("author") == "study" and "study" not in st_.mapping
+
+
+def test_a_hand_mapping_of_the_study_column_is_respected():
+    table = pd.DataFrame({"study": [1, 2, 3], "author": ["Smith", "Jones", "Lee"],
+                          "yi": [0.1, 0.2, 0.3], "sei": [0.1, 0.1, 0.1]})
+    st_ = mc.standardize(table, {"study": "study"})
+    assert list(st_.data["study"]) == ["1", "2", "3"]

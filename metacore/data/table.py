@@ -19,6 +19,7 @@ from metacore.errors import DataError
 
 __all__ = [
     "ALIASES",
+    "as_label",
     "is_id_like",
     "KIND_COLUMNS",
     "StudyTable",
@@ -116,6 +117,41 @@ def is_id_like(values: pd.Series) -> bool:
 
 
 _LOOKUP = {alias: canon for canon, names in ALIASES.items() for alias in names}
+
+
+def as_label(value: object) -> str | None:
+    """A cell as a label: None when empty; whole numbers without '.0' (a column of codes
+    with a gap is read as floats, and subgroup '1.0' or study '2.0' means nothing).
+
+    >>> as_label(2.0), as_label(2.5), as_label(" Smith "), as_label(float("nan"))
+    ('2', '2.5', 'Smith', None)
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).replace("\x00", "").strip()
+
+
+def _prefer_named_studies(table: pd.DataFrame, colmap: dict[object, str],
+                          overrides: Mapping[object, str | None] | None) -> dict[object, str]:
+    """A numbered study column (1, 2, 3) gives way to a column of names that is also a
+    study spelling (author, studlab, ...), unless the user mapped it by hand."""
+    overrides = dict(overrides or {})
+    numbered = next((c for c, canon in colmap.items() if canon == "study"), None)
+    if numbered is None or numbered in overrides:
+        return colmap
+    column = table[numbered]
+    if isinstance(column, pd.DataFrame) or not pd.api.types.is_numeric_dtype(column):
+        return colmap
+    for col in table.columns:
+        if col in colmap or col in overrides or normalize_name(col) not in ALIASES["study"]:
+            continue
+        names = table[col]
+        if isinstance(names, pd.DataFrame) or pd.api.types.is_numeric_dtype(names):
+            continue
+        return {**{c: k for c, k in colmap.items() if c != numbered}, col: "study"}
+    return colmap
 
 
 def normalize_name(name: object) -> str:
@@ -385,7 +421,7 @@ def standardize(table: pd.DataFrame | StudyTable,
     if not isinstance(table, pd.DataFrame):
         raise DataError("The study table must be a table (pandas DataFrame) with one row "
                         "per study.")
-    colmap = map_columns(list(table.columns), mapping)
+    colmap = _prefer_named_studies(table, map_columns(list(table.columns), mapping), mapping)
     if not colmap:
         names = ", ".join(str(c) for c in table.columns[:8]) or "none"
         raise DataError(
@@ -402,14 +438,11 @@ def standardize(table: pd.DataFrame | StudyTable,
         if isinstance(column, pd.DataFrame):  # duplicated header: take the first copy
             column = column.iloc[:, 0]
         if canon == "study":
-            data["study"] = [("" if v is None or (isinstance(v, float) and np.isnan(v))
-                              else str(v).replace("\x00", "").strip()) for v in column.tolist()]
+            data["study"] = [as_label(v) or "" for v in column.tolist()]
         elif canon == "include":
             data["include"] = _parse_include(column)
         elif canon == "subgroup":
-            data["subgroup"] = [None if v is None or (isinstance(v, float) and np.isnan(v))
-                                else str(v).replace("\x00", "").strip()
-                                for v in column.tolist()]
+            data["subgroup"] = [as_label(v) for v in column.tolist()]
         else:
             try:
                 nums, bad = parse_numbers(column)
@@ -451,8 +484,7 @@ def standardize(table: pd.DataFrame | StudyTable,
             extras[col] = nums.to_numpy()
             moderators.append(col)
         else:
-            extras[col] = [None if v is None or (isinstance(v, float) and np.isnan(v))
-                           else str(v).replace("\x00", "").strip() for v in column.tolist()]
+            extras[col] = [as_label(v) for v in column.tolist()]
     if extras:
         data = pd.concat([data, pd.DataFrame(extras, index=data.index)], axis=1)
     return StudyTable(data=data, mapping=colmap, problems=problems, moderators=tuple(moderators))
