@@ -229,3 +229,14 @@ def test_a_hand_mapping_of_the_study_column_is_respected():
                           "yi": [0.1, 0.2, 0.3], "sei": [0.1, 0.1, 0.1]})
     st_ = mc.standardize(table, {"study": "study"})
     assert list(st_.data["study"]) == ["1", "2", "3"]
+
+
+def test_a_table_of_the_wrong_kind_is_told_what_is_missing_in_words():
+    """Single-arm counts mapped to arm 1 got '2x2 (2x2) ... has data for: none' (item 15)."""
+    table = pd.DataFrame({"study": ["a", "b"], "xi": [3, 5], "ni": [20, 30]})
+    with pytest.raises(mc.MeasureError) as err:
+        mc.compute_effects(table.rename(columns={"xi": "events_t", "ni": "n_t"}), "OR")
+    text = str(err.value)
+    assert "Events (arm 2)" in text and "Total (arm 2)" in text
+    assert "Events (arm 1)" in text                       # what it has, in words too
+    assert "none" not in text and "events_c" not in text

@@ -19,6 +19,8 @@ from metacore.errors import DataError
 
 __all__ = [
     "ALIASES",
+    "COLUMN_WORDS",
+    "missing_words",
     "as_label",
     "is_id_like",
     "KIND_COLUMNS",
@@ -85,6 +87,40 @@ KIND_COLUMNS: dict[str, tuple[str, ...]] = {
     "continuous": ("mean_t", "sd_t", "n_t", "mean_c", "sd_c", "n_c"),
     "generic": ("yi",),
 }
+
+#: Canonical columns in words, as the column mapping and the messages name them.
+COLUMN_WORDS: dict[str, str] = {
+    "study": "Study label", "events_t": "Events (arm 1)", "n_t": "Total (arm 1)",
+    "events_c": "Events (arm 2)", "n_c": "Total (arm 2)", "nonevents_t": "Non-events (arm 1)",
+    "nonevents_c": "Non-events (arm 2)", "mean_t": "Mean (arm 1)", "sd_t": "SD (arm 1)",
+    "mean_c": "Mean (arm 2)", "sd_c": "SD (arm 2)", "yi": "Effect estimate",
+    "sei": "Standard error", "vi": "Variance", "ci_low": "CI lower limit",
+    "ci_high": "CI upper limit", "include": "Include (yes/no)", "subgroup": "Subgroup",
+    "oe": "O − E",
+}
+
+
+def missing_words(data: pd.DataFrame, kind: str) -> str:
+    """What a table lacks for a kind of data, and what it has, in words.
+
+    >>> missing_words(pd.DataFrame(columns=["events_t", "n_t"]), "binary")
+    'Missing: Events (arm 2), Total (arm 2). Found: Events (arm 1), Total (arm 1).'
+    """
+    cols = set(data.columns)
+    if kind == "generic":
+        if "yi" in cols:
+            return ("Missing: a Standard error, a Variance, or CI lower and upper limits "
+                    "beside the Effect estimate.")
+        missing, found = ["yi"], [c for c in ("sei", "vi", "ci_low", "ci_high") if c in cols]
+    else:
+        need = list(KIND_COLUMNS[kind])
+        missing = [c for c in need if c not in cols]
+        found = [c for c in need if c in cols]
+    text = "Missing: " + ", ".join(COLUMN_WORDS.get(c, c) for c in missing) + "."
+    if found:
+        text += " Found: " + ", ".join(COLUMN_WORDS.get(c, c) for c in found) + "."
+    return text
+
 
 NUMERIC_COLUMNS = ("events_t", "n_t", "events_c", "n_c", "nonevents_t", "nonevents_c",
                    "mean_t", "sd_t", "mean_c", "sd_c", "yi", "sei", "vi", "ci_low", "ci_high",
