@@ -5,11 +5,12 @@ import streamlit as st
 
 import metacore as mc
 from metacore.data.io import excel_sheets, read_pasted, read_table
-from metacore.data.table import ALIASES, map_columns
+from metacore.data.table import map_columns
 from metacore.report.describe import describe
 from metacore.store.project import Project
 from ui import analysis as an
 from ui import persist, state, widgets
+from ui.mapping import column_mapping
 from ui.page import setup
 from ui.text import md
 
@@ -67,25 +68,7 @@ with tab_example:
     st.caption("Choose one with **Example dataset** in the sidebar.")
 
 table = state.table()
-with st.expander("Column mapping", expanded=False):
-    st.caption("Columns are recognised by name (metafor, RevMan and meta spellings, any "
-               "case). Fix a mapping here if a column was missed or misread.")
-    auto = map_columns(list(table.columns))
-    current = {**auto, **{k: v for k, v in state.mapping().items() if k in table.columns}}
-    options = ["(not used)", *ALIASES]
-    cols = st.columns(3)
-    overrides = {}
-    for i, col in enumerate(table.columns):
-        now = current.get(col)
-        choice = cols[i % 3].selectbox(md(col), options,
-                                       index=options.index(now) if now in options else 0,
-                                       key=f"map_{s[state.EDITOR_VERSION]}_{i}")
-        picked = None if choice == "(not used)" else choice
-        if picked != auto.get(col):
-            overrides[col] = picked
-    if overrides != state.mapping():
-        s[state.MAPPING] = overrides
-        st.rerun()
+column_mapping(table)
 
 st.subheader("Edit the studies")
 st.caption("Untick **include** to leave a study out; add or delete rows at the bottom. "
@@ -102,7 +85,7 @@ s[state.TABLE] = edited
 persist.checkpoint()     # an edit is a step of undo and goes into the draft at once
 
 result = an.current()
-if not widgets.error_box(result):
+if not widgets.error_box(result, on_data_page=True):
     st.success(describe(result.result, show_pi=s[state.SHOW_PI]), icon=":material/check_circle:")
     st.caption(widgets.settings_line(result.result))
     widgets.show_problems(result, expanded=True)

@@ -240,3 +240,48 @@ def test_a_table_of_the_wrong_kind_is_told_what_is_missing_in_words():
     assert "Events (arm 2)" in text and "Total (arm 2)" in text
     assert "Events (arm 1)" in text                       # what it has, in words too
     assert "none" not in text and "events_c" not in text
+
+
+HCQ = pd.DataFrame({"id": [1, 2, 3], "author": ["RECOVERY", "SOLIDARITY", "ORCHID"],
+                    "year": [2020, 2020, 2020], "hcq_arm_event": [421, 104, 25],
+                    "hcq_arm_total": [1561, 947, 241], "control_arm_event": [790, 84, 25],
+                    "control_arm_total": [3155, 906, 236], "hcq_cq": ["HCQ", "HCQ", "HCQ"]})
+
+
+def test_unrecognised_count_columns_are_suggested_from_their_names():
+    from metacore.data.table import suggest_mapping
+
+    cols = list(HCQ.columns)
+    assert suggest_mapping(cols) == {"hcq_arm_event": "events_t", "hcq_arm_total": "n_t",
+                                     "control_arm_event": "events_c",
+                                     "control_arm_total": "n_c"}
+    assert suggest_mapping(["deaths_placebo", "n_placebo", "deaths_drug", "n_drug"]) == {
+        "deaths_placebo": "events_c", "n_placebo": "n_c", "deaths_drug": "events_t",
+        "n_drug": "n_t"}
+    assert suggest_mapping(["log_hr_est", "se_of_log_hr"]) == {"log_hr_est": "yi",
+                                                               "se_of_log_hr": "sei"}
+    assert suggest_mapping(["colour", "weather"]) == {}
+
+
+def test_the_message_lists_every_column():
+    cols = {f"c{i}": [1, 2] for i in range(12)}
+    with pytest.raises(mc.DataError) as err:
+        mc.standardize(pd.DataFrame(cols))
+    assert "c11" in str(err.value)          # not cut at 8 columns
+
+
+def test_data_page_opens_the_mapping_with_suggestions_in_words():
+    at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=TIMEOUT).run()
+    at.session_state["table"] = HCQ                              # as a fresh upload: the
+    at.session_state["editor_version"] += 1                     # editor is mounted anew
+    at.run()
+    assert not at.exception, at.exception
+    assert at.expander[0].proto.expanded                       # the mapping is open
+    text = " ".join(i.value for i in at.info)
+    assert "Events (arm 1)" in text and "Total (arm 2)" in text
+    box = next(b for b in at.selectbox if b.label.replace("\\", "").startswith("hcq_arm_event"))
+    assert "Events (arm 1)" in box.options and "events_t" not in box.options
+    at.button(key="map_suggested").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["mapping"]["control_arm_total"] == "n_c"
+    assert at.success and "RR" in at.success[0].value          # analysed now

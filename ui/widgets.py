@@ -37,11 +37,12 @@ def show_problems(analysis: Analysis, *, expanded: bool = False) -> None:
         st.caption("Left out by you: " + ", ".join(md(s) for s, _ in user))
 
 
-def error_box(analysis: Analysis) -> bool:
+def error_box(analysis: Analysis, *, on_data_page: bool = False) -> bool:
     """Show the analysis error, if any; True when the page should stop."""
     if analysis.error:
         st.error(md(analysis.error), icon=":material/error:")
-        st.info("Open the **Data** page to check the table and the column mapping.")
+        if not on_data_page:
+            st.info("Open the **Data** page to check the table and the column mapping.")
         return True
     return False
 

@@ -19,6 +19,7 @@ from metacore.errors import DataError
 
 __all__ = [
     "ALIASES",
+    "suggest_mapping",
     "COLUMN_WORDS",
     "missing_words",
     "as_label",
@@ -188,6 +189,69 @@ def _prefer_named_studies(table: pd.DataFrame, colmap: dict[object, str],
             continue
         return {**{c: k for c, k in colmap.items() if c != numbered}, col: "study"}
     return colmap
+
+
+# Words in column names that say what a column holds and which arm it belongs to, for
+# suggestions when no spelling of the alias table matches ("hcq_arm_event").
+_ROLE_WORDS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("events", frozenset({"event", "events", "deaths", "death", "died", "dead", "cases",
+                          "case", "responders", "responses", "successes", "ev", "evt",
+                          "outcomes", "deceased", "infections", "relapses"})),
+    ("n", frozenset({"total", "totals", "n", "num", "number", "size", "patients",
+                     "participants", "subjects", "randomised", "randomized", "tot",
+                     "sample", "enrolled"})),
+    ("mean", frozenset({"mean", "means", "avg", "average"})),
+    ("sd", frozenset({"sd", "std", "stdev", "sdev"})),
+    ("sei", frozenset({"se", "sei", "stderr", "standard_error"})),
+    ("vi", frozenset({"var", "variance", "vi"})),
+    ("ci_low", frozenset({"lower", "low", "lci", "lcl", "ll"})),
+    ("ci_high", frozenset({"upper", "high", "uci", "ucl", "ul"})),
+    ("yi", frozenset({"effect", "es", "estimate", "est", "yi", "te", "hr", "or", "rr",
+                      "smd", "md", "loghr", "lnhr", "logor", "logrr"})),
+)
+_CONTROL_WORDS = frozenset({"control", "controls", "ctrl", "placebo", "pbo", "standard",
+                            "usual", "soc", "comparator", "con", "sham", "untreated",
+                            "reference", "ref", "c", "2", "arm2"})
+_TREATED_WORDS = frozenset({"treatment", "treated", "trt", "tx", "experimental", "exp",
+                            "intervention", "active", "drug", "vaccine", "vaccinated",
+                            "e", "t", "1", "arm1"})
+
+
+def suggest_mapping(columns: list[object] | pd.Index) -> dict[object, str]:
+    """Likely canonical columns for columns the alias table does not know, from the words
+    in their names: ``hcq_arm_event`` -> events in arm 1, ``control_arm_total`` -> total
+    in arm 2. Arms come from words such as control/placebo (arm 2); a column with no arm
+    word takes the arm still free. Suggestions are for the user to confirm, never applied
+    on their own.
+
+    >>> suggest_mapping(["hcq_arm_event", "control_arm_event"])
+    {'hcq_arm_event': 'events_t', 'control_arm_event': 'events_c'}
+    """
+    auto = map_columns(columns)
+    used = set(auto.values())
+    armed: dict[str, list[tuple[object, str | None]]] = {}
+    out: dict[object, str] = {}
+    for col in columns:
+        if col in auto:
+            continue
+        words = set(normalize_name(col).split("_"))
+        role = next((r for r, vocab in _ROLE_WORDS if words & vocab), None)
+        if role is None:
+            continue
+        if role in ("events", "n", "mean", "sd"):
+            arm = "c" if words & _CONTROL_WORDS else ("t" if words & _TREATED_WORDS else None)
+            armed.setdefault(role, []).append((col, arm))
+        elif role not in used:
+            out[col] = role
+            used.add(role)
+    for role, found in armed.items():
+        for col, arm in sorted(found, key=lambda x: x[1] is None):
+            free = [a for a in (arm,) if a] or [a for a in ("t", "c") if f"{role}_{a}" not in used]
+            canon = f"{role}_{free[0]}" if free else None
+            if canon and canon not in used:
+                out[col] = canon
+                used.add(canon)
+    return {c: out[c] for c in columns if c in out}
 
 
 def normalize_name(name: object) -> str:
@@ -459,9 +523,12 @@ def standardize(table: pd.DataFrame | StudyTable,
                         "per study.")
     colmap = _prefer_named_studies(table, map_columns(list(table.columns), mapping), mapping)
     if not colmap:
-        names = ", ".join(str(c) for c in table.columns[:8]) or "none"
+        shown = [str(c) for c in table.columns[:40]]
+        more = len(table.columns) - len(shown)
+        names = (", ".join(shown) or "none") + (f", … and {more} more" if more > 0 else "")
         raise DataError(
-            "No study columns were recognised (columns found: " + names + "). Name them, e.g., "
+            "No study columns were recognised (columns found: " + names + "). Map them on the "
+            "Data page (Column mapping), or name them, e.g., "
             "events_t, n_t, events_c, n_c for 2x2 tables; mean_t, sd_t, n_t, mean_c, sd_c, n_c "
             "for means; or yi with sei or vi for ready effect sizes.")
     n = len(table)
