@@ -285,3 +285,24 @@ def test_data_page_opens_the_mapping_with_suggestions_in_words():
     assert not at.exception, at.exception
     assert at.session_state["mapping"]["control_arm_total"] == "n_c"
     assert at.success and "RR" in at.success[0].value          # analysed now
+
+
+@pytest.mark.parametrize("n_subsets", [300, 9000])
+def test_gosh_ticks_do_not_overprint(n_subsets):
+    """GOSH's log axis drew '0.50.6' (item 16): explicit ticks, thinned for the width."""
+    from metacore.report.charts.common import label_px
+
+    eff = mc.compute_effects(mc.datasets.load("bcg"), "RR")
+    g = mc.gosh(eff, subsets=n_subsets)
+    spec = mc.charts.gosh_chart(g, highlight=0, label="Aronson", ratio=True,
+                                measure="RR", width=460).to_dict()
+    axis = (spec.get("encoding") or spec["layer"][0]["encoding"])["x"]["axis"]
+    ticks = axis["values"]
+    lo, hi = spec.get("encoding", {}).get("x", {}).get("scale", {}).get("domain") or \
+        (ticks[0], ticks[-1])
+    import math
+
+    px = [460 * (math.log(v) - math.log(lo)) / (math.log(hi) - math.log(lo)) for v in ticks]
+    gaps = [b - a for a, b in zip(px, px[1:], strict=False)]
+    need = [(label_px(a) + label_px(b)) / 2 for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert all(g >= n for g, n in zip(gaps, need, strict=True)), (ticks, gaps)
