@@ -55,16 +55,19 @@ else:
                    f"each. Pick a column with at most {MAX_LEVELS} values.",
                    icon=":material/warning:")
     else:
-        favours = ("Favours treatment", "Favours control")
-        if s[state.OUTCOME] == "desirable":
-            favours = favours[::-1]
-        spec, sg, error = subgroup_view(inputs, by, common, model, tau2, ci, level, favours)
+        *_, fav_left, fav_right, style, font = widgets.forest_label_values()
+        spec, sg, error = subgroup_view(inputs, by, common, model, tau2, ci, level,
+                                        (fav_left, fav_right), style, font)
         if error:
             st.warning(md(error), icon=":material/warning:")
         else:
+            # the chart's toolbar opens over whatever is above its top edge: keep the
+            # radio clear of it with the settings line first
+            st.caption(widgets.settings_line(sg.overall) + " Labels and style as set on the "
+                       "forest page.")
             st.vega_lite_chart(an.arrow_datasets(spec), key="sg_chart", width="content",
                                theme=None)
-            st.caption(md(sg.test_text()) + ". " + widgets.settings_line(sg.overall))
+            st.caption(md(sg.test_text()) + ".")
             for note in sg.notes:
                 st.caption(f":material/info: {md(note)}")
             widgets.chart_downloads(spec, f"subgroups_{by}", "dl_sg", label="Subgroup plot")

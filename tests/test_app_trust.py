@@ -306,3 +306,26 @@ def test_gosh_ticks_do_not_overprint(n_subsets):
     gaps = [b - a for a, b in zip(px, px[1:], strict=False)]
     need = [(label_px(a) + label_px(b)) / 2 for a, b in zip(ticks, ticks[1:], strict=False)]
     assert all(g >= n for g, n in zip(gaps, need, strict=True)), (ticks, gaps)
+
+
+def test_subgroup_plot_follows_style_labels_and_measure_name():
+    """The subgroup plot ignored the journal style, the favours labels and a generic
+    effect's name ('Effect size' for hazard ratios), and cut its subtitle (item 16)."""
+    import json
+
+    table = mc.datasets.load("bcg")
+    eff = mc.compute_effects(table, "RR")
+    gen = mc.compute_effects(pd.DataFrame({"yi": eff.yi, "vi": eff.vi, "study": eff.study,
+                                           "subgroup": eff.data["subgroup"]}), "GEN",
+                             scale="log", label="HR")
+    sg = mc.subgroups(gen, "subgroup", tau2_method="REML", ci_method="hksj")
+    spec = mc.charts.subgroup_forest_chart(gen, sg, favours=("Favours BCG", "Favours none"),
+                                           style="journal", font="serif").to_dict()
+    text = json.dumps(spec)
+    assert "Hazard ratio" in text and "Effect size" not in text
+    assert "#b45309" not in text and "#1d4ed8" not in text            # black and white
+    assert "Times New Roman" in text and "Favours BCG" in text
+    subtitle = spec["title"]["subtitle"]
+    assert isinstance(subtitle, list) and any("k = 13" in line for line in subtitle)
+    colour = json.dumps(mc.charts.subgroup_forest_chart(gen, sg, style="colour").to_dict())
+    assert "#b45309" in colour

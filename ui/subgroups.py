@@ -16,15 +16,18 @@ from ui.text import md
 
 @cached(max_entries=32)
 def subgroup_view(inputs: tuple, by: str, common: bool, model: str, tau2: str, ci: str,
-                  level: float, favours: tuple[str, str]) -> tuple[dict | None, object, str]:
-    """(forest spec, SubgroupResult, error) for one set of inputs."""
+                  level: float, favours: tuple[str, str], style: str = "journal",
+                  font: str = "sans") -> tuple[dict | None, object, str]:
+    """(forest spec, SubgroupResult, error) for one set of inputs; favours labels, style
+    and font as the forest page's."""
     eff = an.analyse(*inputs).effects
     try:
         sg = mc.subgroups(eff, by, model=model, tau2_method=tau2, ci_method=ci, level=level,
                           tau2_common=common)
     except mc.MetacoreError as err:
         return None, None, str(err)
-    return subgroup_forest_chart(eff, sg, favours=favours).to_dict(validate=False), sg, ""
+    return subgroup_forest_chart(eff, sg, favours=favours, style=style,
+                                 font=font).to_dict(validate=False), sg, ""
 
 
 @cached(max_entries=32)

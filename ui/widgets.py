@@ -141,7 +141,6 @@ def forest_labels() -> tuple[str, str, str, str, str, str]:
     Empty boxes mean the defaults: "Experimental"/"Control", and favours labels that
     follow the arms and the outcome's direction.
     """
-    s = st.session_state
     with st.expander("Plot style and labels", icon=":material/tune:"):
         c = st.columns(3)
         c[0].radio("Style", ["journal", "colour"], key="forest_style", horizontal=True,
@@ -155,6 +154,12 @@ def forest_labels() -> tuple[str, str, str, str, str, str]:
                         placeholder="Favours … (automatic)")
         c[3].text_input("Right of the line", key="fav_right", max_chars=40,
                         placeholder="Favours … (automatic)")
+    return forest_label_values()
+
+
+def forest_label_values() -> tuple[str, str, str, str, str, str]:
+    """:func:`forest_labels` as set, without drawing the boxes (for the other plots)."""
+    s = st.session_state
     arm_t = s.get("arm_t", "").strip() or "Experimental"
     arm_c = s.get("arm_c", "").strip() or "Control"
     left = f"Favours {s.get('arm_t', '').strip() or 'experimental'}"

@@ -7,7 +7,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from metacore.models.effects import MEASURE_LABELS, EffectSizes
+from metacore.models.effects import MEASURE_LABELS, EffectSizes, measure_name
 from metacore.models.metareg import MetaRegResult
 from metacore.models.subgroups import SubgroupResult
 from metacore.numbers import format_effect, format_number, p_clause
@@ -22,6 +22,7 @@ from metacore.report.charts.common import (
     nice_ticks,
     records,
 )
+from metacore.report.charts.revman import FONTS, STYLES
 
 __all__ = ["bubble_chart", "level_chart", "subgroup_forest_chart"]
 
@@ -77,10 +78,13 @@ def subgroup_forest_frame(effects: EffectSizes, sg: SubgroupResult) -> pd.DataFr
 
 def subgroup_forest_chart(effects: EffectSizes, sg: SubgroupResult, *, width: int = 320,
                           favours: tuple[str, str] | None = ("Favours treatment",
-                                                             "Favours control")
-                          ) -> alt.HConcatChart:
+                                                             "Favours control"),
+                          style: str = "journal", font: str = "sans") -> alt.HConcatChart:
     """RevMan's subgroup forest plot: a header per subgroup, its studies, its diamond and
     heterogeneity line, the overall diamond and the test for subgroup differences.
+
+    ``style`` and ``font`` as the overall forest plot's (journal: black and white); the
+    measure is named as the effects name it (a generic HR is a hazard ratio).
 
     Examples
     --------
@@ -99,10 +103,14 @@ def subgroup_forest_chart(effects: EffectSizes, sg: SubgroupResult, *, width: in
     y_scale = alt.Scale(domain=[n - 0.4, top], nice=False, zero=False)
     height = int(ROW_PX * (n - top))
     y = alt.Y("pos:Q", scale=y_scale, axis=None)
-    name = MEASURE_LABELS.get(sg.measure, sg.measure)
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}")
+    name = measure_name(sg.measure, effects.label)
+    family = FONTS.get(font, FONTS["sans"])
+    colours = [INK, DIAMOND["common"], DIAMOND.get(sg.model, ACCENT), INK, "#374151", GREY] \
+        if style == "colour" else ["#000000"] * 5 + [GREY]
     color = alt.Color("kind:N", legend=None, scale=alt.Scale(
-        domain=["study", "subtotal", "total", "header", "text", "gap"],
-        range=[INK, DIAMOND["common"], DIAMOND.get(sg.model, ACCENT), INK, "#374151", GREY]))
+        domain=["study", "subtotal", "total", "header", "text", "gap"], range=colours))
     tooltip = [alt.Tooltip("label:N", title=" "), alt.Tooltip("group:N", title="Subgroup"),
                alt.Tooltip("ci_text:N", title=f"{name} [{sg.level:.0%} CI]"),
                alt.Tooltip("weight_text:N", title="Weight")]
@@ -173,10 +181,11 @@ def subgroup_forest_chart(effects: EffectSizes, sg: SubgroupResult, *, width: in
                         column("ci_text", f"{name.split(' (')[0]} [{sg.level:.0%} CI]", 150),
                         spacing=8, bounds="flush").resolve_scale(y="shared")
     tau = "common τ²" if sg.tau2_common else "τ² per subgroup"
+    # two subtitle lines: one line was cut at "k = …" beside a long settings text
     chart = chart.properties(title=alt.TitleParams(
-        f"Subgroups by {sg.by}: {name}", anchor="start", fontSize=16,
-        subtitle=f"{sg.overall.settings}; {tau}; k = {sg.overall.k}")).configure_view(
-        stroke=None)
+        f"Subgroups by {sg.by}: {name}", anchor="start", fontSize=16, font=family,
+        subtitle=[sg.overall.settings, f"{tau}; k = {sg.overall.k}"],
+        subtitleFont=family)).configure_view(stroke=None).configure(font=family)
     chart.datasets = {"rows": records(frame)}
     return chart
 
