@@ -329,3 +329,20 @@ def test_subgroup_plot_follows_style_labels_and_measure_name():
     assert isinstance(subtitle, list) and any("k = 13" in line for line in subtitle)
     colour = json.dumps(mc.charts.subgroup_forest_chart(gen, sg, style="colour").to_dict())
     assert "#b45309" in colour
+
+
+def test_replace_question_appears_beside_the_upload_not_in_the_sidebar():
+    """'Replace your table?' showed in the sidebar, far from the upload (item 16)."""
+    at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=TIMEOUT).run()
+    edited = at.session_state["table"].copy()
+    edited.loc[0, "events_t"] = 5                              # an unsaved edit
+    at.session_state["editor_base"] = edited
+    at.run()
+    at.text_area(key="paste").input("study\tyi\tsei\nA\t0.1\t0.2\nB\t0.3\t0.1\n").run()
+    at.button(key="use_paste").click().run()
+    assert not at.exception, at.exception
+    main = [w.value for w in at.main.warning]
+    assert any("Replace your edited table" in w for w in main)
+    assert not any("Replace your edited table" in w.value for w in at.sidebar.warning)
+    at.button(key="load_replace").click().run()
+    assert list(at.session_state["table"]["study"]) == ["A", "B"]

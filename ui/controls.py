@@ -69,8 +69,6 @@ def sidebar(ignored: dict[str, str] | None = None) -> None:
         if s.get(state.PENDING):
             replace_question(mc.datasets.CATALOG[s[state.PENDING]].title, "dataset",
                              state.resolve_pending)
-        if s.get(persist.PENDING_LOAD):
-            replace_question(s[persist.PENDING_LOAD]["label"], "load", persist.resolve_load)
         kinds = kinds_of(state.table_ref(), state.mapping_key())
         measures = valid_measures(kinds)
         if s.get(state.MEASURE) not in measures:

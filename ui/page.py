@@ -27,6 +27,10 @@ def setup(ignored: dict[str, str] | None = None) -> None:
     controls.sidebar(ignored or {})
     persist.checkpoint()
     s = st.session_state
+    if s.get(persist.PENDING_LOAD):
+        # on the page, where the upload, paste or open was asked for (the sidebar was far)
+        controls.replace_question(s[persist.PENDING_LOAD]["label"], "load",
+                                  persist.resolve_load)
     if s.get("_draft_restored"):
         # stays until the user decides, on whichever page they are
         c1, c2, c3 = st.columns([6, 1.4, 1], vertical_alignment="center")
