@@ -346,3 +346,20 @@ def test_replace_question_appears_beside_the_upload_not_in_the_sidebar():
     assert not any("Replace your edited table" in w.value for w in at.sidebar.warning)
     at.button(key="load_replace").click().run()
     assert list(at.session_state["table"]["study"]) == ["A", "B"]
+
+
+def test_a_long_method_header_wraps_instead_of_overprinting():
+    """The two 'IV, Random (REML, HKSJ), 95% CI' headers overprinted at 1024-1280 px
+    (item 16): a method longer than the effect column wraps before its level."""
+    import json
+
+    from metacore.report.charts.revman import publication_forest
+
+    eff = mc.compute_effects(mc.datasets.load("bcg"), "RR")
+    texts = []
+    for ci in ("hksj", "z"):
+        spec = json.dumps(publication_forest(eff, mc.pool(eff, ci_method=ci)).to_dict())
+        texts.append(spec)
+    assert '"IV, Random (REML, HKSJ), 95% CI"' not in texts[0]
+    assert texts[0].count('"IV, Random (REML, HKSJ),"') == 2 and '"95% CI"' in texts[0]
+    assert texts[1].count('"IV, Random (REML),"') == 2

@@ -64,7 +64,7 @@ def test_publication_forest_binary_columns_and_rows():
     eff, res = _bcg()
     spec = _dumps(publication_forest(eff, res, arms=("Vaccine", "Control")).to_dict())
     for text in ("Events", "Total", "Weight", "Vaccine", "Study or Subgroup", "Risk Ratio",
-                 "IV, Random (REML), 95% CI", "Total events", "Heterogeneity: Tau² = 0.31",
+                 "IV, Random (REML),", "95% CI", "Total events", "Heterogeneity: Tau² = 0.31",
                  "Test for overall effect: Z = 3.97", "Prediction interval",
                  "Favours experimental"):
         assert text in spec, text

@@ -280,7 +280,14 @@ def publication_forest(effects: EffectSizes, result: PoolResult, *,
     rows.append({"kind": "text", "label": test, "narrow": het_b})
     rows.append({"kind": "text", "label": "", "narrow": test})
     frame = pd.DataFrame(rows)
-    header_rows = 2
+    name, method = revman_header(result)
+    # A method header longer than the effect column ("IV, Random (REML, HKSJ), 95% CI")
+    # wraps before its level: at 1024-1280 px it overprinted the plot's own header.
+    method_lines = [method]
+    if len(method) > 22 and ", " in method:
+        head, _, tail = method.rpartition(", ")
+        method_lines = [head + ",", tail]
+    header_rows = 1 + len(method_lines)
     frame["pos"] = np.arange(len(frame), dtype=float) + header_rows
     for col in ("est", "lo", "hi", "weight"):
         if col not in frame:
@@ -372,13 +379,14 @@ def publication_forest(effects: EffectSizes, result: PoolResult, *,
                              tip=False))
     layers.append(text_layer("narrow", "0", "left", filt=wide_text, visible="bp == 3",
                              tip=False))
-    layers.append(header("Study or Subgroup", "0", 1, "left"))
+    bottom = header_rows - 1            # the row of the column headers
+    layers.append(header("Study or Subgroup", "0", bottom, "left"))
     # arm data columns
     for field, head, _, drop in data_cols:
         xs = [lay["pos"].get(field, -999) for lay in layouts]
         vis = f"bp < {drop}"
         layers.append(text_layer(field, _by_bp(xs), "right", visible=vis))
-        layers.append(header(head, _by_bp(xs), 1, "right", vis))
+        layers.append(header(head, _by_bp(xs), bottom, "right", vis))
     for arm_i, arm_name in enumerate(arms):
         fields = [f for f, _, a, _ in data_cols if a == arm_i]
         if not fields:
@@ -388,19 +396,18 @@ def publication_forest(effects: EffectSizes, result: PoolResult, *,
             xs = [lay["pos"][f] for f in fields if f in lay["pos"]]
             centres.append((min(xs) - 46 + max(xs)) / 2 if xs else -999)
         vis = f"bp < {max(d for f, _, a, d in data_cols if a == arm_i)}"
-        layers.append(header(clip_label(arm_name, 24), _by_bp(centres), 0, "center", vis))
+        layers.append(header(clip_label(arm_name, 24), _by_bp(centres), bottom - 1, "center",
+                             vis))
     w_x = _by_bp([lay["pos"].get("weight", -999) for lay in layouts])
     layers.append(text_layer("weight_text", w_x, "right", visible="bp < 3"))
-    layers.append(header("Weight", w_x, 1, "right", "bp < 3"))
+    layers.append(header("Weight", w_x, bottom, "right", "bp < 3"))
     ci_x = _by_bp([lay["pos"]["ci"] for lay in layouts])
     layers.append(text_layer("ci_text", ci_x, "left"))
-    name, method = revman_header(result)
     # on a phone one header spans the effect column and the plot
-    layers.append(header(name, ci_x, 0, "left", "bp < 3"))
-    layers.append(header(method, ci_x, 1, "left", "bp < 3"))
     plot_mid = f"bp < 3 ? (plotL + width - 12) / 2 : {layouts[3]['pos']['ci']}"
-    layers.append(header(name, plot_mid, 0, "bp < 3 ? 'center' : 'left'"))
-    layers.append(header(method, plot_mid, 1, "bp < 3 ? 'center' : 'left'"))
+    for row, text in enumerate([name, *method_lines]):
+        layers.append(header(text, ci_x, row, "left", "bp < 3"))
+        layers.append(header(text, plot_mid, row, "bp < 3 ? 'center' : 'left'"))
 
     # --- the plot ---------------------------------------------------------------------
     x = alt.X("est_c:Q", scale=x_scale, axis=None)
