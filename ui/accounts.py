@@ -178,17 +178,21 @@ def account_bar() -> bool:
     Returns False when a visitor must log in before anything else is shown (accounts
     mode, not logged in, no read-only link in the address); the caller stops there.
     """
+    from ui import persist
+
     if not enabled():
         return True
     me = user()
     if me is None and not st.query_params.get("link"):
-        login_screen()
+        # the one page there is (without st.navigation Streamlit would list pages/)
+        st.navigation([st.Page(login_screen, title="Log in", icon=":material/login:",
+                               default=True)], position="hidden").run()
         return False
+    persist.start()         # opens ?analysis= or ?link= now, so the bar knows the role
     with st.sidebar:
         if me is not None:
-            c1, c2 = st.columns([3, 1.3], vertical_alignment="center")
-            c1.caption(f":material/account_circle: {md(me.label)}")
-            c2.button("Log out", key="logout", on_click=_log_out, width="stretch")
+            st.caption(f":material/account_circle: Logged in as {md(me.label)}")
+            st.button("Log out", key="logout", on_click=_log_out, icon=":material/logout:")
             if st.session_state.get("analysis_role") == "viewer":
                 st.caption(":material/visibility: You can view this analysis but not change "
                            "it: Save makes a copy of your own.")

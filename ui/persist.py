@@ -108,14 +108,18 @@ def apply(project: Project, analysis_id: str | None = None, version: int | None 
 
 def _address() -> None:
     """Keep the open analysis (or link) in the address bar: a page switch drops the query
-    string, and a reload or Back must find the analysis there."""
+    string, and a reload or Back must find the analysis there.
+
+    Set on every run, even when ``st.query_params`` already holds it: after a page switch
+    the server may still hold the old query while the browser's address has lost it. The
+    browser changes its address only when the query differs, so this costs no history.
+    """
     s = st.session_state
     if s.get(LINK) and s.get("_loaded_digest") != s.get("_link_loaded"):
         s[LINK] = s[ROLE] = None            # another table was loaded: the link is left
     for param, value in (("analysis", s.get(ANALYSIS_ID)), ("link", s.get(LINK))):
         if value:
-            if st.query_params.get(param) != value:
-                st.query_params[param] = value
+            st.query_params[param] = value
         elif param in st.query_params:
             del st.query_params[param]
 
