@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import secrets
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +32,7 @@ from metacore.store.project import from_json, to_json
 from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    ROOT,
     SUMMARY,
     free_port,
     go_to,
@@ -269,3 +275,40 @@ def test_alice_bob_sharing_links_and_logging_out(server):
         a.locator(".st-key-login button").wait_for()
         assert "Log in to open the analysis" in text(a)
         assert "Alice's BCG review" not in text(a)
+
+
+def test_a_login_holds_on_every_process_of_the_hall(tmp_path):
+    """``make hall``: several Streamlit processes behind nginx. The login cookie is signed
+    with the [auth] cookie secret every process reads, so each process accepts it. nginx
+    picks the process by the browser's route cookie: eight routes reach both of two
+    processes but with probability 2^-7."""
+    port, first = free_port(), free_port()
+    with provider() as issuer:
+        env = {**os.environ, "METACORE_DB": f"sqlite:///{tmp_path / 'hall.db'}",
+               "STREAMLIT_SECRETS_FILES": str(write_secrets(tmp_path / "secrets.toml", port,
+                                                            issuer))}
+        hall = subprocess.Popen([sys.executable, str(ROOT / "deploy" / "hall.py"), "--workers",
+                                 "2", "--port", str(port), "--first-port", str(first)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                        break
+                except OSError:
+                    assert hall.poll() is None and time.monotonic() < deadline, "no hall"
+                    time.sleep(0.5)
+            with browser() as b:
+                page = person(b)
+                log_in(page, url, "alice")
+                for route in range(8):
+                    page.context.add_cookies([{"name": "metacore_route", "value": f"r{route}",
+                                               "url": url}])
+                    page.goto(url)
+                    page.locator(".st-key-logout button").wait_for()
+                    assert "Alice Adams" in page.locator("[data-testid='stSidebar']").inner_text()
+        finally:
+            hall.terminate()
+            hall.wait(timeout=30)
