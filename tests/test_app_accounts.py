@@ -267,3 +267,28 @@ def test_the_open_analysis_stays_in_the_address_on_every_page():
     single.query_params.clear()                 # the browser's page switch (issue 23, 10)
     single.switch_page("pages/data.py").run()
     assert single.query_params["analysis"] == sid
+
+
+def _press_log_in(key: str) -> None:
+    # what the Log in button does before Streamlit sends the browser to the provider
+    from ui import accounts
+
+    accounts._remember_return(key)
+
+
+def test_after_logging_in_the_browser_comes_back_to_its_analysis():
+    alice = _claims("alice")
+    _, aid = _saved_by(alice, "come back to me")
+    at = AppTest.from_function(_press_log_in, args=("r" * 32,), default_timeout=60)
+    at.query_params["analysis"] = aid
+    at.run()
+    assert not at.exception
+    # the provider sends the browser to the front page, in a new session
+    back = _app(user=alice, run=False)
+    back.session_state["_browser_key"] = "r" * 32
+    back.run()
+    assert back.session_state["analysis_id"] == aid and back.query_params["analysis"] == aid
+    again = _app(user=alice, run=False)                 # once only
+    again.session_state["_browser_key"] = "r" * 32
+    again.run()
+    assert again.session_state["analysis_id"] is None
