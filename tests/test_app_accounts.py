@@ -292,3 +292,34 @@ def test_after_logging_in_the_browser_comes_back_to_its_analysis():
     again.session_state["_browser_key"] = "r" * 32
     again.run()
     assert again.session_state["analysis_id"] is None
+
+
+def test_a_team_of_editors_saves_new_versions_and_a_member_removed_loses_it():
+    alice, bob = _claims("alice"), _claims("bob")
+    _, aid = _saved_by(alice, "team review", measure="OR")
+    page = _app("pages/saved.py", alice)
+    page.selectbox(key="saved_pick").set_value(aid).run()
+    page.text_input(key="team_name").input("Cardiology").run()
+    page.text_area(key="team_members").input("bob@example.org, carol@example.org").run()
+    page.button(key="team_create").click().run()
+    assert "Team created with 2 member(s)" in _text(page)
+    page.selectbox(key="share_team_role").set_value("editor").run()
+    page.button(key="share_team_add").click().run()
+    assert "Shared with the team" in _text(page)
+    assert list(_frame(page, "how")["who"]) == ["Cardiology"]
+    # bob, a member, is an editor: his Save is a new version of alice's analysis
+    view = _app(user=bob, analysis=aid)
+    assert view.session_state["analysis_role"] == "editor"
+    view.selectbox(key="tau2_method").set_value("PM").run()
+    view.button(key="save_analysis").click().run()
+    assert "version 2" in view.sidebar.success[0].value
+    assert view.session_state["analysis_id"] == aid
+    from metacore.store import User
+
+    db = open_store(accounts=True)
+    a = User.from_claims(alice)
+    assert db.load(aid, user=a)[0].settings["tau2_method"] == "PM"
+    team = db.teams(user=a)[0].id
+    db.remove_member(team, "bob@example.org", user=a)
+    gone = _app(user=bob, analysis=aid)
+    assert "No saved analysis has this id" in gone.warning[0].value
