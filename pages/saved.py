@@ -209,7 +209,7 @@ if kind:
 if db.accounts and me is None:
     st.info("Log in to see your saved analyses and those shared with you; a read-only link "
             "shows its one analysis without logging in.", icon=":material/lock:")
-    accounts.login_buttons()
+    accounts.login_buttons(st.columns([1, 2])[0], prefix="saved_")   # the bar has "login"
     saved = []
 else:
     saved = db.list(user=me)

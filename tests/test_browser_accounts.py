@@ -263,6 +263,10 @@ def test_alice_bob_sharing_links_and_logging_out(server):
         click(visitor, "save_analysis")
         visitor.get_by_text("Log in to save").first.wait_for()
         assert f"link={token}" in visitor.url
+        go_to(visitor, "Saved analyses")            # nothing listed; asked to log in
+        visitor.locator(".st-key-saved_login button").wait_for()
+        assert visitor.locator("[data-testid='stException']").count() == 0
+        assert f"link={token}" in visitor.url
         project, version = db.load(aid, user=alice)
         assert version == 1 and project.settings["tau2_method"] == "REML"
 

@@ -134,10 +134,11 @@ def _log_in(provider: str | None) -> None:
         st.login(provider)
 
 
-def login_buttons(where=st) -> None:
-    """One button per provider; the first has key ``login``."""
+def login_buttons(where=st, prefix: str = "") -> None:
+    """One button per provider; the first has key ``login`` (``prefix`` tells apart a
+    second set on the same page)."""
     for i, (name, label) in enumerate(providers()):
-        key = "login" if i == 0 else f"login_{name}"
+        key = prefix + ("login" if i == 0 else f"login_{name}")
         if where.button(label, key=key, icon=":material/login:", type="primary",
                         width="stretch"):
             _log_in(name)
@@ -164,9 +165,7 @@ def login_screen() -> None:
                  "save new ones.")
     if st.session_state.get("_login_error"):
         st.error(st.session_state["_login_error"], icon=":material/error:")
-    c, _ = st.columns([1, 2])
-    with c:
-        login_buttons(c)
+    login_buttons(st.columns([1, 2])[0])
     st.caption(STORED)
     st.caption("Someone sent you a read-only link? It opens without logging in.")
     persist.set_cookie_once()
@@ -183,7 +182,8 @@ def account_bar() -> bool:
     if not enabled():
         return True
     me = user()
-    if me is None and not st.query_params.get("link"):
+    # a link session keeps its link across pages even before the address is written again
+    if me is None and not (st.query_params.get("link") or st.session_state.get(persist.LINK)):
         # the one page there is (without st.navigation Streamlit would list pages/)
         st.navigation([st.Page(login_screen, title="Log in", icon=":material/login:",
                                default=True)], position="hidden").run()
