@@ -323,3 +323,22 @@ def test_a_team_of_editors_saves_new_versions_and_a_member_removed_loses_it():
     db.remove_member(team, "bob@example.org", user=a)
     gone = _app(user=bob, analysis=aid)
     assert "No saved analysis has this id" in gone.warning[0].value
+
+
+def test_logging_out_in_one_tab_ends_access_in_the_other_tabs_of_that_browser():
+    alice = _claims("alice")
+    _, aid = _saved_by(alice, "two tabs")
+    other_tab = _app("pages/saved.py", alice, run=False)
+    other_tab.session_state["_browser_key"] = "t" * 32
+    other_tab.run()
+    assert _names(other_tab) == ["two tabs"]
+    tab = _app("app.py", alice, run=False)
+    tab.session_state["_browser_key"] = "t" * 32
+    tab.run()
+    tab.button(key="logout").click().run()
+    other_tab.run()                 # st.user still says alice in that tab: the app does not
+    assert _names(other_tab) == [] and "Log in to see your saved analyses" in _text(other_tab)
+    elsewhere = _app("pages/saved.py", alice, run=False)     # another browser keeps its login
+    elsewhere.session_state["_browser_key"] = "u" * 32
+    elsewhere.run()
+    assert _names(elsewhere) == ["two tabs"]

@@ -34,6 +34,9 @@ _PROVIDER_KEYS = ("client_id", "server_metadata_url")
 _RETURN: dict[str, tuple[float, dict[str, str]]] = {}
 _RETURN_LOCK = threading.Lock()
 _RETURN_SECONDS, _RETURN_MAX = 600, 10_000
+#: When each browser (its draft cookie) last logged out, in this process.
+_LOGOUTS: dict[str, float] = {}
+_LOGOUTS_MAX = 100_000
 
 
 def _secrets(section: str) -> Mapping:
@@ -76,7 +79,9 @@ def user() -> User | None:
     """The logged-in user, or None (single-user mode, or a visitor not logged in).
 
     Read from ``st.user`` each time; the first time in a session the store records
-    the user's name and email (``sign_in``).
+    the user's name and email (``sign_in``). A session that began before this browser
+    logged out (another tab: Streamlit empties ``st.user`` only in the tab that logged
+    out) has no user either.
     """
     if not enabled() or not st.user.is_logged_in:
         return None
@@ -86,6 +91,10 @@ def user() -> User | None:
         st.session_state["_login_error"] = str(err)
         return None
     s = st.session_state
+    began = s.setdefault("_session_began", time.time())
+    out = _LOGOUTS.get(_browser())
+    if out is not None and out >= began:
+        return None
     if s.get("_signed_in") != me.id:
         try:
             open_store(accounts=True).sign_in(me)
@@ -125,9 +134,7 @@ def take_return(key: str | None) -> dict[str, str]:
 
 
 def _log_in(provider: str | None) -> None:
-    from ui import persist
-
-    _remember_return(persist.browser_secret())
+    _remember_return(_browser())
     if provider is None:
         st.login()
     else:
@@ -144,8 +151,22 @@ def login_buttons(where=st, prefix: str = "") -> None:
             _log_in(name)
 
 
+def _browser() -> str | None:
+    from ui import persist
+
+    return persist.browser_secret()
+
+
 def _log_out() -> None:
-    # Everything of the session goes: the table on screen may be a private analysis.
+    # Every tab of this browser loses the user (tabs share the cookie and, behind nginx,
+    # the process); everything of this session goes: the table may be a private analysis.
+    key = _browser()
+    if key:
+        with _RETURN_LOCK:
+            if len(_LOGOUTS) >= _LOGOUTS_MAX:        # forget the oldest half
+                for k in sorted(_LOGOUTS, key=_LOGOUTS.get)[:_LOGOUTS_MAX // 2]:
+                    del _LOGOUTS[k]
+            _LOGOUTS[key] = time.time()
     s = st.session_state
     for key in list(s.keys()):
         del s[key]
