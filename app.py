@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import state
+from ui import accounts, state
 
 # A local favicon: an icon name would make the browser fetch it from another host.
 st.set_page_config(page_title="metacore · meta-analysis",
@@ -16,6 +16,8 @@ st.set_page_config(page_title="metacore · meta-analysis",
                    layout="wide")
 state.init()
 state.persist_widgets()
+if not accounts.account_bar():      # accounts mode: log in first (unless a read-only link)
+    st.stop()
 
 st.navigation({
     "Analysis": [

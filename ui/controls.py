@@ -139,8 +139,9 @@ def replace_question(what: str, key: str, answer) -> None:
     c2.button("Keep mine", key=f"{key}_keep", on_click=answer, args=(False,), width="stretch")
 
 
-def share_link(analysis_id: str) -> str:
-    """The address that opens a saved analysis (this server, its base path)."""
+def share_link(analysis_id: str, param: str = "analysis") -> str:
+    """The address that opens a saved analysis (this server, its base path); with
+    ``param="link"``, a read-only link's token."""
     from urllib.parse import urlsplit
 
     try:
@@ -149,7 +150,7 @@ def share_link(analysis_id: str) -> str:
     except Exception:  # noqa: BLE001 - no browser (AppTest)
         base = ""
     prefix = (st.get_option("server.baseUrlPath") or "").strip("/")
-    return f"{base}/{prefix + '/' if prefix else ''}?analysis={analysis_id}"
+    return f"{base}/{prefix + '/' if prefix else ''}?{param}={analysis_id}"
 
 
 def analysis_controls() -> None:
