@@ -161,7 +161,8 @@ class Outcome:
         frame = pd.DataFrame(records, columns=["study", *cols, "subgroup", "include"])
         for c in cols:
             frame[c] = pd.to_numeric(frame[c]).astype(float)
-        frame = frame.dropna(axis=1, how="all")
+        if records:   # columns no row fills (arm totals of generic data) are left out
+            frame = frame.drop(columns=[c for c in cols if frame[c].isna().all()])
         if not self.subgroups:
             frame = frame.drop(columns="subgroup")
         return frame
