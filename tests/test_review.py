@@ -40,7 +40,9 @@ def test_settings_follow_the_file():
     assert (o["CMP-001.01"].method, o["CMP-001.01"].model) == ("MH", "common")
     assert o["CMP-001.04"].settings == "M-H, Random, 95% CI"
     assert o["CMP-001.04"].tau2_method == "DL" and o["CMP-001.04"].analyse().model == "random"
-    assert (o["CMP-002.01"].label, o["CMP-002.01"].scale) == ("HR", "log")
+    # the file stores generic ratios as displayed (natural scale): logged for the analysis
+    assert (o["CMP-002.01"].label, o["CMP-002.01"].scale) == ("HR", "ratio")
+    assert o["CMP-002.01"].table["yi"].iloc[0] == pytest.approx(math.exp(-0.22), abs=1e-15)
     assert o["CMP-002.03"].scale == "linear"
     assert o["CMP-002.02"].kind == "oe" and o["CMP-002.02"].settings == "Peto, Fixed, 95% CI"
     assert o["CMP-001.05"].arm_labels == ("Steroid", "Placebo")

@@ -150,6 +150,23 @@ def test_data_package_reads_as_the_rm5():
     assert out.stored.estimate == 0.6515
 
 
+def test_data_package_generic_ratios_are_log_scale():
+    # the package's "GIV Mean" of a log-scale analysis is the log hazard ratio itself
+    o = DATA["outcomes"]["CMP-002.01"]
+    names = {s["id"]: s["name"] for s in DATA["studies"]}
+    rows = "Analysis group,Analysis number,Study,GIV Mean,GIV SE\n" + "".join(
+        f"2,1,{names[r['study']]},{r['yi']!r},{r['sei']!r}\n" for r in o["data"])
+    overall = "Analysis group,Analysis number,Analysis name,Data type,Log-scale data," \
+              "Statistical method,Effect measure,Analysis model\n" \
+              "2,1,Time to relapse,Generic inverse variance,TRUE,Inverse variance," \
+              "Hazard Ratio,Random-effects\n"
+    out = mc.read_revman(_package(rows, overall)).outcomes[0]
+    assert (out.kind, out.scale, out.label, out.model) == ("generic", "log", "HR", "random")
+    res = out.analyse()
+    assert res.estimate == pytest.approx(o["estimate"], abs=1e-12)
+    assert res.tau2 == pytest.approx(o["tau2"], abs=1e-12)
+
+
 def test_zip_bomb_refused_before_extraction():
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:

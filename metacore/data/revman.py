@@ -17,7 +17,10 @@ naming the problem.
 RevMan 5 conventions kept here (RevMan 5 User Guide; the Cochrane Handbook 5.1, 9.4):
 ``DICH_DATA`` rows hold events and totals (``EVENTS_1 TOTAL_1 EVENTS_2 TOTAL_2``, arm 1
 = experimental), ``CONT_DATA`` means, SDs and totals, ``IV_DATA`` an estimate and its
-standard error as entered (log scale when the outcome says ``LOG_DATA="YES"``), and
+standard error (when the outcome says ``LOG_DATA="YES"`` the data were entered as logs:
+the row's ``EFFECT_SIZE`` is then the ratio as displayed and ``SE`` the standard error of
+its log, as for ``DICH_DATA`` — the reading of meta's ``read.rm5``/``metacr``, which
+take the log of ``EFFECT_SIZE`` for such outcomes), and
 ``IPD_DATA`` the "O − E and variance" statistics (``O_E``, ``VAR``). Outcome attributes
 ``METHOD`` (MH, IV, PETO), ``RANDOM`` (YES/NO), ``EFFECT_MEASURE``, ``CI_STUDY`` and
 ``CI_TOTAL`` (percent) give the analysis; ``EFFECT_SIZE CI_START CI_END Z I2 TAU2 CHI2
@@ -82,7 +85,8 @@ class RevManOutcome:
     """One analysis (RevMan's "outcome") with its rows and settings as stored.
 
     ``rows`` are dicts: ``study_id``, ``subgroup`` (a name, or ``""``) and the row's
-    numbers under RevMan's attribute names (missing ones absent).
+    numbers under RevMan's attribute names (missing ones absent); a data package's
+    generic estimate is ``GIV_MEAN`` (on the log scale for ratios, as the package states).
     """
 
     comparison_id: str
@@ -340,7 +344,7 @@ _ROW_COLUMNS = {"Experimental cases": "EVENTS_1", "Experimental N": "TOTAL_1",
                 "Control cases": "EVENTS_2", "Control N": "TOTAL_2",
                 "Experimental mean": "MEAN_1", "Experimental SD": "SD_1",
                 "Control mean": "MEAN_2", "Control SD": "SD_2", "O-E": "O_E",
-                "Variance": "VAR", "GIV Mean": "EFFECT_SIZE", "GIV SE": "SE",
+                "Variance": "VAR", "GIV Mean": "GIV_MEAN", "GIV SE": "SE",
                 "Weight": "WEIGHT"}
 _OVERALL = {"Mean": "estimate", "CI start": "ci_low", "CI end": "ci_high",
             "Heterogeneity Tau²": "tau2", "Heterogeneity Chi²": "q", "Heterogeneity df": "q_df",

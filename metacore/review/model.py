@@ -135,6 +135,9 @@ class Outcome:
                               "ratio (measure PETO).")
         if self.model not in _MODELS:
             raise OptionError(f"Outcome '{self.name}': the model must be common or random.")
+        if self.scale not in ("linear", "ratio", "log"):
+            raise OptionError(f"Outcome '{self.name}': the scale of generic estimates must be "
+                              "linear, ratio or log.")
         if self.tau2_method not in _TAU2:
             raise OptionError(f"Outcome '{self.name}': unknown τ² estimator "
                               f"'{self.tau2_method}'.")
@@ -554,9 +557,12 @@ def _outcome_from(o, index: int) -> Outcome:
                      "TOTAL_2": "n_c"},
             "CONT": {"MEAN_1": "mean_t", "SD_1": "sd_t", "TOTAL_1": "n_t", "MEAN_2": "mean_c",
                      "SD_2": "sd_c", "TOTAL_2": "n_c"},
-            "IV": {"EFFECT_SIZE": "yi", "SE": "sei", "TOTAL_1": "n_t", "TOTAL_2": "n_c"},
+            "IV": {"EFFECT_SIZE": "yi", "GIV_MEAN": "yi", "SE": "sei", "TOTAL_1": "n_t",
+                   "TOTAL_2": "n_c"},
             "IPD": {"O_E": "oe", "VAR": "vi", "TOTAL_1": "n_t", "TOTAL_2": "n_c"}}[o.type]
     kind = {"DICH": "binary", "CONT": "continuous", "IV": "generic", "IPD": "oe"}[o.type]
+    if o.type == "IV":   # one estimate per row: the package's log-scale one, else the file's
+        cols.pop("GIV_MEAN" if o.rows and "GIV_MEAN" not in o.rows[0] else "EFFECT_SIZE")
     rows = tuple(StudyRow(r["study_id"], tuple((ours, r.get(key)) for key, ours in cols.items()
                                                 if key in r), r["subgroup"]) for r in o.rows)
     measure_text = o.measure.upper().replace(" ", "_")
@@ -578,7 +584,11 @@ def _outcome_from(o, index: int) -> Outcome:
     else:
         measure = "GEN"
         label = _generic_label(o.measure) or ("OR" if kind == "oe" else "")
-        scale = "log" if (o.log_data or kind == "oe") else "linear"
+        # O - E rows are log ratios by construction; an .rm5 file's generic ratios are
+        # stored as displayed (natural scale), a data package's as logs (GIV Mean).
+        package = bool(o.rows) and "GIV_MEAN" in o.rows[0]
+        scale = "log" if kind == "oe" or (o.log_data and package) else \
+            "ratio" if o.log_data else "linear"
         method = "IV" if kind == "generic" else "PETO"
     stored = Stored(**o.stored) if o.stored else None
     name = o.name or f"Outcome {o.no or index}"

@@ -35,7 +35,9 @@ def row(spec: dict, r: dict, order: int) -> str:
         a |= {"MEAN_1": r["m1i"], "SD_1": r["sd1i"], "TOTAL_1": r["n1i"], "MEAN_2": r["m2i"],
               "SD_2": r["sd2i"], "TOTAL_2": r["n2i"]}
     elif t == "IV":
-        a |= {"EFFECT_SIZE": r["yi"], "SE": r["sei"]}
+        # RevMan stores a generic ratio as displayed (the entered log is exponentiated)
+        ratio = spec.get("log") == "YES"
+        a |= {"EFFECT_SIZE": repr(math.exp(r["yi"])) if ratio else r["yi"], "SE": r["sei"]}
     else:
         a |= {"O_E": r["oe"], "VAR": r["v"]}
     return f"<{t}_DATA {attrs(a)}/>"
