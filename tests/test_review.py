@@ -12,7 +12,13 @@ import pytest
 
 import metacore as mc
 from metacore.review.grade import Grade
-from metacore.review.model import Outcome, Review, StudyRow
+from metacore.review.model import (
+    Outcome,
+    Review,
+    StudyRow,
+    review_data_rows,
+    review_to_data_package,
+)
 
 REF = Path(__file__).parent / "reference"
 DATA = json.loads((REF / "review_reference.json").read_text())
@@ -184,3 +190,47 @@ def test_outcome_with_no_rows_names_itself():
     ghost = Outcome("o", "O", "binary", "RR", rows=(StudyRow("ghost", ()),))
     with pytest.raises(mc.DataError, match="not list"):
         Review("y", comparisons=(mc.Comparison("c", "c", (ghost,)),))
+
+
+def test_data_package_round_trip_keeps_every_analysis():
+    back = mc.read_revman(review_to_data_package(REV))
+    assert [o.name for o in back.outcomes] == [o.name for o in REV.outcomes]
+    assert [s.name for s in back.studies] == [s.name for s in REV.studies if any(
+        r.study_id == s.id for o in REV.outcomes for r in o.rows)]
+    for a, b in zip(REV.outcomes, back.outcomes, strict=True):
+        assert (b.kind, b.measure, b.method, b.model) == (a.kind, a.measure, a.method, a.model)
+        ra, rb = a.analyse(), b.analyse()
+        assert rb.estimate == pytest.approx(ra.estimate, abs=1e-12)
+        assert rb.se == pytest.approx(ra.se, abs=1e-12)
+        assert b.subgroups == a.subgroups
+        assert b.stored.estimate == pytest.approx(ra.natural()["estimate"], abs=1e-12)
+    rows = review_data_rows(REV)
+    assert len(rows) == sum(len(o.rows) for o in REV.outcomes)
+    assert rows.loc[rows["Analysis name"] == "Time to relapse", "GIV Mean"].iloc[0] == \
+        pytest.approx(-0.22, abs=1e-14)
+
+
+def test_sensitivity_by_risk_of_bias():
+    # RoB 1 from the file: Adams, Fong low; Brown, Chen, Diaz, Evans high
+    low = REV.sensitivity("CMP-001.01", "rob1", keep="low")
+    assert low.study == ("Adams 1998",) and low.k == 1
+    not_high = REV.sensitivity("CMP-002.01", "rob1", keep="not_high")
+    assert not_high.study == ("Adams 1998", "Fong 2021")
+    with pytest.raises(mc.DataError, match="no study at low risk of bias"):
+        REV.sensitivity("CMP-002.02", "rob1", keep="low")
+    # RoB 2 per result: a judgement for this outcome takes precedence
+    rev = REV
+    for sid in ("STD-Brown-2003", "STD-Chen-2010"):
+        rev = rev.with_rob(mc.RobAssessment.build(sid, "rob2", ["Low"] * 5,
+                                                  outcome_id="CMP-001.01"))
+    rev = rev.with_rob(mc.RobAssessment.build("STD-Chen-2010", "rob2", ["High"] * 5))
+    assert rev.sensitivity("CMP-001.01", "rob2").study == ("Brown 2003", "Chen 2010")
+    assert rev.rob_table("rob2", "CMP-001.05", weights=False).assessments[0].overall.level \
+        == "High"
+
+
+def test_analysis_reader_refuses_a_review_document():
+    from metacore.store.project import from_json
+
+    with pytest.raises(mc.DataError, match="open it as a review"):
+        from_json(mc.review_to_json(REV))

@@ -15,10 +15,13 @@ document of kind ``"review"`` (strictly checked, exact round trip).
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
 import re
+import zipfile
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
@@ -32,7 +35,8 @@ from metacore.review.grade import DOWN, UP, Grade, Rating, Suggestion, suggest
 from metacore.review.rob import TOOLS, Judgement, RobAssessment, RobTable
 
 __all__ = ["FORMAT", "KINDS", "Comparison", "Outcome", "Review", "Study", "StudyRow",
-           "read_revman", "review_from_json", "review_to_json"]
+           "read_revman", "review_data_rows", "review_from_json", "review_overall",
+           "review_to_data_package", "review_to_json"]
 
 FORMAT = "metacore-project"
 VERSION = 1
@@ -501,6 +505,25 @@ class Review:
         return suggest(o.effects(), o.analyse(), rob=rob, participants=o.participants,
                        control_risk=control)
 
+    def sensitivity(self, outcome_id: str, tool: str, keep: str = "low") -> PoolResult:
+        """The outcome re-analysed on a subset by risk of bias (overall judgements with
+        ``tool``; RoB 2 results for this outcome first): ``keep="low"`` only studies at low
+        risk (unassessed studies are left out), ``"not_high"`` every study not at high risk
+        (High, Serious or Critical; unassessed studies stay in)."""
+        if keep not in ("low", "not_high"):
+            raise OptionError("keep must be 'low' or 'not_high'.")
+        o = self.outcome(outcome_id)
+        judged = {a.study_id: a.overall.level
+                  for a in self.rob_table(tool, outcome_id, weights=False).assessments}
+        severe = {"High", "Serious", "Critical"}
+        rows = tuple(replace(r, include=r.include and (
+            judged.get(r.study_id) == "Low" if keep == "low"
+            else judged.get(r.study_id) not in severe)) for r in o.rows)
+        if not any(r.include for r in rows):
+            what = "at low risk of bias" if keep == "low" else "that is not at high risk of bias"
+            raise DataError(f"Outcome '{o.name}' has no study {what} ({TOOLS[tool].name}).")
+        return replace(o, rows=rows).analyse()
+
     def with_grade(self, grade: Grade) -> Review:
         """A review with the outcome's GRADE rating set."""
         self.outcome(grade.outcome_id)
@@ -884,3 +907,96 @@ def review_from_json(text: str | bytes) -> Review:
         title = "Untitled review"
     return Review(title=title, studies=tuple(studies), comparisons=tuple(comps),
                   rob=tuple(rob), grades=tuple(grades))
+
+
+# --- back to RevMan Web: the data package's CSV rows ---------------------------------------
+
+_KIND_WORDS = {"binary": "Dichotomous", "continuous": "Continuous",
+               "generic": "Generic inverse variance", "oe": "O-E and variance"}
+_MEASURE_WORDS = {"RR": "Risk Ratio", "OR": "Odds Ratio", "RD": "Risk Difference",
+                  "PETO": "Peto Odds Ratio", "MD": "Mean Difference",
+                  "SMD": "Std. Mean Difference"}
+_LABEL_WORDS = {"HR": "Hazard Ratio", "OR": "Odds Ratio", "RR": "Risk Ratio",
+                "IRR": "Rate Ratio", "RD": "Risk Difference", "MD": "Mean Difference",
+                "SMD": "Std. Mean Difference"}
+_METHOD_WORDS = {"MH": "Mantel-Haenszel", "IV": "Inverse variance", "PETO": "Peto"}
+_ROW_WORDS = {"events_t": "Experimental cases", "n_t": "Experimental N",
+              "events_c": "Control cases", "n_c": "Control N", "mean_t": "Experimental mean",
+              "sd_t": "Experimental SD", "mean_c": "Control mean", "sd_c": "Control SD",
+              "oe": "O-E", "vi": "Variance", "yi": "GIV Mean", "sei": "GIV SE"}
+
+
+def _numbered(review: Review):
+    for g, c in enumerate(review.comparisons, start=1):
+        for n, o in enumerate(c.outcomes, start=1):
+            yield g, n, c, o
+
+
+def review_data_rows(review: Review) -> pd.DataFrame:
+    """Every outcome's study rows in the Cochrane data package's "data rows" layout
+    (generic ratios as logs in "GIV Mean", as the package keeps them)."""
+    years = {s.id: s.year for s in review.studies}
+    names = {s.id: s.name for s in review.studies}
+    out = []
+    for g, n, c, o in _numbered(review):
+        for r in o.rows:
+            rec = {"Analysis group": g, "Analysis number": n, "Analysis name": o.name,
+                   "Analysis group name": c.name, "Study": names[r.study_id],
+                   "Study ID": r.study_id, "Study year": years[r.study_id],
+                   "Subgroup": r.subgroup}
+            for col, value in r.values:
+                if col == "yi" and o.scale == "ratio" and value is not None:
+                    value = math.log(value) if value > 0 else None
+                rec[_ROW_WORDS[col]] = value
+            out.append(rec)
+    cols = ["Analysis group", "Analysis number", "Analysis name", "Analysis group name",
+            "Study", "Study ID", "Study year", "Subgroup", *dict.fromkeys(_ROW_WORDS.values())]
+    return pd.DataFrame(out, columns=cols)
+
+
+def review_overall(review: Review) -> pd.DataFrame:
+    """Every outcome's settings and our pooled result in the data package's "overall
+    estimates and settings" layout (estimates on the natural scale)."""
+    out = []
+    for g, n, c, o in _numbered(review):
+        measure = _MEASURE_WORDS.get(o.measure) or _LABEL_WORDS.get(o.label, o.label)
+        rec = {"Analysis group": g, "Analysis number": n, "Analysis name": o.name,
+               "Analysis group name": c.name, "Data type": _KIND_WORDS[o.kind],
+               "Log-scale data": "TRUE" if o.scale in ("ratio", "log") else "FALSE",
+               "Experimental group label": o.arm_labels[0],
+               "Control group label": o.arm_labels[1],
+               "Statistical method": _METHOD_WORDS[o.method], "Effect measure": measure,
+               "Analysis model": "Random-effects" if o.model == "random" else "Fixed-effect",
+               "Study CI": f"{o.study_level * 100:g}%", "Estimate CI": f"{o.level * 100:g}%",
+               "Analysis ID": o.id}
+        try:
+            res = o.analyse()
+        except DataError:
+            res = None
+        if res is not None:
+            nat = res.natural()
+            rec |= {"Mean": nat["estimate"], "CI start": nat["ci_low"], "CI end": nat["ci_high"],
+                    "Heterogeneity Tau²": res.tau2, "Heterogeneity Chi²": res.q,
+                    "Heterogeneity df": res.q_df, "Heterogeneity P": res.q_pvalue,
+                    "Heterogeneity I²": res.i2_q, "Effect Z": abs(res.statistic),
+                    "Effect P": res.pvalue}
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def review_to_data_package(review: Review) -> bytes:
+    """The analyses as a data package (zip of the "data rows" and "overall estimates and
+    settings" CSV files), so a review can go back to RevMan Web.
+
+    >>> package = zipfile.ZipFile(io.BytesIO(review_to_data_package(Review("Empty"))))
+    >>> [name.split("/")[-1] for name in package.namelist()]
+    ['review data rows.csv', 'review overall estimates and settings.csv']
+    """
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, frame in (("data rows", review_data_rows(review)),
+                            ("overall estimates and settings", review_overall(review))):
+            text = io.StringIO()
+            frame.to_csv(text, index=False, quoting=csv.QUOTE_MINIMAL, float_format="%.17g")
+            z.writestr(f"review/Analysis data/review {name}.csv", text.getvalue())
+    return buf.getvalue()
