@@ -63,6 +63,15 @@ def test_subgroups_equal_metafor():
         assert fits[name].k == ref["k"]
 
 
+def test_subgroup_difference_equals_metafor():
+    ref = DATA["outcomes"]["CMP-001.02"]["subgroup_test"]
+    test = REV.outcome("CMP-001.02").subgroup_difference()
+    assert test.q == pytest.approx(ref["q"], abs=1e-10) and test.q_df == ref["q_df"]
+    assert test.pvalue == pytest.approx(ref["q_pvalue"], rel=1e-9)
+    with pytest.raises(mc.DataError, match="two subgroups"):
+        REV.outcome("CMP-001.01").subgroup_difference()
+
+
 @pytest.mark.parametrize("key", ["CMP-001.01", "CMP-001.02", "CMP-001.03", "CMP-001.05",
                                  "CMP-002.01", "CMP-002.02", "CMP-002.03"])
 def test_equal_to_the_stored_totals(key):

@@ -23,8 +23,11 @@ import os
 import re
 import zipfile
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
+from scipy import special
 
 from metacore.data.revman import RevManError, RevManFile, parse_data_package, parse_revman
 from metacore.errors import DataError, OptionError
@@ -34,7 +37,7 @@ from metacore.models.pooling import PoolResult, pool
 from metacore.review.grade import DOWN, UP, Grade, Rating, Suggestion, suggest
 from metacore.review.rob import TOOLS, Judgement, RobAssessment, RobTable
 
-__all__ = ["FORMAT", "KINDS", "Comparison", "Outcome", "Review", "Study", "StudyRow",
+__all__ = ["FORMAT", "KINDS", "Comparison", "Outcome", "Review", "Study", "StudyRow", "SubgroupTest",
            "read_revman", "review_data_rows", "review_from_json", "review_overall",
            "review_to_data_package", "review_to_json"]
 
@@ -94,6 +97,15 @@ class Stored:
     q: float | None = None
     q_df: float | None = None
     q_pvalue: float | None = None
+
+
+class SubgroupTest(NamedTuple):
+    """A test for subgroup differences: Q between subgroups, its df, P and I²."""
+
+    q: float
+    q_df: int
+    pvalue: float
+    i2: float
 
 
 @dataclass(frozen=True)
@@ -235,6 +247,21 @@ class Outcome:
     def analyse_subgroups(self) -> dict[str, PoolResult]:
         """Each subgroup's fit with the outcome's settings, in subgroup order."""
         return {name: self.analyse(name) for name in self.subgroups}
+
+    def subgroup_difference(self) -> SubgroupTest:
+        """RevMan's test for subgroup differences: the subgroups' pooled estimates (each by
+        the outcome's own method and model) compared by a fixed-effect Q (Borenstein &
+        Higgins 2013); metafor: ``rma(yi = estimates, sei = SEs, method = "FE")``'s QE."""
+        fits = list(self.analyse_subgroups().values())
+        if len(fits) < 2:
+            raise DataError(f"Outcome '{self.name}' needs at least two subgroups with studies "
+                            "for a test of subgroup differences.")
+        est = np.array([f.estimate for f in fits])
+        w = 1 / np.array([f.se for f in fits]) ** 2
+        q = float(np.dot(w, (est - np.dot(w, est) / w.sum()) ** 2))
+        df = len(fits) - 1
+        return SubgroupTest(q, df, float(special.chdtrc(df, q)),
+                            max(0.0, 100 * (q - df) / q) if q > 0 else 0.0)
 
     def compare_stored(self) -> pd.DataFrame:
         """Ours beside RevMan's stored totals: ``statistic ours revman difference``

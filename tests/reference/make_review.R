@@ -41,6 +41,11 @@ add("CMP-001.02", list(type = "DICH", method = "IV", random = "YES", measure = "
     name = "Infection", comparison = "CMP-001"), d,
     rma(measure = "OR", ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = d, method = "DL"),
     'rma(measure = "OR", ai, n1i, ci, n2i, method = "DL") (and per subgroup)', sub)
+# RevMan's test for subgroup differences: the subgroup estimates pooled with a fixed effect
+between <- rma(yi = sapply(sub, `[[`, "estimate"), sei = sapply(sub, `[[`, "se"), method = "FE")
+outcomes[["CMP-001.02"]]$subgroup_test <- list(
+  call = 'rma(yi = subgroup estimates, sei = their SEs, method = "FE")',
+  q = between$QE, q_df = between$k - 1, q_pvalue = between$QEp)
 
 # 1.3 Serious adverse events: dichotomous, Peto fixed
 d <- data.frame(study = studies$id[c(1, 2, 4, 6)], ai = c(3, 1, 2, 4), n1i = c(100, 60, 45, 120),
