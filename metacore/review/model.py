@@ -37,8 +37,8 @@ from metacore.models.pooling import PoolResult, pool
 from metacore.review.grade import DOWN, UP, Grade, Rating, Suggestion, suggest
 from metacore.review.rob import TOOLS, Judgement, RobAssessment, RobTable
 
-__all__ = ["FORMAT", "KINDS", "Comparison", "Outcome", "Review", "Study", "StudyRow", "SubgroupTest",
-           "read_revman", "review_data_rows", "review_from_json", "review_overall",
+__all__ = ["FORMAT", "KINDS", "Comparison", "Outcome", "Review", "Study", "StudyRow",
+           "SubgroupTest", "read_revman", "review_data_rows", "review_from_json", "review_overall",
            "review_to_data_package", "review_to_json"]
 
 FORMAT = "metacore-project"
