@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import special
 
 from metacore.data.revman import RevManError, RevManFile, parse_data_package, parse_revman
+from metacore.data.table import StudyTable
 from metacore.errors import DataError, OptionError
 from metacore.models.effects import EffectSizes, compute_effects
 from metacore.models.mh import pool_mh, pool_peto
@@ -166,25 +167,35 @@ class Outcome:
 
     @property
     def table(self) -> pd.DataFrame:
-        """The canonical study table (``study``, the kind's columns, ``subgroup``,
-        ``include``), as :func:`metacore.compute_effects` takes it."""
+        """The canonical study table (``study``, the kind's columns, ``subgroup`` when the
+        outcome has subgroups, ``include``), as :func:`metacore.compute_effects` takes it."""
         names = dict(self.names)
-        cols = KINDS[self.kind]
-        records = []
-        for r in self.rows:
-            values = dict(r.values)
-            rec = {"study": names.get(r.study_id, r.study_id)}
-            rec |= {c: values.get(c) for c in cols}
-            rec |= {"subgroup": r.subgroup, "include": r.include}
-            records.append(rec)
-        frame = pd.DataFrame(records, columns=["study", *cols, "subgroup", "include"])
-        for c in cols:
-            frame[c] = pd.to_numeric(frame[c]).astype(float)
-        if records:   # columns no row fills (arm totals of generic data) are left out
-            frame = frame.drop(columns=[c for c in cols if frame[c].isna().all()])
-        if not self.subgroups:
-            frame = frame.drop(columns="subgroup")
-        return frame
+        values = [dict(r.values) for r in self.rows]
+        data: dict[str, object] = {"study": [names.get(r.study_id, r.study_id)
+                                             for r in self.rows]}
+        for c in KINDS[self.kind]:
+            col = np.array([np.nan if v.get(c) is None else v[c] for v in values], float)
+            if not self.rows or not np.isnan(col).all():   # columns no row fills are left out
+                data[c] = col
+        if self.subgroups:
+            data["subgroup"] = [r.subgroup for r in self.rows]
+        data["include"] = np.array([r.include for r in self.rows], bool)
+        return pd.DataFrame(data)
+
+    def _study_table(self, subgroup: str | None) -> StudyTable:
+        # Already canonical and numeric: handed to the models as a StudyTable, so the
+        # column guessing of uploads is skipped (a review of hundreds of outcomes).
+        data = self.table
+        if subgroup is not None:
+            if subgroup not in self.subgroups:
+                raise OptionError(f"Outcome '{self.name}' has no subgroup '{subgroup}'.")
+            data = data[data["subgroup"] == subgroup].reset_index(drop=True)
+        if data.empty or not data["include"].any():
+            raise DataError(f"Outcome '{self.name}' has no study rows to analyse.")
+        if self.kind == "oe":
+            data["yi"] = np.nan   # (O - E) / V, computed by compute_effects
+        data.insert(0, "row", np.arange(1, len(data) + 1))
+        return StudyTable(data, {c: c for c in data.columns if c != "row"})
 
     @property
     def participants(self) -> int | None:
@@ -206,20 +217,12 @@ class Outcome:
 
     def effects(self, subgroup: str | None = None) -> EffectSizes:
         """Study effect sizes (escalc's) for the outcome or one subgroup."""
-        table = self._table_for(subgroup)
+        return self._effects(self._study_table(subgroup))
+
+    def _effects(self, table: StudyTable) -> EffectSizes:
         if self.kind in ("generic", "oe"):
             return compute_effects(table, "GEN", scale=self.scale, label=self.label)
         return compute_effects(table, self.measure)
-
-    def _table_for(self, subgroup: str | None) -> pd.DataFrame:
-        table = self.table
-        if subgroup is not None:
-            if subgroup not in self.subgroups:
-                raise OptionError(f"Outcome '{self.name}' has no subgroup '{subgroup}'.")
-            table = table[table["subgroup"] == subgroup].reset_index(drop=True)
-        if table.empty or not table["include"].any():
-            raise DataError(f"Outcome '{self.name}' has no study rows to analyse.")
-        return table
 
     def analyse(self, subgroup: str | None = None) -> PoolResult:
         """The fit the outcome's settings ask for (metafor's equivalent in brackets):
@@ -236,12 +239,12 @@ class Outcome:
         >>> round(o.analyse().natural()["estimate"], 4)
         0.5931
         """
-        table = self._table_for(subgroup)
+        table = self._study_table(subgroup)
         if self.model == "common" and self.kind == "binary" and self.method == "MH":
             return pool_mh(table, self.measure, level=self.level)
         if self.model == "common" and self.kind == "binary" and self.method == "PETO":
             return pool_peto(table, level=self.level)
-        return pool(self.effects(subgroup), model=self.model, tau2_method=self.tau2_method,
+        return pool(self._effects(table), model=self.model, tau2_method=self.tau2_method,
                     level=self.level)
 
     def analyse_subgroups(self) -> dict[str, PoolResult]:
