@@ -138,3 +138,17 @@ def test_review_rob_table_uses_the_outcome_weights():
     assert sum(weights.values()) == pytest.approx(100.0)
     assert weights["STD-Adams-1998"] == pytest.approx(res.weights[0])
     assert isinstance(table, RobTable) and dict(table.names)["STD-Adams-1998"] == "Adams 1998"
+
+
+def test_review_takes_a_robvis_table_by_study_name():
+    from pathlib import Path
+    rev = mc.read_revman(Path(__file__).parent / "reference" / "revman" / "review_full.rm5")
+    frame = ROBVIS.assign(Study=["Adams 1998", "Brown 2003", "Chen 2010", "Diaz 2015"])
+    rev = rev.with_robvis(frame, "rob2", outcome_id="CMP-001.01")
+    table = rev.rob_table("rob2", "CMP-001.01")
+    assert [a.study_id for a in table.assessments] == ["STD-Adams-1998", "STD-Brown-2003",
+                                                       "STD-Chen-2010", "STD-Diaz-2015"]
+    assert table.assessments[3].overall.level == "High"
+    assert mc.review_from_json(mc.review_to_json(rev)) == rev
+    with pytest.raises(mc.DataError, match="does not have: Study 1"):
+        rev.with_robvis(ROBVIS, "rob2")

@@ -36,7 +36,7 @@ from metacore.models.effects import EffectSizes, compute_effects
 from metacore.models.mh import pool_mh, pool_peto
 from metacore.models.pooling import PoolResult, pool
 from metacore.review.grade import DOWN, UP, Grade, Rating, Suggestion, suggest
-from metacore.review.rob import TOOLS, Judgement, RobAssessment, RobTable
+from metacore.review.rob import TOOLS, Judgement, RobAssessment, RobTable, read_robvis
 
 __all__ = ["FORMAT", "KINDS", "Comparison", "Outcome", "Review", "Study", "StudyRow",
            "SubgroupTest", "read_revman", "review_data_rows", "review_from_json", "review_overall",
@@ -553,6 +553,24 @@ class Review:
             what = "at low risk of bias" if keep == "low" else "that is not at high risk of bias"
             raise DataError(f"Outcome '{o.name}' has no study {what} ({TOOLS[tool].name}).")
         return replace(o, rows=rows).analyse()
+
+    def with_robvis(self, frame: pd.DataFrame, tool: str, outcome_id: str = "") -> Review:
+        """A review with the judgements of a robvis-style table (Study, D1…Dk, Overall,
+        Weight; studies by name) added; a name the review does not have is refused."""
+        table = read_robvis(frame, tool)
+        ids = {s.name: s.id for s in self.studies}
+        unknown = [a.study_id for a in table.assessments if a.study_id not in ids]
+        if unknown:
+            raise DataError(f"The risk-of-bias table names {len(unknown)} "
+                            f"stud{'y' if len(unknown) == 1 else 'ies'} the review does not "
+                            f"have: {', '.join(unknown[:5])}. Use the review's study names.")
+        if outcome_id and not TOOLS[tool].per_result:
+            raise OptionError(f"{TOOLS[tool].name} judges studies, not results: give no "
+                              "outcome.")
+        rev = self
+        for a in table.assessments:
+            rev = rev.with_rob(replace(a, study_id=ids[a.study_id], outcome_id=outcome_id))
+        return rev
 
     def with_grade(self, grade: Grade) -> Review:
         """A review with the outcome's GRADE rating set."""
