@@ -80,6 +80,13 @@ def test_equal_to_the_stored_totals(key):
     assert cmp["difference"].abs().max() < 1e-9
 
 
+def test_stored_note_names_known_differences():
+    assert REV.outcome("CMP-001.01").stored_note == ""
+    assert "3.94" in REV.outcome("CMP-001.06").stored_note
+    assert "Q around the Mantel-Haenszel" in REV.outcome("CMP-001.04").stored_note
+    assert REV.outcome("CMP-001.06").compare_stored().empty   # the file stored none
+
+
 def test_table_is_canonical_and_names_follow_a_rename():
     o = REV.outcome("CMP-001.01")
     assert list(o.table.columns) == ["study", "events_t", "n_t", "events_c", "n_c", "include"]

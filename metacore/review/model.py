@@ -266,6 +266,27 @@ class Outcome:
         return SubgroupTest(q, df, float(special.chdtrc(df, q)),
                             max(0.0, 100 * (q - df) / q) if q > 0 else 0.0)
 
+    @property
+    def stored_note(self) -> str:
+        """Why RevMan's stored totals may differ from ours for this outcome ("" when both
+        follow the same method)."""
+        notes = []
+        if self.measure == "SMD":
+            notes.append("RevMan 5 gives Hedges' g the variance (n1+n2)/(n1·n2) + "
+                         "g²/(2(n1+n2−3.94)); metafor (and metacore) use "
+                         "1/n1 + 1/n2 + g²/(2(n1+n2))")
+        if self.method == "MH" and self.model == "random":
+            notes.append("RevMan 5 computes the DerSimonian–Laird τ² from a Q around the "
+                         "Mantel-Haenszel estimate; metafor's rma(method=\"DL\") uses the "
+                         "inverse-variance one")
+        cells = [dict(r.values) for r in self.rows]
+        if self.kind == "binary" and self.method == "MH" and any(
+                v.get(e) == 0 or v.get(e) == v.get(n)
+                for v in cells for e, n in (("events_t", "n_t"), ("events_c", "n_c"))):
+            notes.append("a study has a zero cell: RevMan 5 adds 0.5 inside the "
+                         "Mantel-Haenszel sums, metafor's rma.mh does not")
+        return "; ".join(notes) + ("." if notes else "")
+
     def compare_stored(self) -> pd.DataFrame:
         """Ours beside RevMan's stored totals: ``statistic ours revman difference``
         (estimates on the natural scale); empty when the file stored none."""
