@@ -24,6 +24,7 @@ from metacore.batch.causal import causal_many
 from metacore.batch.cluster import cluster_meta_batch
 from metacore.batch.pool import pool_batch
 from metacore.data import datasets, io
+from metacore.data.revman import RevManError
 from metacore.data.table import ALIASES, StudyTable, generic_scale, map_columns, standardize
 from metacore.diagnostics.influence import baujat, cumulative, gosh, influence
 from metacore.diagnostics.network import (
@@ -64,7 +65,24 @@ from metacore.models.robust import RobustResult, dependence_table, robust
 from metacore.models.subgroups import GroupResult, SubgroupResult, subgroups
 from metacore.models.tau2 import ESTIMATORS, TAU2_LABELS, Interval
 from metacore.report import export
-from metacore.review.sof import SummaryOfFindings, summary_of_findings
+from metacore.review.grade import Grade, Rating, Suggestion
+from metacore.review.model import (
+    Comparison,
+    Outcome,
+    Review,
+    Study,
+    StudyRow,
+    read_revman,
+    review_from_json,
+    review_to_json,
+)
+from metacore.review.rob import RobAssessment, RobTable, read_robvis
+from metacore.review.sof import (
+    ReviewSummary,
+    SummaryOfFindings,
+    review_summary,
+    summary_of_findings,
+)
 
 _moved.install()
 
@@ -86,6 +104,9 @@ __all__ = [
     "network", "NetworkResult", "NetworkGeometry", "network_script", "DesignDecomposition",
     "decomp_design", "netsplit", "netcontrib", "network_leave_one_out", "comparison_adjusted",
     "league_grid",
+    "read_revman", "RevManError", "Review", "Comparison", "Outcome", "Study", "StudyRow",
+    "review_to_json", "review_from_json", "RobAssessment", "RobTable", "read_robvis", "Grade",
+    "Rating", "Suggestion", "ReviewSummary", "review_summary",
 ]
 
 

@@ -20,7 +20,8 @@ from metacore.models.effects import EffectSizes
 from metacore.models.pooling import PoolResult
 from metacore.numbers import format_effect
 
-__all__ = ["CERTAINTY", "SummaryOfFindings", "corresponding_risk", "nnt_text",
+__all__ = ["CERTAINTY", "MAX_SOF_OUTCOMES", "ReviewSummary", "SummaryOfFindings",
+           "corresponding_risk", "nnt_text", "review_summary",
            "summary_of_findings"]
 
 #: GRADE's four levels of certainty, with the symbols GRADEpro prints.
@@ -226,3 +227,113 @@ def summary_of_findings(effects: EffectSizes, result: PoolResult, *, outcome: st
 
 def _hl(x: float, unit: str) -> str:
     return f"{format_effect(abs(x))}{unit} {'higher' if x >= 0 else 'lower'}"
+
+
+# --- the whole review: one GRADEpro-style table per comparison ----------------------------
+
+#: GRADE advises at most seven outcomes in a summary-of-findings table.
+MAX_SOF_OUTCOMES = 7
+
+
+@dataclass(frozen=True)
+class ReviewSummary:
+    """A comparison's summary-of-findings table: one row per chosen outcome, with the
+    GRADE footnotes numbered in order of appearance (``footnotes[i]`` is note i + 1)."""
+
+    comparison: str
+    rows: tuple[SummaryOfFindings, ...]
+    notes: tuple[tuple[int, ...], ...]
+    footnotes: tuple[str, ...]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table with GRADEpro's columns (binary risks per 1,000; continuous outcomes
+        as differences in their units)."""
+        out = []
+        for row, marks in zip(self.rows, self.notes, strict=False):
+            sup = "".join(f"^{m}" for m in marks)
+            n = "" if row.participants is None else \
+                f"{row.participants:,}".replace(",", "\u2009")
+            cert = CERTAINTY.get(row.certainty, row.certainty) or "not rated"
+            if row.kind == "binary":
+                lo, hi = row.corresponding_ci
+                assumed = f"{_per1000(row.assumed)} per 1,000"
+                with_int = (f"{_per1000(row.corresponding)} per 1,000 "
+                            f"({_per1000(lo)} to {_per1000(hi)})")
+                relative = row.relative
+            elif row.kind == "continuous":
+                assumed, with_int, relative = "—", row.relative, "—"
+            else:
+                assumed, with_int, relative = "—", "—", row.relative
+            out.append({"Outcome": row.outcome, "Assumed risk with control": assumed,
+                        "Risk with intervention": with_int, "Relative effect": relative,
+                        "Participants (studies)": f"{n} ({row.studies} {_plural(row.studies)})"
+                        .strip(),
+                        "Certainty of the evidence (GRADE)": f"{cert}{sup}",
+                        "Comments": row.comments})
+        return pd.DataFrame(out, columns=["Outcome", "Assumed risk with control",
+                                          "Risk with intervention", "Relative effect",
+                                          "Participants (studies)",
+                                          "Certainty of the evidence (GRADE)", "Comments"])
+
+
+def review_summary(review, comparison_id: str, outcome_ids: list[str] | None = None, *,
+                   assumed_risks: dict[str, float] | None = None,
+                   follow_up: dict[str, str] | None = None,
+                   comments: dict[str, str] | None = None,
+                   direction: dict[str, str] | None = None) -> ReviewSummary:
+    """The GRADEpro-style table of one comparison of a :class:`metacore.review.model.Review`.
+
+    Parameters
+    ----------
+    review, comparison_id
+        The review and the comparison the table is for.
+    outcome_ids
+        The outcomes in the order the team wants (default: the comparison's first seven);
+        at most :data:`MAX_SOF_OUTCOMES`.
+    assumed_risks, follow_up, comments, direction
+        Per outcome id: the assumed control risk (default the pooled control-arm risk),
+        the follow-up shown under the outcome's name, a comment, ``"desirable"`` outcomes.
+
+    Examples
+    --------
+    >>> from metacore.review.model import Outcome, Review, StudyRow
+    >>> rev = Review("Demo").add_study("A").add_study("B").add_comparison("X vs Y")
+    >>> o = Outcome("", "Death", "binary", "RR", rows=(
+    ...     StudyRow("STD-001", (("events_t", 4.0), ("n_t", 50.0), ("events_c", 9.0),
+    ...                          ("n_c", 50.0))),
+    ...     StudyRow("STD-002", (("events_t", 10.0), ("n_t", 80.0), ("events_c", 15.0),
+    ...                          ("n_c", 82.0)))))
+    >>> rev = rev.add_outcome("CMP-001", o)
+    >>> review_summary(rev, "CMP-001").to_frame().loc[0, "Assumed risk with control"]
+    '182 per 1,000'
+    """
+    comp = review.comparison(comparison_id)
+    ids = [o.id for o in comp.outcomes][:MAX_SOF_OUTCOMES] if outcome_ids is None \
+        else list(outcome_ids)
+    if len(ids) > MAX_SOF_OUTCOMES:
+        raise OptionError(f"A summary-of-findings table holds at most {MAX_SOF_OUTCOMES} "
+                          f"outcomes (GRADE's advice); {len(ids)} were chosen.")
+    known = {o.id for o in comp.outcomes}
+    for oid in ids:
+        if oid not in known:
+            raise OptionError(f"Outcome '{oid}' is not in the comparison '{comp.name}'.")
+    assumed_risks, follow_up = assumed_risks or {}, follow_up or {}
+    comments, direction = comments or {}, direction or {}
+    rows, notes, footnotes = [], [], []
+    for oid in ids:
+        o = review.outcome(oid)
+        grade = review.grade(oid)
+        name = o.name + (f" (follow-up: {follow_up[oid]})" if follow_up.get(oid) else "")
+        row = summary_of_findings(o.effects(), o.analyse(), outcome=name,
+                                  assumed_risk=assumed_risks.get(oid),
+                                  direction=direction.get(oid, "undesirable"),
+                                  certainty=grade.certainty if grade else "not rated",
+                                  units=o.units, comments=comments.get(oid, ""))
+        marks = []
+        for text in (grade.footnotes if grade else ()):
+            if text not in footnotes:
+                footnotes.append(text)
+            marks.append(footnotes.index(text) + 1)
+        rows.append(row)
+        notes.append(tuple(marks))
+    return ReviewSummary(comp.name, tuple(rows), tuple(notes), tuple(footnotes))

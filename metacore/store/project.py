@@ -216,6 +216,10 @@ def from_json(text: str | bytes) -> Project:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise DataError("This is not a metacore project file (its 'format' is not "
                         f"'{FORMAT}').")
+    if doc.get("kind", "analysis") != "analysis":
+        # a whole review shares the format; metacore.review_from_json reads it
+        raise DataError(f"This project file holds a {str(doc.get('kind'))[:20]!r}, not one "
+                        "analysis: open it as a review.")
     if not isinstance(doc.get("version"), int) or doc["version"] > VERSION or doc["version"] < 1:
         raise DataError(f"This project file has format version {doc.get('version')!r}; this "
                         f"metacore reads version {VERSION}.")

@@ -14,6 +14,7 @@ from metacore.report.charts.causal import (
 from metacore.report.charts.cluster import cluster_map_chart, coclustering_chart, prob_c_chart
 from metacore.report.charts.common import MAX_LABEL, clip_label, nice_ticks
 from metacore.report.charts.forest import MAX_FOREST_STUDIES, forest_chart, forest_frame
+from metacore.report.charts.rob import ROB_COLOURS, rob_summary_chart, traffic_light_chart
 from metacore.report.charts.sensitivity import estimator_chart, leave_one_out_chart
 from metacore.report.charts.shrinkage import shrinkage_chart
 from metacore.report.charts.smallstudy import baujat_chart, funnel_chart, gosh_chart
@@ -24,4 +25,5 @@ __all__ = ["MAX_FOREST_STUDIES", "MAX_LABEL", "METHOD_COLORS", "clip_label", "co
            "interval_rows_chart", "leave_one_out_chart", "many_scatter", "nice_ticks",
            "shrinkage_chart", "simulation_chart", "bubble_chart", "level_chart",
            "subgroup_forest_chart", "baujat_chart", "funnel_chart", "gosh_chart",
-           "cluster_map_chart", "coclustering_chart", "prob_c_chart"]
+           "cluster_map_chart", "coclustering_chart", "prob_c_chart", "ROB_COLOURS",
+           "rob_summary_chart", "traffic_light_chart"]
