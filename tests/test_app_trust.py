@@ -363,3 +363,26 @@ def test_a_long_method_header_wraps_instead_of_overprinting():
     assert '"IV, Random (REML, HKSJ), 95% CI"' not in texts[0]
     assert texts[0].count('"IV, Random (REML, HKSJ),"') == 2 and '"95% CI"' in texts[0]
     assert texts[1].count('"IV, Random (REML),"') == 2
+
+
+def test_a_project_file_brings_its_name_and_labels():
+    at = AppTest.from_string(
+        "import streamlit as st\n"
+        "import metacore as mc\n"
+        "from metacore.store.project import Project\n"
+        "from ui import persist\n"
+        "from ui.page import setup\n"
+        "setup()\n"
+        "if st.button('open', key='open'):\n"
+        "    persist.offer(Project(mc.datasets.load('seed000'), name='Course example',\n"
+        "                  settings={'arm_t': 'Treated', 'report_title': 'Lecture 1'}),\n"
+        "                  'the project file x.json', keep_settings=False)\n",
+        default_timeout=TIMEOUT).run()
+    _describe(at)
+    at.button(key="open").click().run()
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["analysis_name"] == "Course example"
+    assert at.session_state["arm_t"] == "Treated"
+    assert at.session_state["report_title"] == "Lecture 1"
+    assert at.session_state["fav_left"] == ""

@@ -101,8 +101,10 @@ def apply(project: Project, analysis_id: str | None = None, version: int | None 
     # a link session lasts until another table is loaded (state.set_table sets a new
     # _loaded_digest; edits and what-if changes do not)
     s["_link_loaded"] = s.get("_loaded_digest") if link else None
-    # the name box may already be drawn in this run: it takes the name on the next one
-    s["_name_next"] = project.name if (analysis_id or link) else ""
+    # the name box may already be drawn in this run: it takes the name on the next one;
+    # a saved analysis, a link and a project file (which brings its settings) bring their
+    # name, an upload or paste starts unnamed
+    s["_name_next"] = project.name if (analysis_id or link or not keep_settings) else ""
     _address()
 
 

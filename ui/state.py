@@ -41,6 +41,11 @@ PLOT_KEYS = ("forest_style", "forest_font", "arm_t", "arm_c", "fav_left", "fav_r
 TABLE_LABELS = (GEN_SCALE, GEN_LABEL, "arm_t", "arm_c", "fav_left", "fav_right",
                 "sof_outcome", "sof_certainty", "sof_acr", "sof_units", "sof_comments",
                 "report_title", "analysis_name")
+#: Empty values of the labels that have no entry in DEFAULTS (their widgets' defaults).
+LABEL_DEFAULTS = {"sof_outcome": "", "sof_certainty": "not rated", "sof_acr": None,
+                  "sof_units": "", "sof_comments": "", "report_title": "",
+                  "analysis_name": ""}
+_LABELS_NEXT = "_labels_next"
 LEVELS = (0.8, 0.9, 0.95, 0.99)
 
 #: Every setting a preset concerns: a preset sets each of them, so nothing chosen before
@@ -109,17 +114,16 @@ def set_table(table: pd.DataFrame, source: str, example: str | None = None) -> N
 
 
 def _forget_labels() -> None:
-    """Drop what described the previous table. A widget already drawn in this run cannot
-    be set, but its value can be deleted: it is drawn empty (or at its default) next run."""
+    """Reset what described the previous table. A widget already drawn in this run cannot
+    be set (and a deleted value would come back from the browser), so its reset waits for
+    the start of the next run (:func:`init`), before any widget is drawn."""
     s = st.session_state
     for key in TABLE_LABELS:
-        s.pop(key, None)
-    for key in TABLE_LABELS:
-        if key in DEFAULTS:
-            try:
-                s[key] = copy.deepcopy(DEFAULTS[key])
-            except StreamlitAPIException:   # drawn this run: init() sets it next
-                pass
+        value = copy.deepcopy(DEFAULTS.get(key, LABEL_DEFAULTS.get(key)))
+        try:
+            s[key] = value
+        except StreamlitAPIException:
+            s.setdefault(_LABELS_NEXT, {})[key] = value
 
 
 def has_edits() -> bool:
@@ -156,6 +160,8 @@ def resolve_pending(replace: bool) -> None:
 
 def init() -> None:
     """Set defaults once per session and load the default dataset."""
+    for key, value in st.session_state.pop(_LABELS_NEXT, {}).items():
+        st.session_state[key] = value
     for key, value in DEFAULTS.items():
         if key not in st.session_state:   # a copy: no session may share a default list
             st.session_state[key] = copy.deepcopy(value)
