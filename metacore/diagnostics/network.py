@@ -19,10 +19,10 @@ import pandas as pd
 from scipy import special
 
 from metacore.errors import DataError, OptionError
+from metacore.models.metareg import wls
 from metacore.models.network import (
     NetworkResult,
     _whiten,
-    _wls,
     network_from_studies,
     study_transform,
 )
@@ -123,7 +123,7 @@ def decomp_design(result: NetworkResult) -> DesignDecomposition:
     Xi, designs = _interaction_design(studies)
     w0 = 1.0 / wh.lam
     k, p = wh.X.shape
-    beta_i, inv_i, q_within = _wls(Xi, wh.y, w0)
+    beta_i, inv_i, q_within = wls(Xi, wh.y, w0)
     q_total = result.q
     df_total = k - p
     df_within = k - Xi.shape[1]
@@ -143,7 +143,7 @@ def decomp_design(result: NetworkResult) -> DesignDecomposition:
     else:
         tau2w = 0.0
     w = 1.0 / (wh.lam + tau2w)
-    q_rand = _wls(wh.X, wh.y, w)[2] - _wls(Xi, wh.y, w)[2]
+    q_rand = wls(wh.X, wh.y, w)[2] - wls(Xi, wh.y, w)[2]
     table = pd.DataFrame({"source": ["total", "within designs", "between designs"],
                           "q": [q_total, q_within, q_between],
                           "df": [df_total, df_within, df_between],
@@ -241,7 +241,7 @@ def _design_level(result: NetworkResult) -> tuple[np.ndarray, np.ndarray, np.nda
     wh = _whiten(studies, treatments[1:])
     Xi, designs = _interaction_design(studies)
     tau2 = result.tau2 if result.model == "random" else 0.0
-    beta, cov, _ = _wls(Xi, wh.y, 1.0 / (wh.lam + tau2))
+    beta, cov, _ = wls(Xi, wh.y, 1.0 / (wh.lam + tau2))
     col = {t: i for i, t in enumerate(treatments[1:])}
     order = {t: i for i, t in enumerate(treatments)}
     rows, labels = [], []

@@ -109,7 +109,7 @@ def design_matrix(data: pd.DataFrame, mods: Sequence[str], *, intercept: bool = 
 
 # --- fits for a given design -----------------------------------------------------------
 
-def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def wls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Weighted least squares: (beta, (X'WX)^-1, residual quadratic form y'Py)."""
     Xw = X * w[:, None]
     inv = np.linalg.inv(X.T @ Xw)
@@ -125,7 +125,7 @@ def _trace_p(X: np.ndarray, w: np.ndarray, inv: np.ndarray) -> float:
 
 def _loglik(tau2: float, X: np.ndarray, y: np.ndarray, v: np.ndarray, reml: bool) -> float:
     w = 1.0 / (v + tau2)
-    _, inv, rss = _wls(X, y, w)
+    _, inv, rss = wls(X, y, w)
     ll = -0.5 * float(np.log(v + tau2).sum()) - 0.5 * rss
     if reml:
         ll -= 0.5 * float(np.linalg.slogdet(np.linalg.inv(inv))[1])
@@ -135,13 +135,13 @@ def _loglik(tau2: float, X: np.ndarray, y: np.ndarray, v: np.ndarray, reml: bool
 def _score(tau2: float, X: np.ndarray, y: np.ndarray, v: np.ndarray, reml: bool) -> float:
     """d loglik / d tau^2 (times 2): y'PPy - tr(W) (ML) or - tr(P) (REML)."""
     w = 1.0 / (v + tau2)
-    beta, inv, _ = _wls(X, y, w)
+    beta, inv, _ = wls(X, y, w)
     py = w * (y - X @ beta)
     return float(py @ py) - (_trace_p(X, w, inv) if reml else float(w.sum()))
 
 
 def _q_gen(tau2: float, X: np.ndarray, y: np.ndarray, v: np.ndarray) -> float:
-    return _wls(X, y, 1.0 / (v + tau2))[2]
+    return wls(X, y, 1.0 / (v + tau2))[2]
 
 
 def _likelihood_tau2(X, y, v, reml: bool) -> tuple[float, str]:
@@ -171,14 +171,14 @@ def estimate_tau2_mods(X: np.ndarray, y: np.ndarray, v: np.ndarray,
     k, p = X.shape
     if method == "DL":
         w = 1.0 / v
-        _, inv, rss = _wls(X, y, w)
+        _, inv, rss = wls(X, y, w)
         return max(0.0, (rss - (k - p)) / _trace_p(X, w, inv)), ""
     if method == "HS":
         w = 1.0 / v
-        rss = _wls(X, y, w)[2]
+        rss = wls(X, y, w)[2]
         return max(0.0, (rss - k) / float(w.sum())), ""
     if method == "HE":
-        _, inv, rss = _wls(X, y, np.ones(k))
+        _, inv, rss = wls(X, y, np.ones(k))
         hat = np.einsum("ij,jk,ik->i", X, inv, X)        # diagonal of X (X'X)^-1 X'
         tr_pv = float(np.sum((1.0 - hat) * v))
         return max(0.0, (rss - tr_pv) / (k - p)), ""
@@ -186,7 +186,7 @@ def estimate_tau2_mods(X: np.ndarray, y: np.ndarray, v: np.ndarray,
         tau0 = float(np.var(y))                           # var(y) (k - 1) / k
         if tau0 <= 0:
             return 0.0, "All estimates are identical, so the Sidik-Jonkman start is 0."
-        rss = _wls(X, y, 1.0 / (v + tau0))[2]
+        rss = wls(X, y, 1.0 / (v + tau0))[2]
         return tau0 * rss / (k - p), ""
     if method in ("ML", "REML"):
         return _likelihood_tau2(X, y, v, method == "REML")
@@ -226,7 +226,7 @@ def fit_mixed(X: np.ndarray, y: np.ndarray, v: np.ndarray, *, tau2_method: str =
         if note:
             notes.append(note)
     w = 1.0 / (v + t2)
-    beta, vcov, rss = _wls(X, y, w)
+    beta, vcov, rss = wls(X, y, w)
     alpha = 1 - level
     df = None
     if ci_method == "hksj" and k > p:
@@ -238,7 +238,7 @@ def fit_mixed(X: np.ndarray, y: np.ndarray, v: np.ndarray, *, tau2_method: str =
     else:
         crit = float(special.ndtri(1 - alpha / 2))
     w0 = 1.0 / v
-    _, inv0, qe = _wls(X, y, w0)
+    _, inv0, qe = wls(X, y, w0)
     s2 = (k - p) / _trace_p(X, w0, inv0) if k > p else float(v.min())
     return MixedFit(beta=beta, vcov=vcov, tau2=t2, df=df, crit=crit, qe=qe, qe_df=k - p,
                     s2_typical=s2, notes=tuple(notes))

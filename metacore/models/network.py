@@ -27,6 +27,7 @@ from scipy import optimize, special
 from metacore.data.table import normalize_name
 from metacore.errors import DataError, MeasureError, OptionError
 from metacore.models.effects import MEASURE_LABELS, RATIO_MEASURES, Exclusion
+from metacore.models.metareg import wls
 from metacore.numbers import format_p
 
 __all__ = [
@@ -524,19 +525,10 @@ def _whiten(studies: Sequence[NetworkStudy], others: Sequence[str]) -> _Whitened
     return _Whitened(X, y_arr, lam_arr, np.array(owner))
 
 
-def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Weighted least squares: (beta, (X'WX)^-1, residual quadratic form)."""
-    Xw = X * w[:, None]
-    inv = np.linalg.inv(X.T @ Xw)
-    beta = inv @ (Xw.T @ y)
-    r = y - X @ beta
-    return beta, inv, float(r @ (w * r))
-
-
 def _score(tau2: float, X: np.ndarray, y: np.ndarray, lam: np.ndarray, reml: bool) -> float:
     """d loglik / d tau^2 (times 2): y'PPy - tr(P) (REML) or - tr(W) (ML)."""
     w = 1.0 / (lam + tau2)
-    beta, inv, _ = _wls(X, y, w)
+    beta, inv, _ = wls(X, y, w)
     py = w * (y - X @ beta)
     if reml:
         trace = float(w.sum() - np.einsum("ij,ji->", inv, (X * (w * w)[:, None]).T @ X))
@@ -566,7 +558,7 @@ def _scores(grid: np.ndarray, X: np.ndarray, y: np.ndarray, lam: np.ndarray,
 
 def _loglik(tau2: float, X: np.ndarray, y: np.ndarray, lam: np.ndarray, reml: bool) -> float:
     w = 1.0 / (lam + tau2)
-    _, inv, rss = _wls(X, y, w)
+    _, inv, rss = wls(X, y, w)
     ll = -0.5 * float(np.log(lam + tau2).sum()) - 0.5 * rss
     if reml:
         ll += 0.5 * float(np.linalg.slogdet(inv)[1])
@@ -636,7 +628,7 @@ def _likelihood_tau2(wh: _Whitened, reml: bool) -> tuple[float, str]:
     if dfree <= 0:
         return 0.0, ("τ² cannot be estimated: the network has no more comparisons than "
                      "treatment effects (no heterogeneity degrees of freedom); τ² is set to 0.")
-    rss_ols = _wls(X, y, np.ones(k))[2]
+    rss_ols = wls(X, y, np.ones(k))[2]
     upper = 1.01 * max(float(lam.max()), 2.0 * rss_ols / dfree, 1e-12)
     lower = max(1e-4 * float(lam.min()), upper * 1e-16)
     grid = np.exp(_UNIT_GRID * math.log(upper / lower)) * lower
@@ -666,7 +658,7 @@ def _dl_tau2(wh: _Whitened) -> float:
     if k <= p:
         return 0.0
     w = 1.0 / wh.lam
-    _, inv, q = _wls(wh.X, wh.y, w)
+    _, inv, q = wls(wh.X, wh.y, w)
     tr = float(w.sum() - np.einsum("ij,ji->", inv, (wh.X * (w * w)[:, None]).T @ wh.X))
     return max(0.0, (q - (k - p)) / tr)
 
@@ -693,7 +685,7 @@ def fit_network(studies: Sequence[NetworkStudy], treatments: Sequence[str], *,
     wh = _whiten(studies, treatments[1:])
     k, p = wh.X.shape
     notes: list[str] = []
-    q = _wls(wh.X, wh.y, 1.0 / wh.lam)[2]
+    q = wls(wh.X, wh.y, 1.0 / wh.lam)[2]
     if model == "common":
         t2 = 0.0
     elif tau2 is not None:
@@ -709,7 +701,7 @@ def fit_network(studies: Sequence[NetworkStudy], treatments: Sequence[str], *,
         if note:
             notes.append(note)
     w = 1.0 / (wh.lam + t2)
-    beta, vcov, rss = _wls(wh.X, wh.y, w)
+    beta, vcov, rss = wls(wh.X, wh.y, w)
     s2 = 1.0
     scaled = vcov
     if ci_method == "hksj":
