@@ -14,13 +14,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import best_of  # noqa: E402
+
 import metacore as mc  # noqa: E402
 
 
@@ -35,14 +37,6 @@ def table(clusters: int, per: int, seed: int = 28) -> pd.DataFrame:
     return pd.DataFrame({"study": [f"S{c}-{e}" for c, e in zip(cl, es, strict=True)],
                          "cluster": cl, "esid": es, "yi": yi, "vi": vi})
 
-
-def best_of(fn, n: int = 5) -> float:
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def metafor_seconds(csv: str, code: str) -> list[float] | None:

@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 # The network's matrices are small (p = treatments - 1): OpenBLAS threads only add contention
@@ -31,6 +30,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import best_of  # noqa: E402
+
 import metacore as mc  # noqa: E402
 
 R_FIT = r"""
@@ -84,14 +86,6 @@ def simulate(k: int, n_treat: int, seed: int = 27) -> pd.DataFrame:
                          "events": int(rng.binomial(n, p)), "n": n})
     return pd.DataFrame(rows)
 
-
-def best_of(fn, n: int = 5) -> float:
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def metafor(arms: pd.DataFrame, reps: int) -> dict | None:

@@ -15,12 +15,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import best_of  # noqa: E402
+
 import metacore as mc  # noqa: E402
 
 KINDS = (("DICH", "MH", "NO", "RR"), ("DICH", "IV", "YES", "OR"),
@@ -103,22 +105,14 @@ def metafor_seconds(code: str) -> float | None:
         return None
 
 
-def best_of(fn, n: int = 3) -> float:
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
 
 def main() -> None:
     data, plan = synthetic()
     print(f"machine: 2 cores; best of 3; a review of {len(plan)} outcomes x 20 studies "
           f"({len(data) / 2**20:.1f} MB of RevMan 5 XML)\n")
-    read = best_of(lambda: mc.read_revman(data))
+    read = best_of(lambda: mc.read_revman(data), n=3)
     rev = mc.read_revman(data)
-    fits = best_of(lambda: [o.analyse() for o in rev.outcomes])
+    fits = best_of(lambda: [o.analyse() for o in rev.outcomes], n=3)
     print(f"metacore: read {read:.3f} s, analyse every outcome {fits:.3f} s "
           f"({1e3 * fits / len(plan):.2f} ms per outcome)")
     r = metafor_seconds(r_code(plan))

@@ -12,13 +12,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import best_of  # noqa: E402
+
 import metacore as mc  # noqa: E402
 
 
@@ -26,14 +28,6 @@ def table(k: int, seed: int = 1) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame({"yi": rng.normal(0.2, 0.3, k), "vi": rng.uniform(0.01, 0.1, k)})
 
-
-def best_of(fn, n: int = 5) -> float:
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def metafor_seconds(code: str) -> float | None:
