@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8501
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench chromium nginx r hall reference clean
+.PHONY: run test lint bench chromium nginx postgres r hall reference clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -34,11 +34,15 @@ r:
 nginx:
 	@test -x /usr/sbin/nginx || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nginx-light)
 
+# PostgreSQL server binaries: the store and accounts tests start a throwaway server (Debian's).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends postgresql)
+
 # A lecture hall: one Streamlit process per core behind nginx with sticky sessions (PORT=8080).
 hall: $(VENV)/.runtime nginx
 	$(PY) deploy/hall.py --port $(or $(HALL_PORT),8080)
 
-test: $(VENV)/.dev chromium nginx r
+test: $(VENV)/.dev chromium nginx postgres r
 	$(VENV)/bin/ruff check .
 	$(PY) -c "from metacore.batch import warm_up; warm_up()"
 	METACORE_NO_SKIPS=1 $(PY) -m pytest
