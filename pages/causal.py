@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from metacore.models.causal import geometric_mean_ratio, verdict
+from metacore.models.pooling import CI_LABELS
 from metacore.numbers import format_effect
 from metacore.report.charts import METHOD_COLORS, comparison_chart
 from ui import analysis as an
@@ -108,7 +109,7 @@ for i, (measure, why) in enumerate(verdicts.items()):
             st.success(f"**{names[measure]}** — same direction, same significance, and each "
                        "estimate inside the other's interval.", icon=":material/check_circle:")
 st.caption(f"Classical fits: τ² by {s[state.TAU2]}, "
-           f"{'HKSJ' if s[state.CI] == 'hksj' else 'Wald z'} intervals; level "
+           f"{CI_LABELS.get(s[state.CI], s[state.CI])} intervals; level "
            f"{float(s[state.LEVEL]):.0%}. The survival ratio is compared with the "
            "classical risk ratio of non-events.")
 

@@ -47,7 +47,10 @@ PRESETS: dict[str, dict] = {
 PRESET_HINTS = {
     "metafor defaults": "REML, Wald z, prediction interval, 0.5 added to zero cells",
     "RevMan 5": "DerSimonian-Laird, Wald z, no prediction interval",
-    "Cochrane 2025": "REML, Hartung-Knapp-Sidik-Jonkman, prediction interval",
+    "Cochrane 2025": "REML, Hartung-Knapp-Sidik-Jonkman, prediction interval. Cochrane chose "
+                     "HKSJ because Wald intervals are too narrow with few studies; HKSJ can "
+                     "itself be narrower than Wald when studies agree closely (a note says so) "
+                     "- then report the modified HKSJ as a sensitivity analysis",
 }
 
 

@@ -127,11 +127,66 @@ def metafor_script(table: pd.DataFrame, *, measure: str = "RR", model: str = "ra
             esc = 'escalc(measure = "GEN", yi = yi, vi = vi, data = dat, slab = study)'
         lines.append(f"dat <- {esc}")
         method = "FE" if model == "common" else tau2_method
-        test = "knha" if ci_method == "hksj" else "z"
+        test = {"hksj": "knha", "hksj-adhoc": "adhoc"}.get(ci_method, "z")
+        if ci_method in _META_ADHOC:
+            test = "knha"
         lines.append(f'res <- rma(yi, vi, data = dat, subset = include, method = "{method}", '
                      f'test = "{test}", level = {pct})')
+        if ci_method in _META_ADHOC:
+            lines += _meta_adhoc_lines(ci_method, pct, ratio_out)
+            return "\n".join(lines) + "\n"
     lines += ["res", "predict(res, transf = exp)" if ratio_out else "predict(res)"]
     return "\n".join(lines) + "\n"
+
+
+# meta's adhoc.hakn.ci variants are not in metafor: the script reproduces them from rma fits.
+_META_ADHOC = {"hksj-se": "se", "hksj-ci": "ci", "hksj-iqwig6": "IQWiG6"}
+
+
+_HKSJ_WORDS = {
+    "hksj-adhoc": "with its scale factor floored at 1, so that the interval is never narrower "
+                  "than the Wald interval (modified HKSJ; metafor's test = \"adhoc\")",
+    "hksj-se": "with its standard error floored at the Wald standard error (meta's "
+               "adhoc.hakn.ci = \"se\")",
+    "hksj-ci": "or the Wald interval when that is wider (meta's adhoc.hakn.ci = \"ci\")",
+    "hksj-iqwig6": "with the Wald standard error whenever its interval is narrower than the "
+                   "DerSimonian–Laird Wald interval (IQWiG 2020; meta's adhoc.hakn.ci = "
+                   "\"IQWiG6\")",
+}
+
+
+def _meta_adhoc_lines(ci_method: str, pct: str, ratio_out: bool) -> list[str]:
+    """R lines that turn the HKSJ fit ``res`` into meta's adhoc.hakn.ci variant."""
+    rule = {
+        "hksj-se": ["# HKSJ standard error floored at the Wald one, t(k - 1) (the same interval "
+                    "as metafor's test = \"adhoc\")",
+                    "se <- if (hk$se < wald$se) wald$se else hk$se; crit <- tcrit"],
+        "hksj-ci": ["# the wider of the HKSJ interval and the Wald (z) interval",
+                    "wider <- tcrit * hk$se < zcrit * wald$se",
+                    "se <- if (wider) wald$se else hk$se; crit <- if (wider) zcrit else tcrit"],
+        "hksj-iqwig6": ["# the Wald standard error with t(k - 1) when the HKSJ interval is "
+                        "narrower than the DerSimonian-Laird Wald interval (IQWiG 2020)",
+                        "dl <- update(res, method = \"DL\", test = \"z\")",
+                        "se <- if (tcrit * hk$se < zcrit * dl$se) wald$se else hk$se; "
+                        "crit <- tcrit"],
+    }[ci_method]
+    back = "exp" if ratio_out else "identity"
+    return [
+        f'# meta: metagen(yi, sqrt(vi), method.random.ci = "HK", adhoc.hakn.ci = '
+        f'"{_META_ADHOC[ci_method]}") -- meta is not needed: these lines reproduce it.',
+        "hk <- res; wald <- update(res, test = \"z\")",
+        f"alpha <- 1 - {pct} / 100",
+        "tcrit <- qt(1 - alpha / 2, res$k - 1); zcrit <- qnorm(1 - alpha / 2)",
+        *rule,
+        "est <- as.numeric(res$beta)",
+        f"ci <- {back}(est + c(-1, 1) * crit * se)",
+        "pval <- if (crit == zcrit) 2 * pnorm(-abs(est / se)) else "
+        "2 * pt(-abs(est / se), res$k - 1)",
+        "# prediction interval: meta's default method.predict = \"V\" (t(k - 1), Wald SE)",
+        f"pi <- {back}(est + c(-1, 1) * tcrit * sqrt(wald$se^2 + res$tau2))",
+        f"c(estimate = {back}(est), ci.lb = ci[1], ci.ub = ci[2], pval = pval, "
+        "pi.lb = pi[1], pi.ub = pi[2])",
+    ]
 
 
 def results_record(effects, result, *, cc: float | None = None,
@@ -307,6 +362,11 @@ def methods_text(effects, result) -> tuple[str, list[str]]:
         parts.append(f"The {level} confidence interval and test use the Hartung–Knapp–"
                      f"Sidik–Jonkman method (t distribution with k − 1 degrees of freedom; "
                      f"{cite('hksj', 'Hartung & Knapp 2001; Sidik & Jonkman 2002')}).")
+    elif result.ci_method in _HKSJ_WORDS:
+        parts.append(f"The {level} confidence interval and test use the Hartung–Knapp–"
+                     f"Sidik–Jonkman method "
+                     f"({cite('hksj', 'Hartung & Knapp 2001; Sidik & Jonkman 2002')}) "
+                     f"{_HKSJ_WORDS[result.ci_method]}.")
     elif result.model not in ("MH", "PETO"):
         parts.append(f"The {level} confidence interval and test use the normal distribution "
                      "(Wald).")
