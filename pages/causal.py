@@ -88,7 +88,7 @@ for measure, cmp in results.items():
     if cmp.random is not None:
         verdicts[measure] = verdict(
             (cmp.random.estimate, cmp.random.ci_low, cmp.random.ci_high),
-            (cmp.causal.estimate, cmp.causal.ci_low, cmp.causal.ci_high))
+            (cmp.causal.estimate, cmp.causal.ci_low, cmp.causal.ci_high), measure)
 frame = pd.DataFrame(rows)
 # The chart has its own row: beside the verdicts it was wider than its column.
 if frame.empty:
