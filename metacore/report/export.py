@@ -336,6 +336,9 @@ def methods_text(effects, result) -> tuple[str, list[str]]:
     parts = [f"Studies were combined on the {name} scale"
              + (" (analysed as log ratios and reported back-transformed)" if result.ratio
                 else "") + "."]
+    missing = _not_estimable_words(effects)
+    if missing:
+        parts.append(missing)
     if result.measure in ("SMD",):
         parts.append(f"Standardised mean differences were corrected for small-sample bias "
                      f"(Hedges' g; {cite('hedges', 'Hedges 1981')}).")
@@ -671,6 +674,33 @@ def _cc_words(effects) -> str:
     return f"{effects.cc:g} added {_CC_WORDS.get(effects.cc_to, effects.cc_to)}"
 
 
+def _not_estimable_words(effects) -> str:
+    """One sentence on the trials that give no estimate (RevMan's "Not estimable"), or ""."""
+    from metacore.review.sof import not_estimable
+
+    gone = not_estimable(effects)
+    if gone.empty:
+        return ""
+    whys = []
+    for _, r in gone.iterrows():
+        if {"events_t", "events_c"} <= set(gone.columns) and r["events_t"] == 0 \
+                and r["events_c"] == 0:
+            whys.append("no events in either arm")
+        elif {"events_t", "events_c", "n_t", "n_c"} <= set(gone.columns) \
+                and r["events_t"] == r["n_t"] and r["events_c"] == r["n_c"]:
+            whys.append("every participant had the event in both arms")
+        else:
+            whys.append("no usable estimate or variance")
+    counts = pd.Series(whys).value_counts()
+    why = "; ".join(f"{n} with {w}" if len(counts) > 1 else w for w, n in counts.items())
+    n = len(gone)
+    trials = "trial was" if n == 1 else "trials were"
+    rule = (" (double-zero studies are set to be dropped)"
+            if getattr(effects, "drop00", False) else "")
+    return (f"{n} {trials} not estimable ({why}){rule}: they carry no weight in the pooled "
+            "estimate, and their participants are counted in the summary of findings.")
+
+
 def _studies_table(effects, result) -> tuple[pd.DataFrame, list[str]]:
     """The studies as analysed: their data, effect with CI (natural scale) and weight,
     then the rows left out with the reason."""
@@ -696,10 +726,28 @@ def _studies_table(effects, result) -> tuple[pd.DataFrame, list[str]]:
             f"{format_effect(float(t(y + z * se)))}]")
         row["Weight"] = f"{weights[i]:.1f}%" if math.isfinite(weights[i]) else ""
         rows.append(row)
+    # Excluded rows keep their counts; the not-estimable ones say so, as RevMan prints them.
+    extra = effects.excluded_data
+    by_row = ({int(r): i for i, r in enumerate(extra["row"])} if "row" in extra else {})
+    effect_col = f"{result.name} [{result.level * 100:g}% CI]"
     for (name, reason), r in zip(effects.excluded, effects.excluded_rows, strict=True):
-        rows.append({"Row": r, "Study": name, "Weight": "", "Note": reason})
+        row = {"Row": r, "Study": name, "Weight": "", "Note": reason}
+        if r in by_row:
+            src = extra.iloc[by_row[r]]
+            for c in cols:
+                v = src.get(c)
+                row[c] = f"{float(v):g}" if _is_number(v) else ""
+            if bool(src.get("include", False)):
+                row[effect_col] = "Not estimable"
+        rows.append(row)
     frame = pd.DataFrame(rows)
     if "Note" not in frame:
         frame["Note"] = ""
     frame = frame.fillna("")
     return frame, ["Row", *cols, "Weight"]
+
+
+def _is_number(v: object) -> bool:
+    import numbers
+
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v))
