@@ -232,9 +232,9 @@ def fit_mixed(X: np.ndarray, y: np.ndarray, v: np.ndarray, *, tau2_method: str =
     if ci_method not in ("z", "hksj", "hksj-adhoc"):
         raise OptionError(
             f"The confidence-interval method '{ci_method}' (one of meta's adhoc.hakn.ci "
-            "variants) is defined for a pooled mean only; for meta-regression, and for "
-            "subgroups with a common τ², choose 'hksj' or 'hksj-adhoc' (metafor's "
-            "test='adhoc').")
+            "variants) is defined for a pooled mean only; for meta-regression (Egger's test "
+            "included) and for subgroups with a common τ², choose 'hksj' or 'hksj-adhoc' "
+            "(metafor's test='adhoc').")
     if ci_method in ("hksj", "hksj-adhoc") and k > p:
         # Knapp-Hartung: scale by y'Py / (k - p), no truncation; t (and F) with k - p df.
         s2w = rss / (k - p) if rss > np.finfo(float).eps else 0.0
