@@ -27,12 +27,12 @@ from metacore.data import datasets, io
 from metacore.data.table import ALIASES, StudyTable, generic_scale, map_columns, standardize
 from metacore.diagnostics.influence import baujat, cumulative, gosh, influence
 from metacore.diagnostics.sensitivity import compare_estimators, leave_one_out
-from metacore.diagnostics.smallstudy import begg, egger, failsafe, trimfill
+from metacore.diagnostics.smallstudy import begg, egger, failsafe, kendall_exact_p, trimfill
 from metacore.errors import DataError, MeasureError, MetacoreError, OptionError
 from metacore.models import priors
 from metacore.models.analysis import analysis_of
 from metacore.models.bayes import BayesResult, bayes_pool
-from metacore.models.causal import CausalResult, causal_pool
+from metacore.models.causal import CausalResult, causal_pool, direction_words
 from metacore.models.cluster import ClusterResult, cluster_meta, distances_from
 from metacore.models.effects import (
     BINARY_MEASURES,
@@ -48,11 +48,11 @@ from metacore.models.effects import (
 )
 from metacore.models.metareg import MetaRegResult, metareg
 from metacore.models.mh import pool_mh, pool_peto
-from metacore.models.pooling import PoolResult, pool
+from metacore.models.pooling import CI_LABELS, CI_METHODS, HKSJ_METHODS, PoolResult, pool
 from metacore.models.subgroups import GroupResult, SubgroupResult, subgroups
 from metacore.models.tau2 import ESTIMATORS, TAU2_LABELS, Interval
 from metacore.report import export
-from metacore.review.sof import SummaryOfFindings, summary_of_findings
+from metacore.review.sof import SummaryOfFindings, not_estimable, summary_of_findings
 
 _moved.install()
 
@@ -69,6 +69,8 @@ __all__ = [
     "ClusterResult", "cluster_meta", "cluster_meta_batch", "distances_from", "pool_batch",
     "GENERIC_NAMES", "SummaryOfFindings", "generic_scale", "measure_name",
     "summary_of_findings", "analysis_of", "__version__",
+    "CI_LABELS", "CI_METHODS", "HKSJ_METHODS", "direction_words", "kendall_exact_p",
+    "not_estimable",
 ]
 
 
