@@ -26,6 +26,15 @@ from metacore.batch.pool import pool_batch
 from metacore.data import datasets, io
 from metacore.data.table import ALIASES, StudyTable, generic_scale, map_columns, standardize
 from metacore.diagnostics.influence import baujat, cumulative, gosh, influence
+from metacore.diagnostics.network import (
+    DesignDecomposition,
+    comparison_adjusted,
+    decomp_design,
+    league_grid,
+    netcontrib,
+    netsplit,
+    network_leave_one_out,
+)
 from metacore.diagnostics.sensitivity import compare_estimators, leave_one_out
 from metacore.diagnostics.smallstudy import begg, egger, failsafe, kendall_exact_p, trimfill
 from metacore.errors import DataError, MeasureError, MetacoreError, OptionError
@@ -48,7 +57,10 @@ from metacore.models.effects import (
 )
 from metacore.models.metareg import MetaRegResult, metareg
 from metacore.models.mh import pool_mh, pool_peto
+from metacore.models.multilevel import MultilevelResult, multilevel, rho_sensitivity
+from metacore.models.network import NetworkGeometry, NetworkResult, network, network_script
 from metacore.models.pooling import CI_LABELS, CI_METHODS, HKSJ_METHODS, PoolResult, pool
+from metacore.models.robust import RobustResult, dependence_table, robust
 from metacore.models.subgroups import GroupResult, SubgroupResult, subgroups
 from metacore.models.tau2 import ESTIMATORS, TAU2_LABELS, Interval
 from metacore.report import export
@@ -69,6 +81,11 @@ __all__ = [
     "ClusterResult", "cluster_meta", "cluster_meta_batch", "distances_from", "pool_batch",
     "GENERIC_NAMES", "SummaryOfFindings", "generic_scale", "measure_name",
     "summary_of_findings", "analysis_of", "__version__",
+    "MultilevelResult", "multilevel", "rho_sensitivity", "RobustResult", "robust",
+    "dependence_table",
+    "network", "NetworkResult", "NetworkGeometry", "network_script", "DesignDecomposition",
+    "decomp_design", "netsplit", "netcontrib", "network_leave_one_out", "comparison_adjusted",
+    "league_grid",
     "CI_LABELS", "CI_METHODS", "HKSJ_METHODS", "direction_words", "kendall_exact_p",
     "not_estimable",
 ]

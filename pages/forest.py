@@ -106,7 +106,7 @@ for r in drawn:
                  "p": r.pvalue,
                  "prediction interval": (f"{fmt(nat['pi_low'])} to {fmt(nat['pi_high'])}"
                                          if r.model == "random" else "—")})
-st.dataframe(pd.DataFrame(rows).round(4), hide_index=True, width="stretch")
+st.dataframe(widgets.rounded(pd.DataFrame(rows)), hide_index=True, width="stretch")
 
 st.subheader("Downloads")
 d1, d2 = st.columns(2)

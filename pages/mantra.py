@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 import metacore as mc
-from metacore.data.table import extra_columns
+from metacore.data.table import extra_columns, is_id_like
 from metacore.models.cluster import distances_from_groups
 from metacore.numbers import format_effect, format_number, format_prob
 from metacore.report.charts import (
@@ -98,6 +98,9 @@ st.subheader("Where each study comes from")
 modes = {"coords": "coordinates from the table", "group": "a grouping column",
          "order": "table order (no information)"}
 available = [m for m in modes if (m != "coords" or numeric) and (m != "group" or text)]
+# an identifier (trial numbers: whole, one per row) is never taken as a coordinate unasked
+ids = {c for c in numeric if is_id_like(eff.data[c])}
+measured = [c for c in numeric if c not in ids]
 default_mode = "coords" if {"pc1", "pc2"} <= set(numeric) or "ablat" in numeric else (
     "group" if text else available[0])
 c1, c2 = st.columns([1, 2])
@@ -105,14 +108,23 @@ mode = c1.radio("Distances from", available, key="mt_mode", format_func=modes.ge
                 index=available.index(default_mode) if default_mode in available else 0)
 if mode == "coords":
     guess = [c for c in ("pc1", "pc2") if c in numeric] or \
-        [c for c in ("ablat",) if c in numeric] or numeric[:1]
-    if not s.get("mt_coords") or not set(s["mt_coords"]) <= set(numeric):
-        s["mt_coords"] = guess          # new data: start from the likeliest columns
+        [c for c in ("ablat",) if c in numeric] or measured[:1]
+    if s.get("_mt_guessed_for") != tuple(numeric) or not set(s["mt_coords"]) <= set(numeric):
+        s["mt_coords"] = guess          # new columns: start from the likeliest ones
+        s["_mt_guessed_for"] = tuple(numeric)
     cols = c2.multiselect("Coordinates (Euclidean distance)", numeric, key="mt_coords")
     source = ("coords", tuple(cols))
     if not cols:
-        st.info("Pick at least one coordinate column.")
+        st.info("Pick at least one coordinate column: where each study's population lies "
+                "(e.g. ancestry principal components or latitude)."
+                + (f" {', '.join(sorted(ids))} look{'s' if len(ids) == 1 else ''} like "
+                   "identifiers (whole numbers, one per study), so nothing was chosen for you."
+                   if ids else ""))
         st.stop()
+    for c in sorted(ids & set(cols)):
+        st.warning(f"{md(c)} looks like an identifier (a different whole number for every "
+                   "study), not a place: distances between identifiers are arbitrary, and so "
+                   "are the clusters they give.", icon=":material/warning:")
 elif mode == "group":
     col = c2.selectbox("Studies in the same group are at distance 0, others at 1", text,
                        key="mt_group")

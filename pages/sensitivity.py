@@ -71,7 +71,7 @@ else:
                           f"{lvl} CI low": t(l1o["ci_low"]), f"{lvl} CI high": t(l1o["ci_high"]),
                           "p": l1o["pvalue"], "Q": l1o["q"], "τ²": l1o["tau2"],
                           "I² (%)": l1o["i2"]})
-    st.dataframe(shown.round(4), hide_index=True, width="stretch")
+    st.dataframe(widgets.rounded(shown), hide_index=True, width="stretch")
     st.download_button("Leave-one-out table (CSV)", widgets.deferred_csv(shown),
                        "metacore_leave_one_out.csv", "text/csv", key="dl_l1o",
                        on_click="ignore")

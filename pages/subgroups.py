@@ -89,7 +89,7 @@ if extra:
             table = res.coef.copy()
             if res.ratio:
                 table.insert(1, "ratio", np.exp(table["estimate"]))
-            st.dataframe(table.round(4), width="stretch")
+            st.dataframe(widgets.rounded(table), width="stretch")
             test = (f"F({res.qm_df}, {res.qm_df2}) = {res.qm:.2f}" if res.qm_df2 else
                     f"QM({res.qm_df}) = {res.qm:.2f}")
             m = st.columns(4)

@@ -103,7 +103,8 @@ def test_zero_cell_without_correction_is_explained():
 
 
 def test_measure_must_fit_the_data():
-    with pytest.raises(mc.MeasureError, match="needs the columns"):
+    with pytest.raises(mc.MeasureError,
+                       match=r"needs means, SDs and totals in both arms\. Missing: Mean \(arm 1\)"):
         mc.compute_effects(mc.datasets.load("bcg"), "SMD")
     with pytest.raises(mc.MeasureError, match="Unknown effect measure"):
         mc.compute_effects(mc.datasets.load("bcg"), "XYZ")

@@ -79,4 +79,10 @@ def test_subgroup_plot_heterogeneity_lines_read_as_revman_writes_them():
     lines = [t for t in subgroup_forest_frame(eff, sg)["label"] if str(t).startswith("Het")]
     tau2 = sg.groups["systematic"].tau2
     assert f"Tau² = {tau2:.2f};" in " ".join(lines)          # two decimals, as in RevMan
-    assert any(line.endswith("I² = 82%") and "Tau² = 0.40;" in line for line in lines)
+    # I² as the forest page and metafor give it for that subgroup's fit (tau^2-based), not
+    # RevMan's (Q - df)/Q, which read 82% where the subgroup's own fit gives 86% (issue 23,
+    # item 4)
+    i2 = mc.pool(eff.subset((eff.data["subgroup"] == "systematic").to_numpy()),
+                 tau2_method="REML").i2
+    assert any(line.endswith(f"I² = {i2:.0f}%") and "Tau² = 0.40;" in line for line in lines)
+    assert not any(line.endswith("I² = 82%") and "Tau² = 0.40;" in line for line in lines)

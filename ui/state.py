@@ -12,6 +12,7 @@ import copy
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 import metacore as mc
 from ui.cache import TableRef
@@ -33,24 +34,40 @@ DEFAULTS = {MODEL: "random", TAU2: "REML", CI: "z", LEVEL: 0.95, CC: 0.5, CC_TO:
             "fav_left": "", "fav_right": ""}
 #: Plot labels and style: kept across pages and saved with an analysis.
 PLOT_KEYS = ("forest_style", "forest_font", "arm_t", "arm_c", "fav_left", "fav_right")
+#: What describes a table rather than how it is analysed: arm and favours labels, how its
+#: ready-made effects are given, the summary-of-findings outcome, the report's title, the
+#: analysis name. They belong to the table: a new table starts without them, and a saved
+#: analysis or project file brings its own (``ui.persist.apply``).
+TABLE_LABELS = (GEN_SCALE, GEN_LABEL, "arm_t", "arm_c", "fav_left", "fav_right",
+                "sof_outcome", "sof_certainty", "sof_acr", "sof_units", "sof_comments",
+                "report_title", "analysis_name")
 LEVELS = (0.8, 0.9, 0.95, 0.99)
 
+#: Every setting a preset concerns: a preset sets each of them, so nothing chosen before
+#: survives into a result that claims to reproduce another tool.
+PRESET_KEYS = (MODEL, TAU2, CI, LEVEL, CC, CC_TO, DROP00, SHOW_PI)
 PRESETS: dict[str, dict] = {
+    # escalc(add = 1/2, to = "only0", drop00 = FALSE); rma(method = "REML", test = "z")
     "metafor defaults": {MODEL: "random", TAU2: "REML", CI: "z", LEVEL: 0.95, CC: 0.5,
-                         CC_TO: "only0", SHOW_PI: True},
+                         CC_TO: "only0", DROP00: False, SHOW_PI: True},
+    # RevMan 5: DerSimonian-Laird; double-zero studies "Not estimable"; no prediction interval
     "RevMan 5": {MODEL: "random", TAU2: "DL", CI: "z", LEVEL: 0.95, CC: 0.5,
-                 CC_TO: "only0", SHOW_PI: False},
+                 CC_TO: "only0", DROP00: True, SHOW_PI: False},
+    # Cochrane Handbook / RevMan 2025: REML, HKSJ, prediction interval
     "Cochrane 2025": {MODEL: "random", TAU2: "REML", CI: "hksj", LEVEL: 0.95, CC: 0.5,
-                      CC_TO: "only0", SHOW_PI: True},
+                      CC_TO: "only0", DROP00: True, SHOW_PI: True},
 }
 
 PRESET_HINTS = {
-    "metafor defaults": "REML, Wald z, prediction interval, 0.5 added to zero cells",
-    "RevMan 5": "DerSimonian-Laird, Wald z, no prediction interval",
-    "Cochrane 2025": "REML, Hartung-Knapp-Sidik-Jonkman, prediction interval. Cochrane chose "
-                     "HKSJ because Wald intervals are too narrow with few studies; HKSJ can "
-                     "itself be narrower than Wald when studies agree closely (a note says so) "
-                     "- then report the modified HKSJ as a sensitivity analysis",
+    "metafor defaults": "REML, Wald z, prediction interval, 0.5 added to zero cells, "
+                        "double-zero studies kept",
+    "RevMan 5": "DerSimonian-Laird, Wald z, no prediction interval, double-zero studies "
+                "not estimable",
+    "Cochrane 2025": "REML, Hartung-Knapp-Sidik-Jonkman, prediction interval, double-zero "
+                     "studies not estimable. Cochrane chose HKSJ because Wald intervals are "
+                     "too narrow with few studies; HKSJ can itself be narrower than Wald when "
+                     "studies agree closely (a note says so) - then report the modified HKSJ "
+                     "as a sensitivity analysis",
 }
 
 
@@ -87,10 +104,25 @@ def set_table(table: pd.DataFrame, source: str, example: str | None = None) -> N
     st.session_state["reading_notes"] = list(table.attrs.get("notes", []))
     st.session_state[MAPPING] = {}
     st.session_state["leave_out"] = []
+    _forget_labels()
     st.session_state[EDITOR_VERSION] = st.session_state.get(EDITOR_VERSION, 0) + 1
     # a new table is a new analysis: it is no longer the saved one the link names (the
     # address bar follows in ui.persist.checkpoint)
     st.session_state["analysis_id"] = st.session_state["analysis_version"] = None
+
+
+def _forget_labels() -> None:
+    """Drop what described the previous table. A widget already drawn in this run cannot
+    be set, but its value can be deleted: it is drawn empty (or at its default) next run."""
+    s = st.session_state
+    for key in TABLE_LABELS:
+        s.pop(key, None)
+    for key in TABLE_LABELS:
+        if key in DEFAULTS:
+            try:
+                s[key] = copy.deepcopy(DEFAULTS[key])
+            except StreamlitAPIException:   # drawn this run: init() sets it next
+                pass
 
 
 def has_edits() -> bool:

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 import metacore as mc
-from metacore.numbers import format_effect
+from metacore.numbers import format_effect, format_p
 from metacore.report import render
 from ui.analysis import Analysis, current
 from ui.cache import cached
@@ -62,6 +62,20 @@ def settings_line(res: mc.PoolResult) -> str:
 def fmt_num(x: float, digits: int = 3) -> str:
     """Number for tables and metrics ('n/a' when undefined)."""
     return format_effect(x, digits) if x is not None and math.isfinite(x) else "n/a"
+
+
+#: Column names that hold p-values in the tables the pages show.
+P_COLUMNS = ("p", "pvalue", "p-value", "q_pvalue")
+
+
+def rounded(frame: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """A table for display: numbers to ``digits`` decimals, p-values as text that never
+    reads 0 or 1 ("< 0.0001"; a p of 7e-5 rounded to four decimals read "p = 0")."""
+    out = frame.round(digits)
+    for col in out.columns:
+        if str(col).lower() in P_COLUMNS:
+            out[col] = [format_p(float(v)) for v in frame[col]]
+    return out
 
 
 @cached(max_entries=16)

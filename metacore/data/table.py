@@ -19,6 +19,10 @@ from metacore.errors import DataError
 
 __all__ = [
     "ALIASES",
+    "COLUMN_WORDS",
+    "missing_words",
+    "as_label",
+    "is_id_like",
     "KIND_COLUMNS",
     "StudyTable",
     "detect_kinds",
@@ -84,6 +88,40 @@ KIND_COLUMNS: dict[str, tuple[str, ...]] = {
     "generic": ("yi",),
 }
 
+#: Canonical columns in words, as the column mapping and the messages name them.
+COLUMN_WORDS: dict[str, str] = {
+    "study": "Study label", "events_t": "Events (arm 1)", "n_t": "Total (arm 1)",
+    "events_c": "Events (arm 2)", "n_c": "Total (arm 2)", "nonevents_t": "Non-events (arm 1)",
+    "nonevents_c": "Non-events (arm 2)", "mean_t": "Mean (arm 1)", "sd_t": "SD (arm 1)",
+    "mean_c": "Mean (arm 2)", "sd_c": "SD (arm 2)", "yi": "Effect estimate",
+    "sei": "Standard error", "vi": "Variance", "ci_low": "CI lower limit",
+    "ci_high": "CI upper limit", "include": "Include (yes/no)", "subgroup": "Subgroup",
+    "oe": "O − E",
+}
+
+
+def missing_words(data: pd.DataFrame, kind: str) -> str:
+    """What a table lacks for a kind of data, and what it has, in words.
+
+    >>> missing_words(pd.DataFrame(columns=["events_t", "n_t"]), "binary")
+    'Missing: Events (arm 2), Total (arm 2). Found: Events (arm 1), Total (arm 1).'
+    """
+    cols = set(data.columns)
+    if kind == "generic":
+        if "yi" in cols:
+            return ("Missing: a Standard error, a Variance, or CI lower and upper limits "
+                    "beside the Effect estimate.")
+        missing, found = ["yi"], [c for c in ("sei", "vi", "ci_low", "ci_high") if c in cols]
+    else:
+        need = list(KIND_COLUMNS[kind])
+        missing = [c for c in need if c not in cols]
+        found = [c for c in need if c in cols]
+    text = "Missing: " + ", ".join(COLUMN_WORDS.get(c, c) for c in missing) + "."
+    if found:
+        text += " Found: " + ", ".join(COLUMN_WORDS.get(c, c) for c in found) + "."
+    return text
+
+
 NUMERIC_COLUMNS = ("events_t", "n_t", "events_c", "n_c", "nonevents_t", "nonevents_c",
                    "mean_t", "sd_t", "mean_c", "sd_c", "yi", "sei", "vi", "ci_low", "ci_high",
                    "oe")
@@ -99,7 +137,57 @@ def extra_columns(data: pd.DataFrame) -> list[str]:
     return [c for c in data.columns if c not in own]
 
 
+def is_id_like(values: pd.Series) -> bool:
+    """True for a column that looks like an identifier, not a measurement: whole numbers,
+    a different one on every row (trial numbers, registry codes). Such a column is never
+    used as a coordinate or a moderator unless the user picks it.
+
+    >>> is_id_like(pd.Series([101, 7, 33, 2])), is_id_like(pd.Series([44, 55, 42, 44]))
+    (True, False)
+    """
+    x = pd.to_numeric(values, errors="coerce")
+    if not pd.api.types.is_numeric_dtype(values) or x.isna().any() or len(x) < 3:
+        return False
+    x = x.to_numpy(float)
+    return bool(np.all(x == np.round(x)) and len(np.unique(x)) == len(x))
+
+
 _LOOKUP = {alias: canon for canon, names in ALIASES.items() for alias in names}
+
+
+def as_label(value: object) -> str | None:
+    """A cell as a label: None when empty; whole numbers without '.0' (a column of codes
+    with a gap is read as floats, and subgroup '1.0' or study '2.0' means nothing).
+
+    >>> as_label(2.0), as_label(2.5), as_label(" Smith "), as_label(float("nan"))
+    ('2', '2.5', 'Smith', None)
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).replace("\x00", "").strip()
+
+
+def _prefer_named_studies(table: pd.DataFrame, colmap: dict[object, str],
+                          overrides: Mapping[object, str | None] | None) -> dict[object, str]:
+    """A numbered study column (1, 2, 3) gives way to a column of names that is also a
+    study spelling (author, studlab, ...), unless the user mapped it by hand."""
+    overrides = dict(overrides or {})
+    numbered = next((c for c, canon in colmap.items() if canon == "study"), None)
+    if numbered is None or numbered in overrides:
+        return colmap
+    column = table[numbered]
+    if isinstance(column, pd.DataFrame) or not pd.api.types.is_numeric_dtype(column):
+        return colmap
+    for col in table.columns:
+        if col in colmap or col in overrides or normalize_name(col) not in ALIASES["study"]:
+            continue
+        names = table[col]
+        if isinstance(names, pd.DataFrame) or pd.api.types.is_numeric_dtype(names):
+            continue
+        return {**{c: k for c, k in colmap.items() if c != numbered}, col: "study"}
+    return colmap
 
 
 def normalize_name(name: object) -> str:
@@ -369,7 +457,7 @@ def standardize(table: pd.DataFrame | StudyTable,
     if not isinstance(table, pd.DataFrame):
         raise DataError("The study table must be a table (pandas DataFrame) with one row "
                         "per study.")
-    colmap = map_columns(list(table.columns), mapping)
+    colmap = _prefer_named_studies(table, map_columns(list(table.columns), mapping), mapping)
     if not colmap:
         names = ", ".join(str(c) for c in table.columns[:8]) or "none"
         raise DataError(
@@ -386,14 +474,11 @@ def standardize(table: pd.DataFrame | StudyTable,
         if isinstance(column, pd.DataFrame):  # duplicated header: take the first copy
             column = column.iloc[:, 0]
         if canon == "study":
-            data["study"] = [("" if v is None or (isinstance(v, float) and np.isnan(v))
-                              else str(v).replace("\x00", "").strip()) for v in column.tolist()]
+            data["study"] = [as_label(v) or "" for v in column.tolist()]
         elif canon == "include":
             data["include"] = _parse_include(column)
         elif canon == "subgroup":
-            data["subgroup"] = [None if v is None or (isinstance(v, float) and np.isnan(v))
-                                else str(v).replace("\x00", "").strip()
-                                for v in column.tolist()]
+            data["subgroup"] = [as_label(v) for v in column.tolist()]
         else:
             try:
                 nums, bad = parse_numbers(column)
@@ -435,8 +520,7 @@ def standardize(table: pd.DataFrame | StudyTable,
             extras[col] = nums.to_numpy()
             moderators.append(col)
         else:
-            extras[col] = [None if v is None or (isinstance(v, float) and np.isnan(v))
-                           else str(v).replace("\x00", "").strip() for v in column.tolist()]
+            extras[col] = [as_label(v) for v in column.tolist()]
     if extras:
         data = pd.concat([data, pd.DataFrame(extras, index=data.index)], axis=1)
     return StudyTable(data=data, mapping=colmap, problems=problems, moderators=tuple(moderators))

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from metacore.data.table import KIND_COLUMNS, StudyTable, standardize
+from metacore.data.table import KIND_COLUMNS, StudyTable, missing_words, standardize
 from metacore.errors import DataError, MeasureError, OptionError
 
 __all__ = [
@@ -438,11 +438,13 @@ def _table_of_kind(table: pd.DataFrame | StudyTable, kind: str,
     """The standardised table, checked to hold ``kind`` data, and each row's read problems."""
     st = standardize(table)
     if kind not in st.kinds:
-        need = ", ".join(KIND_COLUMNS[kind]) if kind != "generic" else \
-            "yi with sei, vi, or ci_low and ci_high"
-        label = MEASURE_LABELS.get(measure, measure)
-        raise MeasureError(f"{label} ({measure}) needs the columns {need}; "
-                           f"this table has data for: {', '.join(st.kinds) or 'none'}.")
+        need = {"binary": "events and totals in both arms",
+                "continuous": "means, SDs and totals in both arms",
+                "generic": "an effect estimate with its standard error, variance or CI"}[kind]
+        label = f"{MEASURE_LABELS[measure]} ({measure})" if measure in MEASURE_LABELS else \
+            "A 2×2 analysis"
+        raise MeasureError(f"{label} needs {need}. {missing_words(st.data, kind)} Map the "
+                           "columns on the Data page, or choose a measure for the data given.")
     if len(st.data) == 0:
         raise DataError("The study table has no rows: add at least one study.")
     problems = st.problems
@@ -463,7 +465,7 @@ def _split(data: pd.DataFrame, reasons: list[list[str]]):
     return np.flatnonzero(keep), excluded, tuple(int(rows[i]) for i in out)
 
 
-def binary_counts(table: pd.DataFrame | StudyTable) -> Counts:
+def binary_counts(table: pd.DataFrame | StudyTable, measure: str = "2x2") -> Counts:
     """Validated 2x2 counts (events and totals per arm) of every usable study.
 
     Examples
@@ -473,7 +475,7 @@ def binary_counts(table: pd.DataFrame | StudyTable) -> Counts:
     >>> cnt.k, int(cnt.a[0]), int(cnt.b[0])
     (13, 4, 119)
     """
-    st, reasons = _table_of_kind(table, "binary", "2x2")
+    st, reasons = _table_of_kind(table, "binary", measure)
     data = st.data
     _validate_binary(data, reasons)
     idx, excluded, excluded_rows = _split(data, reasons)
@@ -621,7 +623,7 @@ def compute_effects(table: pd.DataFrame | StudyTable, measure: str, *, cc: float
         raise OptionError(f"scale must be one of {', '.join(GENERIC_SCALES)}, not '{scale}'.")
     kind = _KIND_OF[measure]
     if kind == "binary":
-        return effects_from_counts(binary_counts(table), measure, cc=cc, cc_to=cc_to,
+        return effects_from_counts(binary_counts(table, measure), measure, cc=cc, cc_to=cc_to,
                                    drop00=drop00)
     st, reasons = _table_of_kind(table, kind, measure)
     data = st.data

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from metacore.data.table import as_label
 from metacore.errors import DataError, OptionError
 from metacore.models.effects import EffectSizes
 from metacore.models.metareg import design_matrix, fit_mixed
@@ -141,8 +142,10 @@ def subgroups(effects: EffectSizes, by: str = "subgroup", *, model: str = "rando
     if model not in ("random", "common"):
         raise OptionError(f"model must be 'common' or 'random', not '{model}'.")
     values = effects.data[by]
-    present = values.notna() & values.astype(str).str.strip().ne("")
-    labels = values.astype(str).str.strip().where(present, None).tolist()
+    # whole-number codes read as floats (1.0, 2.0) are labelled 1, 2
+    text = pd.Series([as_label(v) for v in values], index=values.index, dtype=object)
+    present = text.notna() & text.fillna("").ne("")
+    labels = text.where(present, None).tolist()
     notes = []
     if not present.all():
         gone = [s for s, ok in zip(effects.study, present, strict=True) if not ok]

@@ -25,3 +25,22 @@ w(data.frame(study = nm$source, mean_t = nm$m1i, sd_t = nm$sd1i, n_t = nm$n1i,
 bd <- dat.bangertdrowns2004
 w(data.frame(study = paste(bd$author, bd$year), yi = bd$yi, vi = bd$vi,
              subgroup = bd$subject, grade = bd$grade, length = bd$length), "writing")
+
+# Modified school calendars (Konstantopoulos 2011): schools nested in districts, ready SMDs.
+# Written by tests/reference/make_multilevel.R too; the path is metacore's current layout.
+k <- dat.konstantopoulos2011
+write.csv(data.frame(study = paste0("District ", k$district, ", school ", k$school),
+                     district = k$district, school = k$school, year = k$year, yi = k$yi,
+                     vi = k$vi),
+          "metacore/data/datasets/konstantopoulos2011.csv", row.names = FALSE)
+# Networks (one row per arm, for mc.network); written where the loader reads them.
+net_out <- "metacore/data/datasets"
+wn <- function(df, name) write.csv(df, file.path(net_out, paste0(name, ".csv")), row.names = FALSE)
+# Smoking cessation, four interventions, two three-arm trials (Hasselblad 1998).
+h <- dat.hasselblad1998
+wn(data.frame(study = paste(h$authors, h$year), treatment = h$trt, events = h$xi,
+               n = h$ni), "hasselblad1998")
+# Glucose-lowering drugs, HbA1c, 26 trials of 10 treatments, one three-arm (Senn et al. 2013).
+s <- dat.senn2013
+wn(data.frame(study = s$study, treatment = s$treatment, mean = s$mi, sd = s$sdi, n = s$ni,
+              comment = s$comment), "senn2013")

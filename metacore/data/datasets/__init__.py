@@ -12,7 +12,7 @@ from importlib import resources
 
 import pandas as pd
 
-__all__ = ["DatasetInfo", "CATALOG", "load", "names"]
+__all__ = ["DatasetInfo", "CATALOG", "NETWORKS", "load", "names", "network_names"]
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,39 @@ CATALOG: dict[str, DatasetInfo] = {d.name: d for d in (
     DatasetInfo("simulated80", "Simulated trials (80 trials)", "binary", "RR",
                 "Synthetic 2x2 table with a fixed seed, for checking large forest plots.",
                 "tests/reference/make_simulated80.py"),
+    DatasetInfo("konstantopoulos2011", "Modified school calendars (56 schools in 11 districts)",
+                "generic", "GEN",
+                "Standardised mean differences in achievement, schools on a modified calendar vs "
+                "a traditional one; several schools per district, so effects are nested "
+                "(district, school) for multilevel models.",
+                "Konstantopoulos (2011), Res Synth Methods 2:61-76; "
+                "metadat::dat.konstantopoulos2011"),
 )}
+
+
+#: Networks (one row per arm, for ``mc.network``), kept apart from the pairwise tables of
+#: :data:`CATALOG` so that pages listing those are not offered an arm-level table.
+NETWORKS: dict[str, DatasetInfo] = {d.name: d for d in (
+    DatasetInfo("hasselblad1998", "Smoking cessation (24 trials, 4 interventions)", "network",
+                "OR", "Smoking cessation with no contact, self-help, individual and group "
+                "counselling; one row per arm (events, n); two three-arm trials and two trials "
+                "with a zero-event arm.",
+                "Hasselblad (1998), Med Decis Making 18:37-43; metadat::dat.hasselblad1998"),
+    DatasetInfo("senn2013", "Glucose-lowering drugs, HbA1c (26 trials, 10 treatments)",
+                "network", "MD", "Mean change (or raw value, column comment) in HbA1c with "
+                "metformin, sulfonylurea, glitazones, gliptins and others vs placebo; one row "
+                "per arm (mean, sd, n); one three-arm trial.",
+                "Senn et al. (2013), Stat Methods Med Res 22:169-189; metadat::dat.senn2013"),
+)}
+
+
+def network_names() -> list[str]:
+    """Names of the bundled networks (tables for ``mc.network``).
+
+    >>> network_names()
+    ['hasselblad1998', 'senn2013']
+    """
+    return list(NETWORKS)
 
 
 def names() -> list[str]:
@@ -79,7 +111,8 @@ def load(name: str) -> pd.DataFrame:
     ValueError
         If no dataset has that name.
     """
-    if name not in CATALOG:
-        raise ValueError(f"No bundled dataset '{name}'. Available: {', '.join(CATALOG)}.")
+    if name not in CATALOG and name not in NETWORKS:
+        raise ValueError(f"No bundled dataset '{name}'. Available: "
+                         f"{', '.join([*CATALOG, *NETWORKS])}.")
     with resources.files(__name__).joinpath(f"{name}.csv").open("r", encoding="utf-8") as fh:
         return pd.read_csv(fh)

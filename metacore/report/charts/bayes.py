@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -48,7 +50,11 @@ def interval_rows_chart(frame: pd.DataFrame, title: str, x_title: str, ratio: bo
     """Point and interval per labelled row: columns ``label est lo hi`` and ``group``
     (``width``: the whole chart's; :data:`HALF_PAGE` in a column of two)."""
     t = np.exp if ratio else (lambda v: v)
-    frame = frame.assign(est=t(frame["est"]), lo=t(frame["lo"]), hi=t(frame["hi"]))
+    # rows are identities and labels only names: two studies called "ARCHAIC" are two rows
+    frame = frame.reset_index(drop=True).assign(est=t(frame["est"].to_numpy()),
+                                                lo=t(frame["lo"].to_numpy()),
+                                                hi=t(frame["hi"].to_numpy()),
+                                                row=np.arange(len(frame)))
     vals = frame[["lo", "hi"]].to_numpy(float).ravel()
     vals = vals[np.isfinite(vals)]
     # tick density for the plot's share of the width (the row labels take about 200 px)
@@ -57,7 +63,9 @@ def interval_rows_chart(frame: pd.DataFrame, title: str, x_title: str, ratio: bo
     scale = alt.Scale(type="log" if ratio else "linear", zero=False, nice=False,
                       domain=[min(ticks[0], vals.min()), max(ticks[-1], vals.max())]
                       if ticks else alt.Undefined)
-    y = alt.Y("label:N", sort=frame["label"].tolist(), title=None, axis=alt.Axis(labelLimit=240))
+    labels = json.dumps([str(x) for x in frame["label"]], ensure_ascii=False)
+    y = alt.Y("row:O", sort="ascending", title=None,
+              axis=alt.Axis(labelExpr=f"{labels}[datum.value]", labelLimit=240))
     color = alt.Color(f"{color_field}:N", title=None)
     tooltip = [alt.Tooltip("label:N"), alt.Tooltip("est:Q", format=".3f"),
                alt.Tooltip("lo:Q", format=".3f"), alt.Tooltip("hi:Q", format=".3f")]

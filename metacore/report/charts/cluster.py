@@ -28,10 +28,17 @@ def coclustering_chart(res: ClusterResult, order: list[int], *, size: int = 380)
     rows = [{"a": labels[x], "b": labels[y], "p": float(res.coclustering[i, j]),
              "pair": f"{res.study[i]} & {res.study[j]}"}
             for x, i in enumerate(order) for y, j in enumerate(order)]
+    # Labels never overprint: the font fits the row height (7-11 px), and where rows are
+    # thinner still every other label is dropped ("parity") rather than drawn on top.
+    band = size / max(len(order), 1)
+    font = float(np.clip(np.floor(band * 0.85), 7, 11))
+    thin = "parity" if band < 8 else False
     # Inline values: a 80-study table has 6,400 cells, past Altair's DataFrame row limit.
     return alt.Chart(alt.Data(values=rows)).mark_rect().encode(
-        x=alt.X("a:N", sort=labels, title=None, axis=alt.Axis(labelAngle=-45)),
-        y=alt.Y("b:N", sort=labels, title=None),
+        x=alt.X("a:N", sort=labels, title=None,
+                axis=alt.Axis(labelAngle=-45, labelFontSize=font, labelOverlap=thin)),
+        y=alt.Y("b:N", sort=labels, title=None,
+                axis=alt.Axis(labelFontSize=font, labelOverlap=thin)),
         color=alt.Color("p:Q", title="P(same cluster)",
                         scale=alt.Scale(scheme="blues", domain=[0, 1])),
         tooltip=[alt.Tooltip("pair:N", title="Studies"),

@@ -31,8 +31,10 @@ def _het_text(tau2: float | None, q: float, df: int, p: float, i2: float) -> str
         return "Heterogeneity: not applicable (one study)"
     # two decimals as in the overall forest plot (RevMan), more only when τ² is smaller
     tau = f"Tau² = {format_effect(tau2, 2)}; " if tau2 is not None else ""
+    # the fit's own I² (tau^2-based under random effects, as metafor and the forest page;
+    # (Q - df)/Q under a common effect), so the same setting gives the same I² everywhere
     return (f"Heterogeneity: {tau}Chi² = {q:.2f}, df = {df} ({p_clause(p)}); "
-            f"I² = {max(0.0, 100 * (q - df) / q) if q > 0 else 0.0:.0f}%")
+            f"I² = {i2:.0f}%")
 
 
 def subgroup_forest_frame(effects: EffectSizes, sg: SubgroupResult) -> pd.DataFrame:
