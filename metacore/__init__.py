@@ -37,12 +37,12 @@ from metacore.diagnostics.network import (
     network_leave_one_out,
 )
 from metacore.diagnostics.sensitivity import compare_estimators, leave_one_out
-from metacore.diagnostics.smallstudy import begg, egger, failsafe, trimfill
+from metacore.diagnostics.smallstudy import begg, egger, failsafe, kendall_exact_p, trimfill
 from metacore.errors import DataError, MeasureError, MetacoreError, OptionError
 from metacore.models import priors
 from metacore.models.analysis import analysis_of
 from metacore.models.bayes import BayesResult, bayes_pool
-from metacore.models.causal import CausalResult, causal_pool
+from metacore.models.causal import CausalResult, causal_pool, direction_words
 from metacore.models.cluster import ClusterResult, cluster_meta, distances_from
 from metacore.models.effects import (
     BINARY_MEASURES,
@@ -60,7 +60,7 @@ from metacore.models.metareg import MetaRegResult, metareg
 from metacore.models.mh import pool_mh, pool_peto
 from metacore.models.multilevel import MultilevelResult, multilevel, rho_sensitivity
 from metacore.models.network import NetworkGeometry, NetworkResult, network, network_script
-from metacore.models.pooling import PoolResult, pool
+from metacore.models.pooling import CI_LABELS, CI_METHODS, HKSJ_METHODS, PoolResult, pool
 from metacore.models.robust import RobustResult, dependence_table, robust
 from metacore.models.subgroups import GroupResult, SubgroupResult, subgroups
 from metacore.models.tau2 import ESTIMATORS, TAU2_LABELS, Interval
@@ -80,6 +80,7 @@ from metacore.review.rob import RobAssessment, RobTable, read_robvis
 from metacore.review.sof import (
     ReviewSummary,
     SummaryOfFindings,
+    not_estimable,
     review_summary,
     summary_of_findings,
 )
@@ -107,6 +108,8 @@ __all__ = [
     "read_revman", "RevManError", "Review", "Comparison", "Outcome", "Study", "StudyRow",
     "review_to_json", "review_from_json", "RobAssessment", "RobTable", "read_robvis", "Grade",
     "Rating", "Suggestion", "ReviewSummary", "review_summary",
+    "CI_LABELS", "CI_METHODS", "HKSJ_METHODS", "direction_words", "kendall_exact_p",
+    "not_estimable",
 ]
 
 

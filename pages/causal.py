@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from metacore.models.causal import geometric_mean_ratio, verdict
+from metacore.models.pooling import CI_LABELS
 from metacore.numbers import format_effect
 from metacore.report.charts import METHOD_COLORS, comparison_chart
 from ui import analysis as an
@@ -87,7 +88,7 @@ for measure, cmp in results.items():
     if cmp.random is not None:
         verdicts[measure] = verdict(
             (cmp.random.estimate, cmp.random.ci_low, cmp.random.ci_high),
-            (cmp.causal.estimate, cmp.causal.ci_low, cmp.causal.ci_high))
+            (cmp.causal.estimate, cmp.causal.ci_low, cmp.causal.ci_high), measure)
 frame = pd.DataFrame(rows)
 # The chart has its own row: beside the verdicts it was wider than its column.
 if frame.empty:
@@ -108,7 +109,7 @@ for i, (measure, why) in enumerate(verdicts.items()):
             st.success(f"**{names[measure]}** — same direction, same significance, and each "
                        "estimate inside the other's interval.", icon=":material/check_circle:")
 st.caption(f"Classical fits: τ² by {s[state.TAU2]}, "
-           f"{'HKSJ' if s[state.CI] == 'hksj' else 'Wald z'} intervals; level "
+           f"{CI_LABELS.get(s[state.CI], s[state.CI])} intervals; level "
            f"{float(s[state.LEVEL]):.0%}. The survival ratio is compared with the "
            "classical risk ratio of non-events.")
 

@@ -5,6 +5,7 @@ import streamlit as st
 
 import metacore as mc
 from metacore.diagnostics.sensitivity import compare_estimators, leave_one_out
+from metacore.models.pooling import CI_LABELS
 from metacore.report.charts import estimator_chart, leave_one_out_chart
 from ui import state, widgets
 from ui.cache import cached
@@ -52,7 +53,7 @@ else:
     st.caption(f"Across estimators the pooled estimate ranges over {spread:.3g} "
                f"({'ratio units' if eff.ratio else 'effect units'}); τ² from "
                f"{table['tau2'].min():.3g} to {table['tau2'].max():.3g}. "
-               f"CI method: {'HKSJ' if ci == 'hksj' else 'Wald z'}.")
+               f"CI method: {CI_LABELS.get(ci, ci)}.")
 
 st.subheader("Leave-one-out")
 if eff.k < 3:

@@ -78,7 +78,8 @@ def _raw_options(at: AppTest, key: str) -> list:
         return list(mc.ESTIMATORS)
     if key == "model":
         return valid_models(at.session_state["measure"])
-    return ["z", "hksj"]
+    from ui.controls import CI_LABELS
+    return list(CI_LABELS)
 
 
 def _label(key: str, option: str) -> str:

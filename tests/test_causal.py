@@ -178,3 +178,41 @@ def test_many_flags_discordance_and_problems():
     assert not out.loc["agree", "discordant"]
     with pytest.raises(mc.DataError, match="meta_id"):
         mc.causal_many(table.drop(columns="meta_id"), "RR")
+
+
+# --- issue 23, item 3: direction words per measure, and "no material difference" ---------
+
+def test_verdict_survival_ratio_above_one_means_fewer_events():
+    from metacore.models.causal import verdict
+    # SR 1.0003 vs 0.98 (log scale): the causal one means better survival, i.e. FEWER events.
+    why = " ".join(verdict((np.log(0.98), np.log(0.96), np.log(1.0)),
+                           (np.log(1.03), np.log(1.01), np.log(1.05)), measure="SR"))
+    assert "opposite directions" in why
+    assert "the causal one says it raises survival (fewer events)" in why
+    assert "the classical estimate says the treatment lowers survival (more events)" in why
+    assert "raises the risk" not in why
+
+
+def test_verdict_tiny_difference_is_no_material_difference():
+    from metacore.models.causal import MATERIAL_RD, verdict
+    # RD of -0.00002 is no material difference, not "lowers the risk".
+    why = " ".join(verdict((0.01, 0.002, 0.018), (-0.00002, -0.001, 0.0009), measure="RD"))
+    assert "opposite directions" not in why
+    assert "no material difference" in why and "|RD| < 0.001" in why
+    assert MATERIAL_RD == 0.001
+    # Both immaterial: nothing to say about direction.
+    assert not any("direction" in w or "material" in w
+                   for w in verdict((0.0001, -0.01, 0.01), (-0.0002, -0.01, 0.01),
+                                    measure="RD"))
+    # Ratios: within 1 +- 0.001.
+    why = " ".join(verdict((np.log(1.0003), -0.1, 0.1), (np.log(0.8), -0.4, -0.05),
+                           measure="RR"))
+    assert "ratio within 1 ± 0.001" in why and "lowers the risk of the event" in why
+
+
+@pytest.mark.parametrize("measure,low,words", [
+    ("RR", 0.5, "lowers the risk of the event"), ("OR", 2.0, "raises the risk of the event"),
+    ("SR", 0.5, "lowers survival (more events)")])
+def test_direction_words_per_measure(measure, low, words):
+    from metacore.models.causal import direction_words
+    assert direction_words(measure, np.log(low)) == words

@@ -122,3 +122,28 @@ def test_few_studies_are_flagged_and_tiny_tables_refused():
     for fn in (mc.egger, mc.begg, mc.trimfill, mc.influence):
         with pytest.raises(mc.DataError, match="at least 3 studies"):
             fn(two)
+
+
+# --- issue 23, item 8: Begg's exact Kendall p-value at any k without ties --------------------
+
+def _begg_ref() -> dict:
+    return json.loads((REF_DIR / "begg_reference.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("name", ["k60", "k150", "k200", "k200_null", "k60_ties"])
+def test_begg_exact_at_large_k(name):
+    # metafor: ranktest(yi, vi) (exact = TRUE); beyond k = 170 R's exact distribution
+    # overflows to NaN, and the reference is the same exact p-value on the probability
+    # scale (tests/reference/make_begg.R)
+    case = _begg_ref()[name]
+    eff = mc.EffectSizes(yi=np.array(case["yi"]), vi=np.array(case["vi"]), measure="GEN",
+                         study=tuple(str(i) for i in range(len(case["yi"]))))
+    bg = mc.begg(eff)
+    assert bg.tau == pytest.approx(case["tau"], rel=1e-12)
+    if name == "k60_ties":
+        assert not bg.exact and bg.pvalue == pytest.approx(case["pvalue"], rel=1e-9)
+    else:
+        assert bg.exact
+        assert bg.pvalue == pytest.approx(case["pvalue_exact"], rel=1e-9)
+        if isinstance(case["pvalue"], float):    # metafor itself: "NaN" at k = 200
+            assert bg.pvalue == pytest.approx(case["pvalue"], rel=1e-9)

@@ -12,7 +12,11 @@ from ui.text import md
 
 MODEL_LABELS = {"random": "Random effects", "common": "Common effect",
                 "MH": "Mantel-Haenszel", "PETO": "Peto"}
-CI_LABELS = {"z": "Wald z", "hksj": "Hartung-Knapp (HKSJ)"}
+CI_LABELS = {"z": "Wald z", "hksj": "Hartung-Knapp (HKSJ)",
+             "hksj-adhoc": "Modified HKSJ (never narrower than Wald)",
+             "hksj-se": "HKSJ, SE floored at Wald's (meta 'se')",
+             "hksj-ci": "HKSJ or Wald, whichever is wider (meta 'ci')",
+             "hksj-iqwig6": "HKSJ, IQWiG 6 rule (meta 'IQWiG6')"}
 CC_TO_LABELS = {"only0": "studies with a zero cell", "all": "all studies",
                 "if0all": "all studies, if any has a zero cell", "none": "no correction"}
 LABELS = {"dataset": "example dataset", "measure": "effect measure", "model": "pooling model",
@@ -91,7 +95,9 @@ def sidebar(ignored: dict[str, str] | None = None) -> None:
         st.radio("Confidence interval", list(CI_LABELS), key=state.CI,
                  format_func=CI_LABELS.get, horizontal=True,
                  disabled=fixed_only or off("ci_method"),
-                 help="HKSJ uses a t distribution with k-1 df and a rescaled SE.")
+                 help="HKSJ uses a t distribution with k-1 df and a rescaled SE; when the "
+                      "studies agree closely it can be narrower than Wald's interval, which "
+                      "the modified HKSJ (metafor's test='adhoc') and meta's variants avoid.")
         st.select_slider("Confidence level", options=list(state.LEVELS), key=state.LEVEL,
                          format_func=lambda x: f"{x:.0%}")
         st.toggle("Prediction interval", key=state.SHOW_PI, disabled=off("show_pi"),

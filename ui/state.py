@@ -69,7 +69,10 @@ PRESET_HINTS = {
     "RevMan 5": "DerSimonian-Laird, Wald z, no prediction interval, double-zero studies "
                 "not estimable",
     "Cochrane 2025": "REML, Hartung-Knapp-Sidik-Jonkman, prediction interval, double-zero "
-                     "studies not estimable",
+                     "studies not estimable. Cochrane chose HKSJ because Wald intervals are "
+                     "too narrow with few studies; HKSJ can itself be narrower than Wald when "
+                     "studies agree closely (a note says so) - then report the modified HKSJ "
+                     "as a sensitivity analysis",
 }
 
 

@@ -134,7 +134,7 @@ def causal_many(table: pd.DataFrame, measure: str = "RR", *, id_column: str = "m
         problems.append(problem)
         why.append("" if problem else " ".join(verdict(
             (r.classical, r.classical_low, r.classical_high),
-            (r.causal, r.causal_low, r.causal_high))))
+            (r.causal, r.causal_low, r.causal_high), measure)))
     out["problem"] = problems
     out["why"] = why
     out["discordant"] = out["why"] != ""

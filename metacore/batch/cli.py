@@ -32,6 +32,7 @@ import pandas as pd
 from metacore.batch.pool import BATCH_COLUMNS, pool_batch
 from metacore.errors import MetacoreError
 from metacore.models.effects import RATIO_MEASURES, compute_effects
+from metacore.models.pooling import CI_METHODS
 
 __all__ = ["Unsorted", "grouped_chunks", "main", "process_chunk", "read_chunks"]
 
@@ -397,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--model", default="random", choices=["random", "common"])
     b.add_argument("--tau2", default="REML",
                    choices=["DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"])
-    b.add_argument("--ci", default="z", choices=["z", "hksj"])
+    b.add_argument("--ci", default="z", choices=list(CI_METHODS))
     b.add_argument("--level", type=float, default=0.95)
     b.add_argument("--chunk-rows", type=int, default=500_000,
                    help="rows read at a time (bounds the memory used)")

@@ -17,7 +17,7 @@ from scipy import special
 
 from metacore.batch.threads import cores, pool
 from metacore.errors import OptionError
-from metacore.models.pooling import CI_METHODS, MODELS
+from metacore.models.pooling import CI_METHODS, HKSJ_METHODS, MODELS
 from metacore.models.tau2 import ESTIMATORS, estimate_tau2
 
 __all__ = ["BATCH_COLUMNS", "pool_batch", "warm_up"]
@@ -50,7 +50,8 @@ def pool_batch(yi: np.ndarray, vi: np.ndarray, *, model: str = "random",
     """
     if model not in MODELS or tau2_method not in ESTIMATORS or ci_method not in CI_METHODS:
         raise OptionError("model must be 'common' or 'random', tau2_method one of "
-                          + ", ".join(ESTIMATORS) + ", ci_method 'z' or 'hksj'.")
+                          + ", ".join(ESTIMATORS) + ", ci_method one of "
+                          + ", ".join(CI_METHODS) + ".")
     if not 0 < level < 1:
         raise OptionError(f"The confidence level must be between 0 and 1, not {level}.")
     y = np.atleast_2d(np.asarray(yi, float))
@@ -62,6 +63,12 @@ def pool_batch(yi: np.ndarray, vi: np.ndarray, *, model: str = "random",
     from metacore.batch.vecmath import TABLE
 
     y, v = np.ascontiguousarray(y), np.ascontiguousarray(v)
+    if ci_method in HKSJ_METHODS and ci_method != "hksj":
+        # The kernel knows Wald and plain HKSJ; the guarded variants are computed exactly on
+        # top of its Wald fit (estimate, tau^2 and Wald SE are those of every variant).
+        wald = pool_batch(y, v, model=model, tau2_method=tau2_method, ci_method="z",
+                          level=level)
+        return _hksj_variant(wald, y, v, ci_method, level)
     hksj = ci_method == "hksj"
     alpha = 1 - level
     crit_z = float(special.ndtri(1 - alpha / 2))
@@ -108,6 +115,47 @@ def pool_batch(yi: np.ndarray, vi: np.ndarray, *, model: str = "random",
     frame["reason"] = pd.Categorical.from_codes(code, dtype=pd.CategoricalDtype(_REASONS))
     frame = pd.DataFrame(frame, copy=False)
     return frame
+
+
+def _hksj_variant(frame: pd.DataFrame, y: np.ndarray, v: np.ndarray, ci_method: str,
+                  level: float) -> pd.DataFrame:
+    """Modified HKSJ (metafor's test="adhoc") and meta's adhoc.hakn.ci variants from a Wald
+    fit, row by row as :func:`metacore.models.pooling.hksj_interval`."""
+    est, se_wald, tau2 = (frame[c].to_numpy(float) for c in ("estimate", "se", "tau2"))
+    k = frame["k"].to_numpy()
+    ok = (k > 1) & np.isfinite(est)           # one study: Wald z, as pool()
+    present = np.isfinite(y) & np.isfinite(v)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.where(present, 1.0 / (np.where(present, v, 1.0) + tau2[:, None]), 0.0)
+        r = np.where(present, np.where(present, y, 0.0) - est[:, None], 0.0)
+        s2 = (w * r * r).sum(axis=1) / (k - 1)
+        se_hk = se_wald * np.sqrt(s2)
+        df = np.maximum(k - 1, 1).astype(float)
+        alpha = 1 - level
+        tcrit = special.stdtrit(df, 1 - alpha / 2)
+        zcrit = float(special.ndtri(1 - alpha / 2))
+        se, crit, use_t = se_hk.copy(), tcrit.copy(), np.ones(len(k), dtype=bool)
+        if ci_method in ("hksj-adhoc", "hksj-se"):
+            se = se_wald * np.sqrt(np.maximum(s2, 1.0))
+        elif ci_method == "hksj-ci":
+            wider = tcrit * se_hk < zcrit * se_wald
+            se = np.where(wider, se_wald, se_hk)
+            crit = np.where(wider, zcrit, tcrit)
+            use_t = ~wider
+        else:  # hksj-iqwig6: against the DerSimonian-Laird Wald interval
+            dl = pool_batch(y, v, model="random", tau2_method="DL", ci_method="z",
+                            level=level)["se"].to_numpy(float)
+            se = np.where(tcrit * se_hk < zcrit * dl, se_wald, se_hk)
+        se_pi = se if ci_method == "hksj-adhoc" else se_wald
+        stat = est / se
+        p = np.where(use_t, 2 * special.stdtr(df, -np.abs(stat)),
+                     special.erfc(np.abs(stat) / np.sqrt(2)))
+        pi_half = tcrit * np.sqrt(se_pi**2 + tau2)
+    out = frame.copy()
+    for name, value in (("se", se), ("ci_low", est - crit * se), ("ci_high", est + crit * se),
+                        ("pvalue", p), ("pi_low", est - pi_half), ("pi_high", est + pi_half)):
+        out[name] = np.where(ok, value, out[name].to_numpy(float))
+    return out
 
 
 def _run(kernel, args: tuple, select: np.ndarray, tau2: np.ndarray, n: int, k: int) -> None:

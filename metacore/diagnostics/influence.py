@@ -11,7 +11,7 @@ from scipy import special
 
 from metacore.errors import DataError, OptionError
 from metacore.models.effects import EffectSizes
-from metacore.models.pooling import pool
+from metacore.models.pooling import HKSJ_METHODS, pool
 
 __all__ = ["baujat", "cumulative", "gosh", "influence"]
 
@@ -46,7 +46,10 @@ def influence(effects: EffectSizes, *, model: str = "random", tau2_method: str =
         keep = np.ones(k, dtype=bool)
         keep[i] = False
         d = pool(effects.subset(keep), **kw)
-        s2w = _scale(d, effects.subset(keep)) if d.ci_method == "hksj" else 1.0
+        # The fit's variance over the Wald one: Knapp-Hartung's s^2 under plain HKSJ,
+        # max(1, s^2) under metafor's test="adhoc", and likewise for meta's variants.
+        s2w = (d.se**2 * float(np.sum(1.0 / (v[keep] + d.tau2)))
+               if d.ci_method in HKSJ_METHODS else 1.0)
         vb_del = 1.0 / np.sum(1.0 / (v + d.tau2))            # all studies, deleted tau^2
         diff = full.estimate - d.estimate
         dffits = diff / np.sqrt(s2w * hat[i] * (d.tau2 + v[i]))
@@ -67,12 +70,6 @@ def influence(effects: EffectSizes, *, model: str = "random", tau2_method: str =
                   | (special.chdtr(1, out["cook_d"]) > 0.5) | (out["hat"] > 3 / k)
                   | (out["dfbetas"].abs() > 1))
     return out
-
-
-def _scale(res, effects: EffectSizes) -> float:
-    """Knapp-Hartung's scale factor s^2 of a fit (its variance over the Wald one)."""
-    w = 1.0 / (effects.vi + res.tau2)
-    return float(np.dot(w, (effects.yi - res.estimate) ** 2) / (effects.k - 1))
 
 
 def baujat(effects: EffectSizes, **kw) -> pd.DataFrame:

@@ -26,6 +26,7 @@ and only the within-study binomial variance remains.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -39,7 +40,8 @@ from metacore.models.effects import binary_counts, compute_effects
 from metacore.models.pooling import PoolResult, pool
 
 __all__ = ["CAUSAL_MEASURES", "CausalResult", "causal_arrays", "causal_pool",
-           "causal_terms", "compare_classical_causal", "geometric_mean_ratio", "verdict"]
+           "causal_terms", "compare_classical_causal", "direction_words", "geometric_mean_ratio",
+           "MATERIAL_RD", "MATERIAL_RATIO", "verdict"]
 
 CAUSAL_MEASURES = ("RD", "RR", "OR", "SR")
 _LABELS = {"RD": "risk difference", "RR": "risk ratio", "OR": "odds ratio",
@@ -305,24 +307,68 @@ def compare_classical_causal(table: pd.DataFrame | StudyTable, measure: str = "R
                       notes=tuple(notes))
 
 
+#: Below these an effect is called "no material difference": a risk difference under 1 per
+#: 1,000 people treated, or a ratio within 1 +- 0.001 (0.1%), far below any minimal
+#: important difference a trial is powered for, yet above floating-point noise.
+MATERIAL_RD = 0.001
+MATERIAL_RATIO = 0.001
+
+
+def _material(measure: str, x: float) -> int:
+    """-1, 0 or +1: the sign of an analysis-scale effect, 0 when it is not material."""
+    size = abs(x) if measure == "RD" else abs(math.expm1(x))
+    if not np.isfinite(x) or size < (MATERIAL_RD if measure == "RD" else MATERIAL_RATIO):
+        return 0
+    return 1 if x > 0 else -1
+
+
+def _threshold_words(measure: str) -> str:
+    return ("|RD| < 0.001, i.e. under 1 per 1,000 treated" if measure == "RD"
+            else "ratio within 1 ± 0.001")
+
+
+def direction_words(measure: str, estimate: float) -> str:
+    """What an analysis-scale estimate says, in words that fit the measure.
+
+    RD, RR and OR compare the risk of the event (below the null: lower risk); the survival
+    ratio compares the chance of staying event-free (above 1: better survival, fewer events).
+
+    >>> direction_words("SR", 0.03)
+    'raises survival (fewer events)'
+    >>> direction_words("RD", -0.00002)
+    'makes no material difference (|RD| < 0.001, i.e. under 1 per 1,000 treated)'
+    """
+    sign = _material(measure, estimate)
+    if sign == 0:
+        return f"makes no material difference ({_threshold_words(measure)})"
+    if measure == "SR":
+        return "raises survival (fewer events)" if sign > 0 else "lowers survival (more events)"
+    return "raises the risk of the event" if sign > 0 else "lowers the risk of the event"
+
+
 def verdict(classical: tuple[float, float, float],
-            causal: tuple[float, float, float]) -> list[str]:
+            causal: tuple[float, float, float], measure: str = "RD") -> list[str]:
     """Plain-word differences between two (estimate, low, high) results on the analysis scale.
 
-    Checks the direction of the effect, statistical significance, and whether one
-    interval excludes the other's estimate.
+    Checks the direction of the effect (in words that fit ``measure``; an effect below
+    :data:`MATERIAL_RD` or within 1 +- :data:`MATERIAL_RATIO` is "no material difference"),
+    statistical significance, and whether one interval excludes the other's estimate.
 
     >>> verdict((0.5, 0.2, 0.8), (-0.1, -0.3, 0.1))[0][:42]
     'They point in opposite directions: the cla'
     """
+    measure = str(measure).upper()
     out = []
     ce, cl, ch = classical
     ke, kl, kh = causal
-    if np.sign(ce) != np.sign(ke) and ce != 0 and ke != 0:
-        word = {1.0: "raises", -1.0: "lowers"}
+    sc, sk = _material(measure, ce), _material(measure, ke)
+    if sc and sk and sc != sk:
         out.append(f"They point in opposite directions: the classical estimate says the "
-                   f"treatment {word[float(np.sign(ce))]} the risk, the causal one says it "
-                   f"{word[float(np.sign(ke))]} it.")
+                   f"treatment {direction_words(measure, ce)}, the causal one says it "
+                   f"{direction_words(measure, ke)}.")
+    elif sc != sk:
+        out.append(f"The classical estimate says the treatment {direction_words(measure, ce)}; "
+                   f"the causal one says it {direction_words(measure, ke)}.")
     sig_c, sig_k = not (cl <= 0 <= ch), not (kl <= 0 <= kh)
     if sig_c != sig_k:
         which, other = ("classical", "causal") if sig_c else ("causal", "classical")

@@ -128,6 +128,10 @@ class EffectSizes:
         True for studies whose cells received the continuity correction.
     label
         Short name of a generic effect (``"HR"``), empty otherwise.
+    excluded_data
+        The canonical input rows (with ``row`` and ``include``) of the excluded studies
+        whose data could be read, e.g. double-zero trials: "not estimable", yet their
+        participants count.
     """
 
     yi: np.ndarray
@@ -144,6 +148,7 @@ class EffectSizes:
     cc_to: str = "only0"
     drop00: bool = False
     label: str = ""
+    excluded_data: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def name(self) -> str:
@@ -176,7 +181,8 @@ class EffectSizes:
             excluded_rows=self.excluded_rows, ratio=self.ratio,
             data=self.data.iloc[idx].reset_index(drop=True) if len(self.data) else self.data,
             cc_applied=self.cc_applied[idx] if self.cc_applied.size else self.cc_applied,
-            cc=self.cc, cc_to=self.cc_to, drop00=self.drop00, label=self.label)
+            cc=self.cc, cc_to=self.cc_to, drop00=self.drop00, label=self.label,
+            excluded_data=self.excluded_data)
 
     def to_frame(self, level: float = 0.95) -> pd.DataFrame:
         """One row per study: estimate, variance, SE and Wald interval.
@@ -558,7 +564,8 @@ def _assemble(data: pd.DataFrame, reasons: list[list[str]], yi: np.ndarray, vi: 
         excluded=excluded, rows=tuple(map(int, data["row"].to_numpy()[idx].tolist())),
         excluded_rows=excluded_rows, ratio=ratio, data=data.iloc[idx].reset_index(drop=True),
         cc_applied=cc_applied[idx], cc=cc, cc_to=cc_to, drop00=drop00,
-        label=label if measure == "GEN" else "")
+        label=label if measure == "GEN" else "",
+        excluded_data=data.drop(index=data.index[idx]).reset_index(drop=True))
 
 
 def compute_effects(table: pd.DataFrame | StudyTable, measure: str, *, cc: float | None = None,

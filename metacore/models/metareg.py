@@ -229,9 +229,17 @@ def fit_mixed(X: np.ndarray, y: np.ndarray, v: np.ndarray, *, tau2_method: str =
     beta, vcov, rss = wls(X, y, w)
     alpha = 1 - level
     df = None
-    if ci_method == "hksj" and k > p:
+    if ci_method not in ("z", "hksj", "hksj-adhoc"):
+        raise OptionError(
+            f"The confidence-interval method '{ci_method}' (one of meta's adhoc.hakn.ci "
+            "variants) is defined for a pooled mean only; for meta-regression (Egger's test "
+            "included) and for subgroups with a common τ², choose 'hksj' or 'hksj-adhoc' "
+            "(metafor's test='adhoc').")
+    if ci_method in ("hksj", "hksj-adhoc") and k > p:
         # Knapp-Hartung: scale by y'Py / (k - p), no truncation; t (and F) with k - p df.
         s2w = rss / (k - p) if rss > np.finfo(float).eps else 0.0
+        if ci_method == "hksj-adhoc":
+            s2w = max(1.0, s2w)   # metafor's test="adhoc": never narrower than Wald
         vcov = s2w * vcov
         df = k - p
         crit = float(special.stdtrit(df, 1 - alpha / 2))
@@ -355,7 +363,8 @@ def _check(tau2_method: str, ci_method: str, level: float) -> None:
         raise OptionError(f"Unknown τ² estimator '{tau2_method}'. Choose one of "
                           + ", ".join(ESTIMATORS) + ".")
     if ci_method not in CI_METHODS:
-        raise OptionError(f"ci_method must be 'z' or 'hksj', not '{ci_method}'.")
+        raise OptionError(f"ci_method must be one of {', '.join(CI_METHODS)}, not "
+                          f"'{ci_method}'.")
     if not 0 < level < 1:
         raise OptionError(f"The confidence level must be between 0 and 1, not {level}.")
 
@@ -373,7 +382,10 @@ def metareg(effects: EffectSizes, mods: Sequence[str] | str, *, tau2_method: str
         Moderator names; text columns are categorical (dummy-coded against their first
         level in sorted order).
     tau2_method, ci_method, level
-        As for :func:`metacore.pool`; ``"hksj"`` gives Knapp-Hartung t and F tests with
+        As for :func:`metacore.pool`; ``"hksj-adhoc"`` floors the Knapp-Hartung scale
+        factor at 1 (metafor's ``test="adhoc"``); meta's variants ``"hksj-se"``,
+        ``"hksj-ci"`` and ``"hksj-iqwig6"`` are refused (defined for a pooled mean only).
+        ``"hksj"`` gives Knapp-Hartung t and F tests with
         k - p degrees of freedom.
 
     Examples

@@ -21,13 +21,36 @@ from metacore.models.tau2 import (
 )
 from metacore.numbers import format_p
 
-__all__ = ["MODELS", "CI_METHODS", "PoolResult", "pool", "heterogeneity_words"]
+__all__ = ["MODELS", "CI_METHODS", "HKSJ_METHODS", "PoolResult", "pool",
+           "heterogeneity_words"]
 
 MODELS = ("common", "random")
-CI_METHODS = ("z", "hksj")
+# The HKSJ family: plain HKSJ (metafor's test="knha"), the modified one whose scale factor
+# is floored at 1 (metafor's test="adhoc"), and meta's adhoc.hakn.ci variants "se", "ci"
+# and "IQWiG6".
+HKSJ_METHODS = ("hksj", "hksj-adhoc", "hksj-se", "hksj-ci", "hksj-iqwig6")
+CI_METHODS = ("z", *HKSJ_METHODS)
 MODEL_LABELS = {"common": "Common effect", "random": "Random effects",
                 "MH": "Mantel-Haenszel", "PETO": "Peto"}
-CI_LABELS = {"z": "Wald z", "hksj": "Hartung-Knapp-Sidik-Jonkman (t, k-1 df)"}
+CI_LABELS = {
+    "z": "Wald z",
+    "hksj": "Hartung-Knapp-Sidik-Jonkman (t, k-1 df)",
+    "hksj-adhoc": "modified HKSJ: scale factor at least 1 (t, k-1 df; metafor test='adhoc')",
+    "hksj-se": "HKSJ, SE at least Wald's (t, k-1 df; meta adhoc.hakn.ci='se')",
+    "hksj-ci": "HKSJ or Wald z, whichever interval is wider (meta adhoc.hakn.ci='ci')",
+    "hksj-iqwig6": "HKSJ, Wald SE when narrower than the DL Wald interval (t, k-1 df; "
+                   "meta adhoc.hakn.ci='IQWiG6')",
+}
+# meta's variants keep meta's default prediction interval (method.predict = "V": t(k-1) with
+# the Wald SE); plain and modified HKSJ use the adjusted SE as metafor's predict() does.
+_META_VARIANTS = ("hksj-se", "hksj-ci", "hksj-iqwig6")
+# One sentence of guidance, shown whenever plain HKSJ comes out narrower than Wald.
+HKSJ_GUIDANCE = (
+    "Cochrane's random-effects methods (REML, HKSJ, Q-profile, prediction interval; RevMan "
+    "since January 2025) choose HKSJ because Wald intervals can be too narrow with few "
+    "studies, but HKSJ itself becomes over-confident when the studies agree more than their "
+    "standard errors predict, so report such a result with a modified HKSJ or the Wald "
+    "interval as a sensitivity analysis.")
 
 
 # metafor's evtol: a ratio of sampling variances beyond 1 / 1e-7 earns a warning.
@@ -188,9 +211,57 @@ def _check_options(model: str, tau2_method: str, ci_method: str, level: float) -
         raise OptionError(f"Unknown τ² estimator '{tau2_method}'. Choose one of "
                           + ", ".join(ESTIMATORS) + ".")
     if ci_method not in CI_METHODS:
-        raise OptionError(f"ci_method must be 'z' or 'hksj', not '{ci_method}'.")
+        raise OptionError(f"ci_method must be one of {', '.join(CI_METHODS)}, not "
+                          f"'{ci_method}'.")
     if not (isinstance(level, (int, float)) and 0 < level < 1):
         raise OptionError(f"The confidence level must be between 0 and 1 (e.g. 0.95), not {level}.")
+
+
+def hksj_interval(yi: np.ndarray, vi: np.ndarray, w: np.ndarray, est: float, ci_method: str,
+                  level: float) -> tuple[float, float | None, float, float, list[str]]:
+    """Standard error, t degrees of freedom (None: z), critical value and prediction SE basis
+    of one member of the HKSJ family, with the notes it earns.
+
+    ``w`` are the model's weights 1 / (vi + tau2). Returns ``(se, df, crit, se_pi, notes)``
+    where the prediction interval is ``est +- crit_pi * sqrt(se_pi**2 + tau2)`` with the
+    t(k-1) quantile, as metafor (plain and modified HKSJ) and meta (its variants) do.
+    """
+    k = yi.size
+    sw = float(w.sum())
+    alpha = 1 - level
+    s2 = float(np.dot(w, (yi - est) ** 2) / (k - 1))     # the HKSJ scale factor
+    se_wald = math.sqrt(1.0 / sw)
+    se_hk = math.sqrt(s2 / sw)
+    tcrit = float(special.stdtrit(k - 1, 1 - alpha / 2))
+    zcrit = float(special.ndtri(1 - alpha / 2))
+    notes: list[str] = []
+    se, df, crit = se_hk, float(k - 1), tcrit
+    if ci_method in ("hksj-adhoc", "hksj-se"):
+        se = math.sqrt(max(s2, 1.0) / sw)
+    elif ci_method == "hksj-ci" and tcrit * se_hk < zcrit * se_wald:
+        se, df, crit = se_wald, None, zcrit
+        notes.append("The HKSJ interval was narrower than Wald's, so the Wald z interval is "
+                     "given (meta's adhoc.hakn.ci = 'ci').")
+    elif ci_method == "hksj-iqwig6":
+        # IQWiG (2020) as meta: compare with the DerSimonian-Laird Wald interval.
+        w_dl = 1.0 / (vi + estimate_tau2(yi, vi, "DL").tau2)
+        if tcrit * se_hk < zcrit * math.sqrt(1.0 / float(w_dl.sum())):
+            se = se_wald
+            notes.append("The HKSJ interval was narrower than the DerSimonian-Laird Wald "
+                         "interval, so the Wald standard error is used with t(k-1) (IQWiG "
+                         "2020; meta's adhoc.hakn.ci = 'IQWiG6').")
+    if ci_method == "hksj" and tcrit * se_hk < zcrit * se_wald:
+        notes.append(
+            f"The HKSJ interval is narrower than the Wald interval here (scale factor "
+            f"{s2:.2f} < 1: the studies agree more than their standard errors predict). "
+            "Consider the modified HKSJ (scale factor at least 1, metafor's test = 'adhoc'), "
+            "meta's variants ('se', 'ci', 'IQWiG6') or the Wald interval. " + HKSJ_GUIDANCE)
+    if k == 2:
+        notes.append(f"Only two studies: the HKSJ interval uses t with 1 degree of freedom "
+                     f"(critical value {tcrit:.1f} at {level:.0%}), so it is extremely wide; "
+                     "read it as 'the data cannot tell', not as evidence of no effect.")
+    se_pi = se_wald if ci_method in _META_VARIANTS else se
+    return se, df, crit, se_pi, notes
 
 
 def heterogeneity(yi: np.ndarray, vi: np.ndarray, level: float) -> dict:
@@ -228,7 +299,11 @@ def pool(effects: EffectSizes, *, model: str = "random", tau2_method: str = "REM
     tau2_method
         tau^2 estimator for random effects: ``DL HE HS SJ ML REML EB PM``.
     ci_method
-        ``"z"`` (Wald) or ``"hksj"`` (Hartung-Knapp-Sidik-Jonkman, t with k-1 df).
+        ``"z"`` (Wald) or ``"hksj"`` (Hartung-Knapp-Sidik-Jonkman, t with k-1 df), or a
+        guard against HKSJ intervals narrower than Wald's: ``"hksj-adhoc"`` (scale factor
+        floored at 1, metafor's ``test="adhoc"``), ``"hksj-se"``, ``"hksj-ci"``,
+        ``"hksj-iqwig6"`` (meta's ``adhoc.hakn.ci`` "se", "ci", "IQWiG6"; their prediction
+        interval is meta's default, t(k-1) with the Wald standard error).
     level
         Confidence level of every interval, e.g. 0.95.
 
@@ -263,7 +338,7 @@ def pool(effects: EffectSizes, *, model: str = "random", tau2_method: str = "REM
     if k > 1 and vi.max() / vi.min() >= _VI_RATIO_WARN:
         notes.append(f"The largest sampling variance is {vi.max() / vi.min():.2g} times the "
                      "smallest: results may not be numerically stable (metafor warns too).")
-    if model == "common" and ci_method == "hksj" and k > 1:
+    if model == "common" and ci_method in HKSJ_METHODS and k > 1:
         notes.append("The Hartung-Knapp adjustment is not meant for the common-effect model "
                      "(metafor warns too); it is applied as asked.")
     het = heterogeneity(yi, vi, level)
@@ -282,27 +357,29 @@ def pool(effects: EffectSizes, *, model: str = "random", tau2_method: str = "REM
     est = float(np.dot(w, yi) / sw)
     se = math.sqrt(1.0 / sw)
     alpha = 1 - level
-    if ci_method == "hksj" and k < 2:
+    if ci_method in HKSJ_METHODS and k < 2:
         notes.append("The Hartung-Knapp adjustment needs at least 2 studies; Wald z is used.")
         ci_used = "z"
     else:
         ci_used = ci_method
-    if ci_used == "hksj":
-        s2 = float(np.dot(w, (yi - est) ** 2) / (k - 1))
-        se = math.sqrt(s2 / sw)
-        df: float | None = k - 1
-        crit = float(special.stdtrit(k - 1, 1 - alpha / 2))
+    df: float | None = None
+    se_pi = se
+    crit = float(special.ndtri(1 - alpha / 2))
+    crit_pi = crit
+    if ci_used in HKSJ_METHODS:
+        se, df, crit, se_pi, hk_notes = hksj_interval(yi, vi, w, est, ci_used, level)
+        notes.extend(hk_notes)
+        crit_pi = float(special.stdtrit(k - 1, 1 - alpha / 2))
+        if df is not None:
+            df = k - 1
         if se == 0:
             notes.append("All estimates are identical, so the Hartung-Knapp standard error is 0.")
-    else:
-        df = None
-        crit = float(special.ndtri(1 - alpha / 2))
     statistic = est / se if se > 0 else (np.inf * np.sign(est) if est != 0 else 0.0)
     if df is None:
         pvalue = float(2 * special.ndtr(-abs(statistic)))
     else:
         pvalue = float(2 * special.stdtr(df, -abs(statistic)))
-    pi_se = math.sqrt(se * se + tau2)
+    pi_se = math.sqrt(se_pi * se_pi + tau2)
     vt = het["vt"]
     if model == "random":
         i2 = 100 * tau2 / (tau2 + vt)
@@ -321,7 +398,7 @@ def pool(effects: EffectSizes, *, model: str = "random", tau2_method: str = "REM
         notes.append("Only two studies: τ² and its interval are very imprecise.")
     return PoolResult(
         estimate=est, se=se, ci_low=est - crit * se, ci_high=est + crit * se, pvalue=pvalue,
-        pi_low=est - crit * pi_se, pi_high=est + crit * pi_se, tau2=float(tau2),
+        pi_low=est - crit_pi * pi_se, pi_high=est + crit_pi * pi_se, tau2=float(tau2),
         tau2_ci=Interval(lo2, hi2), tau=math.sqrt(tau2), i2=float(i2), h2=float(h2),
         q=het["q"], q_df=int(het["q_df"]), q_pvalue=het["q_pvalue"], k=k,
         weights=100 * w / sw, model=model, tau2_method=tau2_method if model == "random" else None,

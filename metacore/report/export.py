@@ -127,11 +127,66 @@ def metafor_script(table: pd.DataFrame, *, measure: str = "RR", model: str = "ra
             esc = 'escalc(measure = "GEN", yi = yi, vi = vi, data = dat, slab = study)'
         lines.append(f"dat <- {esc}")
         method = "FE" if model == "common" else tau2_method
-        test = "knha" if ci_method == "hksj" else "z"
+        test = {"hksj": "knha", "hksj-adhoc": "adhoc"}.get(ci_method, "z")
+        if ci_method in _META_ADHOC:
+            test = "knha"
         lines.append(f'res <- rma(yi, vi, data = dat, subset = include, method = "{method}", '
                      f'test = "{test}", level = {pct})')
+        if ci_method in _META_ADHOC:
+            lines += _meta_adhoc_lines(ci_method, pct, ratio_out)
+            return "\n".join(lines) + "\n"
     lines += ["res", "predict(res, transf = exp)" if ratio_out else "predict(res)"]
     return "\n".join(lines) + "\n"
+
+
+# meta's adhoc.hakn.ci variants are not in metafor: the script reproduces them from rma fits.
+_META_ADHOC = {"hksj-se": "se", "hksj-ci": "ci", "hksj-iqwig6": "IQWiG6"}
+
+
+_HKSJ_WORDS = {
+    "hksj-adhoc": "with its scale factor floored at 1, so that the interval is never narrower "
+                  "than the Wald interval (modified HKSJ; metafor's test = \"adhoc\")",
+    "hksj-se": "with its standard error floored at the Wald standard error (meta's "
+               "adhoc.hakn.ci = \"se\")",
+    "hksj-ci": "or the Wald interval when that is wider (meta's adhoc.hakn.ci = \"ci\")",
+    "hksj-iqwig6": "with the Wald standard error whenever its interval is narrower than the "
+                   "DerSimonian–Laird Wald interval (IQWiG 2020; meta's adhoc.hakn.ci = "
+                   "\"IQWiG6\")",
+}
+
+
+def _meta_adhoc_lines(ci_method: str, pct: str, ratio_out: bool) -> list[str]:
+    """R lines that turn the HKSJ fit ``res`` into meta's adhoc.hakn.ci variant."""
+    rule = {
+        "hksj-se": ["# HKSJ standard error floored at the Wald one, t(k - 1) (the same interval "
+                    "as metafor's test = \"adhoc\")",
+                    "se <- if (hk$se < wald$se) wald$se else hk$se; crit <- tcrit"],
+        "hksj-ci": ["# the wider of the HKSJ interval and the Wald (z) interval",
+                    "wider <- tcrit * hk$se < zcrit * wald$se",
+                    "se <- if (wider) wald$se else hk$se; crit <- if (wider) zcrit else tcrit"],
+        "hksj-iqwig6": ["# the Wald standard error with t(k - 1) when the HKSJ interval is "
+                        "narrower than the DerSimonian-Laird Wald interval (IQWiG 2020)",
+                        "dl <- update(res, method = \"DL\", test = \"z\")",
+                        "se <- if (tcrit * hk$se < zcrit * dl$se) wald$se else hk$se; "
+                        "crit <- tcrit"],
+    }[ci_method]
+    back = "exp" if ratio_out else "identity"
+    return [
+        f'# meta: metagen(yi, sqrt(vi), method.random.ci = "HK", adhoc.hakn.ci = '
+        f'"{_META_ADHOC[ci_method]}") -- meta is not needed: these lines reproduce it.',
+        "hk <- res; wald <- update(res, test = \"z\")",
+        f"alpha <- 1 - {pct} / 100",
+        "tcrit <- qt(1 - alpha / 2, res$k - 1); zcrit <- qnorm(1 - alpha / 2)",
+        *rule,
+        "est <- as.numeric(res$beta)",
+        f"ci <- {back}(est + c(-1, 1) * crit * se)",
+        "pval <- if (crit == zcrit) 2 * pnorm(-abs(est / se)) else "
+        "2 * pt(-abs(est / se), res$k - 1)",
+        "# prediction interval: meta's default method.predict = \"V\" (t(k - 1), Wald SE)",
+        f"pi <- {back}(est + c(-1, 1) * tcrit * sqrt(wald$se^2 + res$tau2))",
+        f"c(estimate = {back}(est), ci.lb = ci[1], ci.ub = ci[2], pval = pval, "
+        "pi.lb = pi[1], pi.ub = pi[2])",
+    ]
 
 
 def results_record(effects, result, *, cc: float | None = None,
@@ -281,6 +336,9 @@ def methods_text(effects, result) -> tuple[str, list[str]]:
     parts = [f"Studies were combined on the {name} scale"
              + (" (analysed as log ratios and reported back-transformed)" if result.ratio
                 else "") + "."]
+    missing = _not_estimable_words(effects)
+    if missing:
+        parts.append(missing)
     if result.measure in ("SMD",):
         parts.append(f"Standardised mean differences were corrected for small-sample bias "
                      f"(Hedges' g; {cite('hedges', 'Hedges 1981')}).")
@@ -307,6 +365,11 @@ def methods_text(effects, result) -> tuple[str, list[str]]:
         parts.append(f"The {level} confidence interval and test use the Hartung–Knapp–"
                      f"Sidik–Jonkman method (t distribution with k − 1 degrees of freedom; "
                      f"{cite('hksj', 'Hartung & Knapp 2001; Sidik & Jonkman 2002')}).")
+    elif result.ci_method in _HKSJ_WORDS:
+        parts.append(f"The {level} confidence interval and test use the Hartung–Knapp–"
+                     f"Sidik–Jonkman method "
+                     f"({cite('hksj', 'Hartung & Knapp 2001; Sidik & Jonkman 2002')}) "
+                     f"{_HKSJ_WORDS[result.ci_method]}.")
     elif result.model not in ("MH", "PETO"):
         parts.append(f"The {level} confidence interval and test use the normal distribution "
                      "(Wald).")
@@ -611,6 +674,33 @@ def _cc_words(effects) -> str:
     return f"{effects.cc:g} added {_CC_WORDS.get(effects.cc_to, effects.cc_to)}"
 
 
+def _not_estimable_words(effects) -> str:
+    """One sentence on the trials that give no estimate (RevMan's "Not estimable"), or ""."""
+    from metacore.review.sof import not_estimable
+
+    gone = not_estimable(effects)
+    if gone.empty:
+        return ""
+    whys = []
+    for _, r in gone.iterrows():
+        if {"events_t", "events_c"} <= set(gone.columns) and r["events_t"] == 0 \
+                and r["events_c"] == 0:
+            whys.append("no events in either arm")
+        elif {"events_t", "events_c", "n_t", "n_c"} <= set(gone.columns) \
+                and r["events_t"] == r["n_t"] and r["events_c"] == r["n_c"]:
+            whys.append("every participant had the event in both arms")
+        else:
+            whys.append("no usable estimate or variance")
+    counts = pd.Series(whys).value_counts()
+    why = "; ".join(f"{n} with {w}" if len(counts) > 1 else w for w, n in counts.items())
+    n = len(gone)
+    trials = "trial was" if n == 1 else "trials were"
+    rule = (" (double-zero studies are set to be dropped)"
+            if getattr(effects, "drop00", False) else "")
+    return (f"{n} {trials} not estimable ({why}){rule}: they carry no weight in the pooled "
+            "estimate, and their participants are counted in the summary of findings.")
+
+
 def _studies_table(effects, result) -> tuple[pd.DataFrame, list[str]]:
     """The studies as analysed: their data, effect with CI (natural scale) and weight,
     then the rows left out with the reason."""
@@ -636,10 +726,28 @@ def _studies_table(effects, result) -> tuple[pd.DataFrame, list[str]]:
             f"{format_effect(float(t(y + z * se)))}]")
         row["Weight"] = f"{weights[i]:.1f}%" if math.isfinite(weights[i]) else ""
         rows.append(row)
+    # Excluded rows keep their counts; the not-estimable ones say so, as RevMan prints them.
+    extra = effects.excluded_data
+    by_row = ({int(r): i for i, r in enumerate(extra["row"])} if "row" in extra else {})
+    effect_col = f"{result.name} [{result.level * 100:g}% CI]"
     for (name, reason), r in zip(effects.excluded, effects.excluded_rows, strict=True):
-        rows.append({"Row": r, "Study": name, "Weight": "", "Note": reason})
+        row = {"Row": r, "Study": name, "Weight": "", "Note": reason}
+        if r in by_row:
+            src = extra.iloc[by_row[r]]
+            for c in cols:
+                v = src.get(c)
+                row[c] = f"{float(v):g}" if _is_number(v) else ""
+            if bool(src.get("include", False)):
+                row[effect_col] = "Not estimable"
+        rows.append(row)
     frame = pd.DataFrame(rows)
     if "Note" not in frame:
         frame["Note"] = ""
     frame = frame.fillna("")
     return frame, ["Row", *cols, "Weight"]
+
+
+def _is_number(v: object) -> bool:
+    import numbers
+
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v))

@@ -21,7 +21,7 @@ from metacore.models.pooling import PoolResult
 from metacore.numbers import format_effect
 
 __all__ = ["CERTAINTY", "MAX_SOF_OUTCOMES", "ReviewSummary", "SummaryOfFindings",
-           "corresponding_risk", "nnt_text", "review_summary",
+           "corresponding_risk", "not_estimable", "nnt_text", "review_summary",
            "summary_of_findings"]
 
 #: GRADE's four levels of certainty, with the symbols GRADEpro prints.
@@ -86,7 +86,9 @@ class SummaryOfFindings:
     """One outcome's row of a GRADE summary-of-findings table.
 
     Risks are per 1,000 (binary outcomes); ``difference`` is per 1,000 for binary
-    outcomes and in the outcome's units for continuous ones.
+    outcomes and in the outcome's units for continuous ones. ``participants`` and
+    ``studies`` count every trial of the outcome, the ``not_estimable`` ones (e.g. no events
+    in either arm, RevMan's "Not estimable") included, as GRADEpro and RevMan do.
     """
 
     outcome: str
@@ -106,6 +108,7 @@ class SummaryOfFindings:
     nnt: str = ""
     units: str = ""
     comments: str = ""
+    not_estimable: int = 0
 
     def to_frame(self) -> pd.DataFrame:
         """The row as a table with GRADEpro's column headings."""
@@ -120,10 +123,12 @@ class SummaryOfFindings:
                     "Risk difference": f"{_signed(self.difference)} per 1,000 "
                                        f"({_signed(dlo)} to {_signed(dhi)})",
                     "NNT": self.nnt}
-        else:
+        elif self.kind == "continuous":
             row |= {"Difference": self.relative}
-        row |= {"Relative effect": self.relative if self.kind == "binary" else "—",
-                "Participants (studies)": f"{n} ({self.studies} {_plural(self.studies)})",
+        # Ratios without arm risks (a generic HR, a ratio of means) are relative effects.
+        ne = f"; {self.not_estimable} not estimable" if self.not_estimable else ""
+        row |= {"Relative effect": "—" if self.kind == "continuous" else self.relative,
+                "Participants (studies)": f"{n} ({self.studies} {_plural(self.studies)}{ne})",
                 "Certainty (GRADE)": CERTAINTY.get(self.certainty, self.certainty) or
                 "not rated", "Comments": self.comments}
         return pd.DataFrame([row])
@@ -142,6 +147,30 @@ def _signed(diff: float | None) -> str:
         return "n/a"
     v = round(1000 * diff)
     return f"{v:+,}".replace("-", "\u2212") if v else "0"
+
+
+def not_estimable(effects: EffectSizes) -> pd.DataFrame:
+    """The trials of an analysis that give no estimate although their data are there and
+    they were not left out by hand (e.g. no events in either arm): RevMan's "Not estimable".
+
+    >>> import metacore as mc
+    >>> t = mc.datasets.load("bcg").iloc[:3].copy()
+    >>> t.loc[0, ["events_t", "events_c"]] = 0
+    >>> not_estimable(mc.compute_effects(t, "OR", drop00=True))["row"].tolist()
+    [1]
+    """
+    data = effects.excluded_data
+    if data.empty or "include" not in data:
+        return data.iloc[0:0]
+    return data[data["include"].astype(bool)].reset_index(drop=True)
+
+
+def _participants(frame: pd.DataFrame) -> float:
+    if {"n_t", "n_c"} <= set(frame.columns):
+        return float(np.nansum(frame["n_t"].to_numpy(float) + frame["n_c"].to_numpy(float)))
+    if "n" in frame.columns:
+        return float(np.nansum(frame["n"].to_numpy(float)))
+    return math.nan
 
 
 def summary_of_findings(effects: EffectSizes, result: PoolResult, *, outcome: str = "Outcome",
@@ -182,13 +211,18 @@ def summary_of_findings(effects: EffectSizes, result: PoolResult, *, outcome: st
     level = f"{result.level * 100:g}%"
     est, lo, hi = nat["estimate"], nat["ci_low"], nat["ci_high"]
     data = effects.data
+    missing = not_estimable(effects)
     participants = None
-    if {"n_t", "n_c"} <= set(data.columns):
-        participants = int(np.nansum(data["n_t"].to_numpy(float) + data["n_c"].to_numpy(float)))
+    counted = _participants(data)
+    if math.isfinite(counted):
+        # every trial of the outcome, the not-estimable ones included
+        extra = _participants(missing) if len(missing) else 0.0
+        participants = int(counted + (extra if math.isfinite(extra) else 0.0))
     relative = (f"{result.label or result.measure} {format_effect(est)} "
                 f"({level} CI {format_effect(lo)} to {format_effect(hi)})")
     base = {"outcome": outcome, "measure": result.measure, "name": result.name,
-            "relative": relative, "participants": participants, "studies": result.k,
+            "relative": relative, "participants": participants,
+            "studies": effects.k + len(missing), "not_estimable": len(missing),
             "certainty": certainty, "units": units, "comments": comments}
     if result.measure in ("RR", "OR", "PETO", "RD"):
         source = "typed in"

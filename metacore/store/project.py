@@ -71,7 +71,8 @@ def _rows(v):
 SETTINGS = {
     "measure": _choice(*_MEASURES), "model": _choice("random", "common", "MH", "PETO"),
     "tau2_method": _choice("DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"),
-    "ci_method": _choice("z", "hksj"), "level": _choice(0.8, 0.9, 0.95, 0.99),
+    "ci_method": _choice("z", "hksj", "hksj-adhoc", "hksj-se", "hksj-ci", "hksj-iqwig6"),
+    "level": _choice(0.8, 0.9, 0.95, 0.99),
     "cc": _number(0.0, 1.0), "cc_to": _choice("only0", "all", "if0all", "none"),
     "drop00": _flag, "show_pi": _flag, "outcome": _choice("undesirable", "desirable"),
     "gen_scale": _choice("auto", "linear", "ratio", "log"), "gen_label": _choice(*_LABELS),

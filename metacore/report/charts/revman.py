@@ -63,11 +63,13 @@ def revman_header(result: PoolResult) -> tuple[str, str]:
     method = _METHOD.get(result.model, "IV")
     if result.model == "random":
         extra = [result.tau2_method or ""]
-        if result.ci_method == "hksj":
-            extra.append("HKSJ")
+        if result.ci_method.startswith("hksj"):
+            extra.append("HKSJ" if result.ci_method == "hksj" else
+                         "mHKSJ" if result.ci_method == "hksj-adhoc" else
+                         "HKSJ-" + result.ci_method.split("-")[1].upper())
         model = f"Random ({', '.join(e for e in extra if e)})"
     else:
-        model = "Fixed" + (" (HKSJ)" if result.ci_method == "hksj" else "")
+        model = "Fixed" + (" (HKSJ)" if result.ci_method.startswith("hksj") else "")
     return name, f"{method}, {model}, {result.level * 100:g}% CI"
 
 
