@@ -23,6 +23,8 @@ def load_example() -> None:
 
 setup(ignored={"model": "the multilevel model is a random-effects model at every level"})
 s = st.session_state
+# charts keep their size on a phone and scroll sideways inside their box, not cut off
+st.html("<style>[class*='st-key-box_dep_'] { overflow-x: auto; overflow-y: hidden; }</style>")
 st.title("Dependent effect sizes")
 st.markdown("When a study gives several effect sizes (outcomes, time points, arms against one "
             "control), or studies sit in the same lab, school or country, the rows are not "
@@ -93,7 +95,8 @@ st.caption(md(f"Settings: {ml.settings}. Robust: CR2 with Satterthwaite df (club
 
 st.header("Naive, multilevel and robust, side by side")
 tab_spec = dp.table_spec(inputs, levels, tau2, ci, level, rho)
-st.vega_lite_chart(tab_spec, key="dep_table_chart", width="content", theme=None)
+with st.container(key="box_dep_table_chart"):   # keyed, so browser tests find it
+    st.vega_lite_chart(tab_spec, key="dep_table_chart", width="content", theme=None)
 ratio_ml, ratio_rb = (float(x) for x in table["width_ratio"].iloc[1:3])
 n_clusters = ml.n_groups[0]
 if max(ratio_ml, ratio_rb) < 1.05:
@@ -150,7 +153,8 @@ st.markdown("An observed effect differs from the truth by sampling error; true e
 c1, c2 = st.columns([3, 1])
 with c1:
     split = dp.split_spec(inputs, levels, tau2, ci, level, rho)
-    st.vega_lite_chart(split, key="dep_split", width="content", theme=None)
+    with st.container(key="box_dep_split"):   # keyed, so browser tests find it
+        st.vega_lite_chart(split, key="dep_split", width="content", theme=None)
 c2.metric("ICC", format_number(ml.icc, 2) if ml.icc == ml.icc else "n/a",
           help="Share of the true-effect variance that lies between clusters: the "
                "correlation of two true effects from one cluster.")
@@ -168,7 +172,8 @@ if rho_error:
     st.warning(md(rho_error), icon=":material/warning:")
 else:
     rspec = dp.rho_spec(inputs, levels, tau2, ci, level)
-    st.vega_lite_chart(rspec, key="dep_rho_chart", width="content", theme=None)
+    with st.container(key="box_dep_rho_chart"):   # keyed, so browser tests find it
+        st.vega_lite_chart(rspec, key="dep_rho_chart", width="content", theme=None)
     lo, hi = tab["pvalue"].min(), tab["pvalue"].max()
     st.caption(f"Over ρ = 0 to 0.9 the p-value of the pooled effect runs from {format_p(lo)} "
                f"to {format_p(hi)}.")

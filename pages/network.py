@@ -15,6 +15,9 @@ setup(ignored={"dataset": "the network has its own table, chosen on this page",
                "cc": "a study with a zero-event arm gets 0.5 added to every arm (fixed)"})
 nw.init()
 s = st.session_state
+# A league table of ten treatments cannot shrink to a phone's width and stay readable: each
+# chart keeps its size and scrolls sideways inside its own box instead of being cut off.
+st.html("<style>[class*='st-key-box_nm_'] { overflow-x: auto; overflow-y: hidden; }</style>")
 st.title("Network meta-analysis")
 st.markdown("Compare several treatments at once: direct evidence (trials that compared two "
             "treatments) and indirect evidence (through common comparators) combined in one "
@@ -136,7 +139,8 @@ for note in nm.notes:
     st.caption(f":material/info: {md(note)}")
 
 graph = nw.graph_spec(args)
-st.vega_lite_chart(graph, key="nm_graph", width="content", theme=None)
+with st.container(key="box_nm_graph"):   # keyed, so browser tests find it
+    st.vega_lite_chart(graph, key="nm_graph", width="content", theme=None)
 widgets.chart_downloads(graph, "network_graph", "dl_nm_graph", label="Network graph",
                         dpi=300)
 with st.expander("Direct comparisons and designs", icon=":material/hub:"):
@@ -145,7 +149,8 @@ with st.expander("Direct comparisons and designs", icon=":material/hub:"):
 
 st.header(f"Every treatment vs {md(nm.reference)}")
 forest = nw.forest_spec(args)
-st.vega_lite_chart(forest, key="nm_forest", width="content", theme=None)
+with st.container(key="box_nm_forest"):   # keyed, so browser tests find it
+    st.vega_lite_chart(forest, key="nm_forest", width="content", theme=None)
 widgets.chart_downloads(forest, "network_forest", "dl_nm_forest", label="Forest plot", dpi=300)
 shown = nm.natural()["estimates"] if nm.ratio else nm.estimates
 st.dataframe(widgets.rounded(shown), hide_index=True, width="stretch")
@@ -156,7 +161,8 @@ st.caption("Each cell: the row treatment vs the column treatment, with its "
            "evidence together); above it the direct evidence alone, where trials compared "
            "the pair.")
 league = nw.league_spec(args)
-st.vega_lite_chart(league, key="nm_league", width="content", theme=None)
+with st.container(key="box_nm_league"):   # keyed, so browser tests find it
+    st.vega_lite_chart(league, key="nm_league", width="content", theme=None)
 c1, c2 = st.columns([1, 2])
 c1.download_button("League table (CSV)", widgets.deferred_csv(nw.league_csv_frame(args)),
                    "league_table.csv", "text/csv", key="dl_nm_league_csv", on_click="ignore",
@@ -173,14 +179,13 @@ st.warning("Rankings are easy to over-read. A treatment ranked first may be only
            "cost or the certainty of the evidence.", icon=":material/warning:")
 rank_table = nw.ranking(args, small)
 rank_spec, gram_spec = nw.ranking_specs(args, small)
-c1, c2 = st.columns(2)
-with c1:
+with st.container(key="box_nm_ranking"):   # keyed, so browser tests find it
     st.vega_lite_chart(rank_spec, key="nm_ranking", width="content", theme=None)
-    widgets.chart_downloads(rank_spec, "ranking", "dl_nm_ranking", label="Ranking", dpi=300)
-with c2:
+widgets.chart_downloads(rank_spec, "ranking", "dl_nm_ranking", label="Ranking", dpi=300)
+with st.container(key="box_nm_rankogram"):
     st.vega_lite_chart(gram_spec, key="nm_rankogram", width="content", theme=None)
-    widgets.chart_downloads(gram_spec, "rankogram", "dl_nm_rankogram", label="Rankogram",
-                            dpi=300)
+widgets.chart_downloads(gram_spec, "rankogram", "dl_nm_rankogram", label="Rankogram",
+                        dpi=300)
 st.dataframe(widgets.rounded(rank_table[["treatment", "pscore", "sucra"]]), hide_index=True,
              width="stretch")
 st.caption("P-scores (Rücker & Schwarzer 2015) are exact from the network estimates; SUCRA "
@@ -221,7 +226,8 @@ st.caption("Each study's comparison minus the network estimate of that compariso
            "small-study effects the points scatter symmetrically around 0. Comparisons are "
            "oriented as the later treatment in the list minus the earlier one.")
 funnel = nw.funnel_spec(args)
-st.vega_lite_chart(funnel, key="nm_funnel", width="content", theme=None)
+with st.container(key="box_nm_funnel"):   # keyed, so browser tests find it
+    st.vega_lite_chart(funnel, key="nm_funnel", width="content", theme=None)
 widgets.chart_downloads(funnel, "comparison_adjusted_funnel", "dl_nm_funnel",
                         label="Funnel plot", dpi=300)
 

@@ -1,6 +1,9 @@
 """Charts of dependent effect sizes: naive, multilevel and robust intervals side by side,
 the variance split into its levels, and the pooled estimate over an assumed within-cluster
-correlation ρ."""
+correlation ρ.
+
+``width`` is always the whole chart's: Streamlit fits the plot, its axes and legend in it.
+"""
 
 from __future__ import annotations
 
@@ -62,7 +65,7 @@ def dependence_chart(table: pd.DataFrame, *, ratio: bool, x_title: str, level: f
                                              x2="ci_high:Q"),
         base.mark_point(shape="diamond", filled=True, size=130, color=INK).encode(
             x=alt.X("estimate:Q", scale=scale)),
-    ).properties(width=plot_w, height=40 * len(frame),
+    ).properties(width=width, height=40 * len(frame) + 90,
                  title=_title("Pooled effect: ignoring, modelling and robustly testing the "
                               "dependence", f"{level:.0%} confidence intervals"))
 
@@ -101,7 +104,7 @@ def variance_split_chart(split: pd.DataFrame, *, width: int = 560) -> alt.LayerC
         text="label:N", tooltip=tip,
         color=alt.condition("datum.order == 0", alt.value(INK), alt.value("white")))
     return alt.layer(bars, text).properties(
-        width=max(200, width - 40), height=60,
+        width=width, height=80 + 18 * len(frame) + 70,
         title=_title("Where the variance lies",
                      "Typical sampling variance of one estimate, and the variance of the "
                      "true effects at each level"))
@@ -123,7 +126,6 @@ def rho_chart(tab: pd.DataFrame, *, ratio: bool, x_title: str, level: float = 0.
                           "estimate": t(tab["estimate"].to_numpy(float)),
                           "ci_low": t(tab["ci_low"].to_numpy(float)),
                           "ci_high": t(tab["ci_high"].to_numpy(float))})
-    plot_w = max(200, width - 80)
     scale, ticks = effect_scale(frame[["ci_low", "ci_high"]].to_numpy(float), ratio, 240)
     y_axis = alt.Axis(values=ticks, format="~g" if ratio else alt.Undefined,
                       title=x_title + (" (log scale)" if ratio else ""))
@@ -141,6 +143,6 @@ def rho_chart(tab: pd.DataFrame, *, ratio: bool, x_title: str, level: float = 0.
         base.mark_line(color=ACCENT, strokeWidth=2).encode(y=alt.Y("estimate:Q", scale=scale)),
         base.mark_point(color=ACCENT, filled=True, size=40).encode(
             y=alt.Y("estimate:Q", scale=scale)),
-    ).properties(width=plot_w, height=240,
+    ).properties(width=width, height=240,
                  title=_title("Sensitivity to the within-cluster correlation ρ",
                               f"Multilevel estimate (line) and {level:.0%} CI (band)"))

@@ -2,7 +2,8 @@
 treatment vs the reference, the league table as a coloured grid, P-scores and SUCRA,
 the rankogram and the comparison-adjusted funnel plot.
 
-Each builder takes a :class:`~metacore.models.network.NetworkResult` (or a frame the
+``width`` is the whole chart's (Streamlit fits the plot, its axes and legend in it). Each
+builder takes a :class:`~metacore.models.network.NetworkResult` (or a frame the
 diagnostics return) and returns an Altair chart; pages only display them.
 """
 
@@ -69,10 +70,11 @@ def network_graph_chart(nm: NetworkResult, *, width: int = 520) -> alt.LayerChar
     nodes["y"] = pos.loc[nodes["treatment"], "y"].to_numpy()
     nodes["name"] = [clip_label(t, NAME_LIMIT) for t in nodes["treatment"]]
     # Labels sit outside the circle, on the side the node faces, so they never cross edges.
-    nodes["lx"] = nodes["x"] * 1.16
-    nodes["ly"] = nodes["y"] * 1.16
     nodes["align"] = np.where(nodes["x"] > 0.2, "left", np.where(nodes["x"] < -0.2, "right",
                                                                   "center"))
+    # a label above or below its node clears the largest node; one beside it needs less
+    nodes["lx"] = nodes["x"] * 1.16
+    nodes["ly"] = nodes["y"] * np.where(nodes["align"] == "center", 1.3, 1.16)
     nodes["participants"] = nodes["participants"].where(np.isfinite(nodes["participants"]))
     edges = []
     for i, e in enumerate(g.edges.itertuples(index=False)):
@@ -185,7 +187,7 @@ def network_forest_chart(nm: NetworkResult, *, width: int = 560) -> alt.LayerCha
     sub = f"{nm.level:.0%} confidence intervals (thick)" + (
         "; prediction intervals (thin)" if show_pi else "")
     return alt.layer(*layers).properties(
-        width=plot_w, height=max(90, 30 * len(frame)),
+        width=width, height=max(90, 30 * len(frame)) + 90,
         title=_title(f"Each treatment vs {clip_label(nm.reference, NAME_LIMIT)}", sub))
 
 
@@ -261,7 +263,7 @@ def league_chart(grid: pd.DataFrame, nm: NetworkResult, *, cell: int = 84) -> al
         color=alt.condition(dark, alt.value(INK), alt.value("white")))
     n = len(names)
     return alt.layer(rect, empty, diag_layer, diag_text, text1, text2).properties(
-        width=cell * n, height=int(cell * 0.55) * n,
+        width=cell * n + 120, height=int(cell * 0.55) * n + 120,
         title=_title(f"League table ({measure}, row vs column)",
                      "Below the diagonal: network estimates; above: direct evidence only "
                      "(blank: never compared directly). Bold: the interval excludes no "
@@ -295,7 +297,7 @@ def ranking_chart(pscores: pd.Series, sucra: pd.Series, *, width: int = 460) -> 
     labels = alt.Chart(frame).mark_text(align="left", dx=6, fontSize=11, color=INK).encode(
         y=y, x=alt.X("pscore:Q", scale=x_scale), text=alt.Text("pscore:Q", format=".2f"))
     return alt.layer(bars, ticks, labels).properties(
-        width=max(160, width - 200), height=max(80, 26 * len(frame)),
+        width=width, height=max(80, 26 * len(frame)) + 80,
         title=_title("Ranking: P-scores and SUCRA",
                      "Each: the mean certainty of being better than the others (1 = best)"))
 
@@ -329,7 +331,7 @@ def rankogram_chart(probs: pd.DataFrame, *, cell: int = 44) -> alt.LayerChart:
         color=alt.condition("datum.p > 0.5", alt.value("white"), alt.value(INK)))
     n = probs.shape[1]
     return alt.layer(rect, text).properties(
-        width=cell * n, height=26 * len(probs),
+        width=cell * n + 200, height=28 * len(probs) + 160,
         title=_title("Rankogram: probability of each rank (%)",
                      "From draws of the network estimates"))
 
@@ -375,8 +377,10 @@ def comparison_funnel_chart(points: pd.DataFrame, nm: NetworkResult, *,
                  alt.Tooltip("yi:Q", title="Study contrast", format=".3f"),
                  alt.Tooltip("network:Q", title="Network estimate", format=".3f"),
                  alt.Tooltip("sei:Q", title="SE", format=".3f")])
+    # the legend below takes height from the plot's share: add it back
+    legend_px = 0 if many else 40 + 18 * -(-pts["comparison"].nunique() // 2)
     return alt.layer(lines, zero, dots).properties(
-        width=width, height=int(width * 0.7),
+        width=width, height=int(width * 0.7) + legend_px,
         title=_title("Comparison-adjusted funnel plot",
                      "Each point: a study's comparison centred on its network estimate; "
                      "dashed: pseudo 95% limits"))
