@@ -34,7 +34,8 @@ result = widgets.analysis_or_stop()
 eff = result.effects
 inputs = an.current_inputs()
 extra = extra_columns(eff.data)
-candidates = dp.cluster_candidates(eff.data, extra)
+# the study column itself is the usual cluster: several effect sizes per study
+candidates = dp.cluster_candidates(eff.data, ["study", *extra])
 example = mc.datasets.CATALOG[dp.EXAMPLE]
 if s.get(state.DATASET) != dp.EXAMPLE:
     st.button(f"Load the example: {example.title}", key="dep_example", on_click=load_example,
@@ -54,13 +55,14 @@ if s.get("dep_cluster") not in candidates:
     s["dep_cluster"] = candidates[0] if dp.is_preferred(candidates[0]) else None
 c1, c2 = st.columns(2)
 cluster = c1.selectbox("Study (cluster) column", [None, *candidates], key="dep_cluster",
-                       format_func=lambda c: "— choose a column —" if c is None else str(c),
+                       format_func=lambda c: "— choose a column —" if c is None
+                       else "study (the table's study column)" if c == "study" else str(c),
                        help="Rows with the same value here belong to one cluster.")
 if cluster is None:
     st.info("Choose the column that says which study or cluster each row belongs to.",
             icon=":material/info:")
     st.stop()
-inner_options = [c for c in extra if c != cluster]
+inner_options = [c for c in ("study", *extra) if c != cluster]
 if s.get("_dep_cluster_seen") != cluster:
     # a new cluster column: the example's own nesting, else each row its own effect
     s["dep_nesting"] = ["school"] if cluster == "district" and "school" in inner_options \
