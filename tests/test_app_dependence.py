@@ -107,3 +107,15 @@ def test_uploaded_table_with_several_rows_per_study():
     want = mc.dependence_table(eff, ["study", "row"])
     np.testing.assert_allclose(_table(at)["estimate"], want["estimate"], atol=5e-5)
     np.testing.assert_allclose(_table(at)["width_ratio"], want["width_ratio"], atol=5e-5)
+
+
+def test_ratio_measure_is_shown_on_the_natural_scale():
+    at = run_page("dependence")
+    at.selectbox(key="dep_cluster").set_value("subgroup").run()   # BCG: allocation method
+    assert not at.exception and not at.error
+    eff = mc.compute_effects(mc.datasets.load("bcg"), "RR")
+    want = mc.dependence_table(eff, ["subgroup", "row"])
+    shown = _table(at)
+    np.testing.assert_allclose(shown["estimate"], np.exp(want["estimate"]), atol=5e-5)
+    np.testing.assert_allclose(shown["se"], want["se"], atol=5e-5)
+    assert len(at.get("vega_lite_chart")) == 3

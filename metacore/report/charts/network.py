@@ -126,15 +126,16 @@ def network_graph_chart(nm: NetworkResult, *, width: int = 520) -> alt.LayerChar
                  alt.Tooltip("studies:Q", title="Studies"),
                  alt.Tooltip("participants:Q", title="Participants", format=",.0f")])
     # alignment is a mark property, not a channel: one text layer per side
-    text_layer = alt.layer(*[
+    text_layers = [
         alt.Chart(nodes[nodes["align"] == side]).mark_text(
             fontSize=12, color=INK, fontWeight="bold", align=side).encode(
             x=alt.X("lx:Q", scale=sx, axis=None), y=alt.Y("ly:Q", scale=sy, axis=None),
             text="name:N", tooltip=[alt.Tooltip("treatment:N", title="Treatment")])
-        for side in ("left", "right", "center")])
+        for side in ("left", "right", "center") if (nodes["align"] == side).any()]
     multi_note = (f"; shaded: {len(g.multi_arm)} multi-arm "
                   f"{'study' if len(g.multi_arm) == 1 else 'studies'}" if g.multi_arm else "")
-    return alt.layer(multi_layer, edge_layer, node_layer, text_layer).properties(
+    # one flat layer list: nested layers are deep-copied again at every level (slow)
+    return alt.layer(multi_layer, edge_layer, node_layer, *text_layers).properties(
         width=width, height=height,
         title=_title("Network of treatments",
                      f"{len(nm.treatments)} treatments, {nm.n_studies} studies; node area: "
@@ -252,17 +253,17 @@ def league_chart(grid: pd.DataFrame, nm: NetworkResult, *, cell: int = 84) -> al
     # dark text on pale cells, white on saturated ones
     dark = f"abs(datum.value) < {0.55 * lim}"
     # font weight is a mark property, not a channel: bold and normal cells in two layers
-    text1 = alt.layer(*[
+    text1 = [
         alt.Chart(cells[shown & (cells["significant"] == bold)]).mark_text(
             fontSize=11, dy=-7, fontWeight="bold" if bold else "normal").encode(
             x=x, y=y, text="line1:N", tooltip=tip,
             color=alt.condition(dark, alt.value(INK), alt.value("white")))
-        for bold in (True, False)])
+        for bold in (True, False) if (shown & (cells["significant"] == bold)).any()]
     text2 = alt.Chart(cells[shown]).mark_text(fontSize=9, dy=7).encode(
         x=x, y=y, text="line2:N", tooltip=tip,
         color=alt.condition(dark, alt.value(INK), alt.value("white")))
     n = len(names)
-    return alt.layer(rect, empty, diag_layer, diag_text, text1, text2).properties(
+    return alt.layer(rect, empty, diag_layer, diag_text, *text1, text2).properties(
         width=cell * n + 120, height=int(cell * 0.55) * n + 120,
         title=_title(f"League table ({measure}, row vs column)",
                      "Below the diagonal: network estimates; above: direct evidence only "
