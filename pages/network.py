@@ -148,7 +148,7 @@ with st.expander("Direct comparisons and designs", icon=":material/hub:"):
     st.dataframe(g.designs, hide_index=True, width="stretch")
 
 st.header(f"Every treatment vs {md(nm.reference)}")
-forest = nw.forest_spec(args)
+forest = nw.forest_spec(args, bool(s[state.SHOW_PI]))
 with st.container(key="box_nm_forest"):   # keyed, so browser tests find it
     st.vega_lite_chart(forest, key="nm_forest", width="content", theme=None)
 widgets.chart_downloads(forest, "network_forest", "dl_nm_forest", label="Forest plot", dpi=300)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import metacore as mc
 from tests.browser import CHART, chromium_page, go_to, streamlit_server
 
 SHOTS = Path(os.environ.get("METACORE_SHOTS", "/tmp/metacore_shots"))
@@ -71,6 +72,14 @@ def test_network_page_draws_graph_league_and_ranking(app_url, width):
             box.screenshot(path=str(SHOTS / f"network_nm_league_{width}_right.png"))
         else:
             assert sizes[0] <= sizes[1]
+            # an uploaded arm-level file becomes the network
+            csv = mc.datasets.load("hasselblad1998").to_csv(index=False).encode()
+            page.get_by_role("tab", name="Upload a file").click()
+            page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(
+                files=[{"name": "smoking.csv", "mimeType": "text/csv", "buffer": csv}])
+            page.get_by_text("Current network: smoking.csv").first.wait_for(timeout=60_000)
+            _settled(page)
+            page.get_by_text("4 treatments, 24 studies").first.wait_for(timeout=60_000)
 
 
 def test_dependence_page_on_the_nested_example(app_url):

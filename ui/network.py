@@ -194,8 +194,8 @@ def graph_spec(args: tuple) -> dict:
 
 
 @cached(max_entries=32)
-def forest_spec(args: tuple) -> dict:
-    return network_forest_chart(result(args)).to_dict(validate=False)
+def forest_spec(args: tuple, show_pi: bool) -> dict:
+    return network_forest_chart(result(args), show_pi=show_pi).to_dict(validate=False)
 
 
 @cached(max_entries=32)

@@ -143,9 +143,11 @@ def network_graph_chart(nm: NetworkResult, *, width: int = 520) -> alt.LayerChar
     ).configure_view(stroke=None)
 
 
-def network_forest_chart(nm: NetworkResult, *, width: int = 560) -> alt.LayerChart:
+def network_forest_chart(nm: NetworkResult, *, show_pi: bool = True,
+                         width: int = 560) -> alt.LayerChart:
     """Every treatment vs the reference: estimate, confidence interval (thick) and, under
-    random effects, prediction interval (thin); ratios on a log axis, natural ticks.
+    random effects and ``show_pi``, prediction interval (thin); ratios on a log axis,
+    labelled on the natural scale.
 
     >>> import metacore as mc
     >>> nm = mc.network(mc.datasets.load("senn2013"), "MD", reference="placebo")
@@ -155,7 +157,7 @@ def network_forest_chart(nm: NetworkResult, *, width: int = 560) -> alt.LayerCha
     nat = nm.natural()["estimates"]
     frame = nat.assign(name=[clip_label(t, NAME_LIMIT) for t in nat["treatment"]])
     frame = frame.sort_values("estimate", kind="stable").reset_index(drop=True)
-    show_pi = nm.model == "random"
+    show_pi = show_pi and nm.model == "random"
     cols = ["ci_low", "ci_high"] + (["pi_low", "pi_high"] if show_pi else [])
     plot_w = max(200, width - 200)
     scale, ticks = effect_scale(frame[cols].to_numpy(float), nm.ratio, plot_w)
