@@ -57,8 +57,8 @@ def network_graph_chart(nm: NetworkResult, *, width: int = 520) -> alt.LayerChar
     >>> import metacore as mc
     >>> nm = mc.network(mc.datasets.load("hasselblad1998"), "OR", reference="no_contact")
     >>> spec = network_graph_chart(nm).to_dict()
-    >>> len(spec["layer"])
-    4
+    >>> [layer["mark"]["type"] for layer in spec["layer"]][:3]
+    ['line', 'line', 'circle']
     """
     g = nm.geometry
     pos = graph_layout(list(nm.treatments)).set_index("treatment")
