@@ -58,7 +58,8 @@ def test_network_page_draws_graph_league_and_ranking(app_url, width):
         _open(page, app_url, "Network meta-analysis")
         page.get_by_text("Network of treatments").first.wait_for(timeout=60_000)
         _settled(page)
-        for key in ("nm_graph", "nm_league", "nm_ranking", "nm_rankogram"):
+        for key in ("nm_graph", "nm_forest", "nm_league", "nm_ranking", "nm_rankogram",
+                    "nm_funnel"):
             _shoot(page, key, f"network_{key}_{width}")
         assert page.get_by_text("Rankings are easy to over-read").count() == 1
         # on a phone the league table scrolls sideways inside its box, it is not cut off
