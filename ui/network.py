@@ -37,6 +37,9 @@ MEASURES = {"binary": ["OR", "RR", "RD"], "continuous": ["MD", "SMD"], "contrast
 KIND_WORDS = {"binary": "arm-level events and totals", "continuous":
               "arm-level means, SDs and sizes", "contrasts": "one row per comparison"}
 TAU2_METHODS = ("REML", "ML", "DL")
+#: Draws for the rankogram and SUCRA: a Monte Carlo SE of at most 0.0035 per probability,
+#: and a fifth of the engine's default time, so a what-if stays live.
+RANK_DRAWS = 20_000
 
 
 def init() -> None:
@@ -165,7 +168,7 @@ def ranking(args: tuple, small: str) -> pd.DataFrame:
     ps = nm.pscores(small)
     # SUCRA from the same draws as the rankogram (NetworkResult.sucra would draw them again):
     # (n - mean rank) / (n - 1), as the engine computes it
-    probs = nm.rank_probabilities(small)
+    probs = nm.rank_probabilities(small, n_sim=RANK_DRAWS)
     n = probs.shape[1]
     su = pd.Series((n - probs.to_numpy() @ np.arange(1, n + 1)) / (n - 1), index=probs.index)
     out = pd.DataFrame({"treatment": list(ps.index), "pscore": ps.to_numpy(),

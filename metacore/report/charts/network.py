@@ -19,7 +19,7 @@ from scipy import special
 from metacore.models.effects import MEASURE_LABELS
 from metacore.models.network import NetworkResult
 from metacore.numbers import format_effect
-from metacore.report.charts.common import ACCENT, GREY, INK, clip_label, effect_scale
+from metacore.report.charts.common import ACCENT, GREY, INK, clip_label, effect_scale, records
 
 __all__ = ["comparison_funnel_chart", "league_chart", "network_forest_chart",
            "network_graph_chart", "ranking_chart", "rankogram_chart"]
@@ -27,6 +27,20 @@ __all__ = ["comparison_funnel_chart", "league_chart", "network_forest_chart",
 #: Longest treatment name drawn in a chart (tables keep the full text).
 NAME_LIMIT = 24
 _MULTI = "#f59e0b"
+
+
+def _named(chart: alt.TopLevelMixin, frames: dict[str, pd.DataFrame]) -> alt.TopLevelMixin:
+    """The chart with its data as named top-level datasets, which its layers refer to by
+    name (``alt.NamedData``): Altair then neither sanitises nor deep-copies the rows once per
+    layer, which made a what-if slow."""
+    chart.datasets = {name: records(frame) for name, frame in frames.items()}
+    return chart
+
+
+def _if(test: str, yes: str, no: str) -> alt.ColorValue:
+    """A colour chosen per datum. Built as a channel object: ``alt.condition`` and shorthand
+    strings make Altair search its schema (~20 ms each), which made a what-if slow."""
+    return alt.ColorValue(no, condition={"test": test, "value": yes})
 
 
 def _title(text: str, subtitle: str = "") -> alt.TitleParams:
@@ -99,15 +113,15 @@ def network_graph_chart(nm: NetworkResult, *, width: int = 520) -> alt.LayerChar
     y = alt.Y("y:Q", scale=sy, axis=None)
     height = int(width * 2.7 / 3.5)
     top = max(1, int(edge_frame["studies"].max())) if len(edge_frame) else 1
-    multi_layer = alt.Chart(pd.DataFrame(multi) if multi else pd.DataFrame(
-        {"study": [], "order": [], "x": [], "y": [], "design": []})).mark_line(
+    multi_frame = pd.DataFrame(multi, columns=["study", "order", "x", "y", "design"])
+    multi_layer = alt.Chart(alt.NamedData("multi")).mark_line(
         interpolate="linear-closed", fill=_MULTI, fillOpacity=0.18, stroke=_MULTI,
         strokeOpacity=0.5, strokeWidth=1).encode(
-        x=x, y=y, order="order:Q", detail="study:N",
+        x=x, y=y, order=alt.Order("order:Q"), detail=alt.Detail("study:N"),
         tooltip=[alt.Tooltip("study:N", title="Multi-arm study"),
                  alt.Tooltip("design:N", title="Arms")])
-    edge_layer = alt.Chart(edge_frame).mark_line(color=GREY, strokeCap="round").encode(
-        x=x, y=y, detail="edge:N",
+    edge_layer = alt.Chart(alt.NamedData("edges")).mark_line(color=GREY, strokeCap="round").encode(
+        x=x, y=y, detail=alt.Detail("edge:N"),
         strokeWidth=alt.StrokeWidth("studies:Q", scale=alt.Scale(domain=[1, top],
                                                                   range=[1.5, 9]),
                                     legend=alt.Legend(title="Studies", orient="bottom",
@@ -116,8 +130,8 @@ def network_graph_chart(nm: NetworkResult, *, width: int = 520) -> alt.LayerChar
                  alt.Tooltip("studies:Q", title="Studies"),
                  alt.Tooltip("participants:Q", title="Participants", format=",.0f")])
     size_title = "Participants" if by_people else "Studies"
-    node_layer = alt.Chart(nodes).mark_circle(color=ACCENT, opacity=0.95, stroke="white",
-                                              strokeWidth=1.5).encode(
+    node_layer = alt.Chart(alt.NamedData("nodes")).mark_circle(
+        color=ACCENT, opacity=0.95, stroke="white", strokeWidth=1.5).encode(
         x=x, y=y,
         size=alt.Size("size:Q", scale=alt.Scale(range=[120, 1400], zero=True),
                       legend=alt.Legend(title=size_title, orient="bottom", format=",.0f",
@@ -127,20 +141,22 @@ def network_graph_chart(nm: NetworkResult, *, width: int = 520) -> alt.LayerChar
                  alt.Tooltip("participants:Q", title="Participants", format=",.0f")])
     # alignment is a mark property, not a channel: one text layer per side
     text_layers = [
-        alt.Chart(nodes[nodes["align"] == side]).mark_text(
+        alt.Chart(alt.NamedData("nodes")).transform_filter(f"datum.align == '{side}'").mark_text(
             fontSize=12, color=INK, fontWeight="bold", align=side).encode(
             x=alt.X("lx:Q", scale=sx, axis=None), y=alt.Y("ly:Q", scale=sy, axis=None),
-            text="name:N", tooltip=[alt.Tooltip("treatment:N", title="Treatment")])
+            text=alt.Text("name:N"), tooltip=[alt.Tooltip("treatment:N", title="Treatment")])
         for side in ("left", "right", "center") if (nodes["align"] == side).any()]
     multi_note = (f"; shaded: {len(g.multi_arm)} multi-arm "
                   f"{'study' if len(g.multi_arm) == 1 else 'studies'}" if g.multi_arm else "")
     # one flat layer list: nested layers are deep-copied again at every level (slow)
-    return alt.layer(multi_layer, edge_layer, node_layer, *text_layers).properties(
+    chart = alt.layer(multi_layer, edge_layer, node_layer, *text_layers,
         width=width, height=height,
         title=_title("Network of treatments",
                      f"{len(nm.treatments)} treatments, {nm.n_studies} studies; node area: "
                      f"{size_title.lower()}; line width: studies{multi_note}"),
     ).configure_view(stroke=None)
+    return _named(chart, {"multi": multi_frame, "edges": edge_frame,
+                          "nodes": nodes.drop(columns="events", errors="ignore")})
 
 
 def network_forest_chart(nm: NetworkResult, *, show_pi: bool = True,
@@ -182,14 +198,14 @@ def network_forest_chart(nm: NetworkResult, *, show_pi: bool = True,
     layers = [null]
     if show_pi:
         layers.append(base.mark_rule(color="#93c5fd", strokeWidth=1.5).encode(
-            x=alt.X("pi_low:Q", scale=scale, axis=x_axis), x2="pi_high:Q"))
+            x=alt.X("pi_low:Q", scale=scale, axis=x_axis), x2=alt.X2("pi_high:Q")))
     layers.append(base.mark_rule(color=ACCENT, strokeWidth=3.5).encode(
-        x=alt.X("ci_low:Q", scale=scale, axis=x_axis), x2="ci_high:Q"))
+        x=alt.X("ci_low:Q", scale=scale, axis=x_axis), x2=alt.X2("ci_high:Q")))
     layers.append(base.mark_point(shape="diamond", filled=True, size=110, color=INK).encode(
         x=alt.X("estimate:Q", scale=scale)))
     sub = f"{nm.level:.0%} confidence intervals (thick)" + (
         "; prediction intervals (thin)" if show_pi else "")
-    return alt.layer(*layers).properties(
+    return alt.layer(*layers,
         width=width, height=max(90, 30 * len(frame)) + 90,
         title=_title(f"Each treatment vs {clip_label(nm.reference, NAME_LIMIT)}", sub))
 
@@ -240,37 +256,46 @@ def league_chart(grid: pd.DataFrame, nm: NetworkResult, *, cell: int = 84) -> al
            alt.Tooltip("estimate:Q", title=measure, format=".3f"),
            alt.Tooltip("ci_low:Q", title=f"{nm.level:.0%} CI from", format=".3f"),
            alt.Tooltip("ci_high:Q", title="to", format=".3f")]
-    rect = alt.Chart(cells[shown]).mark_rect(stroke="white", strokeWidth=1).encode(
+    cells["shown"] = shown
+    data = alt.NamedData("cells")
+    rect = alt.Chart(data).transform_filter("datum.shown").mark_rect(
+        stroke="white", strokeWidth=1).encode(
         x=x, y=y, tooltip=tip,
         color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domain=[-lim, lim],
                                                    domainMid=0,
                                                    reverse=False),
                         legend=None))
-    empty = alt.Chart(cells[~shown]).mark_rect(color="#f3f4f6", stroke="white").encode(
+    empty = alt.Chart(data).transform_filter("!datum.shown").mark_rect(
+        color="#f3f4f6", stroke="white").encode(
         x=x, y=y, tooltip=tip)
-    diag_layer = alt.Chart(diag).mark_rect(color="#e5e7eb", stroke="white").encode(
+    diag_layer = alt.Chart(alt.NamedData("diag")).mark_rect(
+        color="#e5e7eb", stroke="white").encode(
         x=x, y=y, tooltip=[alt.Tooltip("treatment:N", title="Treatment")])
-    diag_text = alt.Chart(diag).mark_text(fontSize=10, fontWeight="bold", color=INK,
-                                          limit=cell - 6).encode(x=x, y=y, text="row_name:N")
+    diag_text = alt.Chart(alt.NamedData("diag")).mark_text(
+        fontSize=10, fontWeight="bold", color=INK, limit=cell - 6).encode(
+        x=x, y=y, text=alt.Text("row_name:N"))
     # dark text on pale cells, white on saturated ones
     dark = f"abs(datum.value) < {0.55 * lim}"
     # font weight is a mark property, not a channel: bold and normal cells in two layers
     text1 = [
-        alt.Chart(cells[shown & (cells["significant"] == bold)]).mark_text(
+        alt.Chart(data).transform_filter(
+            "datum.shown && " + ("datum.significant" if bold else "!datum.significant")
+        ).mark_text(
             fontSize=11, dy=-7, fontWeight="bold" if bold else "normal").encode(
-            x=x, y=y, text="line1:N", tooltip=tip,
-            color=alt.condition(dark, alt.value(INK), alt.value("white")))
+            x=x, y=y, text=alt.Text("line1:N"), tooltip=tip,
+            color=_if(dark, INK, "white"))
         for bold in (True, False) if (shown & (cells["significant"] == bold)).any()]
-    text2 = alt.Chart(cells[shown]).mark_text(fontSize=9, dy=7).encode(
-        x=x, y=y, text="line2:N", tooltip=tip,
-        color=alt.condition(dark, alt.value(INK), alt.value("white")))
+    text2 = alt.Chart(data).transform_filter("datum.shown").mark_text(fontSize=9, dy=7).encode(
+        x=x, y=y, text=alt.Text("line2:N"), tooltip=tip,
+        color=_if(dark, INK, "white"))
     n = len(names)
-    return alt.layer(rect, empty, diag_layer, diag_text, *text1, text2).properties(
+    chart = alt.layer(rect, empty, diag_layer, diag_text, *text1, text2,
         width=cell * n + 120, height=int(cell * 0.55) * n + 120,
         title=_title(f"League table ({measure}, row vs column)",
                      "Below the diagonal: network estimates; above: direct evidence only "
                      "(blank: never compared directly). Bold: the interval excludes no "
                      "effect."))
+    return _named(chart, {"cells": cells, "diag": diag})
 
 
 def ranking_chart(pscores: pd.Series, sucra: pd.Series, *, width: int = 460) -> alt.LayerChart:
@@ -299,7 +324,7 @@ def ranking_chart(pscores: pd.Series, sucra: pd.Series, *, width: int = 460) -> 
         y=y, x=alt.X("sucra:Q", scale=x_scale), tooltip=tip)
     labels = alt.Chart(frame).mark_text(align="left", dx=6, fontSize=11, color=INK).encode(
         y=y, x=alt.X("pscore:Q", scale=x_scale), text=alt.Text("pscore:Q", format=".2f"))
-    return alt.layer(bars, ticks, labels).properties(
+    return alt.layer(bars, ticks, labels,
         width=width, height=max(80, 26 * len(frame)) + 80,
         title=_title("Ranking: P-scores and SUCRA",
                      "Each: the mean certainty of being better than the others (1 = best)"))
@@ -330,10 +355,10 @@ def rankogram_chart(probs: pd.DataFrame, *, cell: int = 44) -> alt.LayerChart:
                         legend=alt.Legend(title="Probability", format=".0%",
                                           orient="bottom", gradientLength=160)))
     text = alt.Chart(frame).mark_text(fontSize=11).encode(
-        x=x, y=y, text="label:N", tooltip=tip,
-        color=alt.condition("datum.p > 0.5", alt.value("white"), alt.value(INK)))
+        x=x, y=y, text=alt.Text("label:N"), tooltip=tip,
+        color=_if("datum.p > 0.5", "white", INK))
     n = probs.shape[1]
-    return alt.layer(rect, text).properties(
+    return alt.layer(rect, text,
         width=cell * n + 200, height=28 * len(probs) + 160,
         title=_title("Rankogram: probability of each rank (%)",
                      "From draws of the network estimates"))
@@ -382,7 +407,7 @@ def comparison_funnel_chart(points: pd.DataFrame, nm: NetworkResult, *,
                  alt.Tooltip("sei:Q", title="SE", format=".3f")])
     # the legend below takes height from the plot's share: add it back
     legend_px = 0 if many else 40 + 18 * -(-pts["comparison"].nunique() // 2)
-    return alt.layer(lines, zero, dots).properties(
+    return alt.layer(lines, zero, dots,
         width=width, height=int(width * 0.7) + legend_px,
         title=_title("Comparison-adjusted funnel plot",
                      "Each point: a study's comparison centred on its network estimate; "
