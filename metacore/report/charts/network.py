@@ -63,7 +63,7 @@ def graph_layout(treatments: list[str]) -> pd.DataFrame:
     return pd.DataFrame({"treatment": treatments, "x": np.cos(angle), "y": np.sin(angle)})
 
 
-def network_graph_chart(nm: NetworkResult, *, width: int = 520) -> alt.LayerChart:
+def network_graph_chart(nm: NetworkResult, *, width: int = 600) -> alt.LayerChart:
     """The network: treatments on a circle (area by participants, or by studies when a
     contrast table gives no arm sizes), a line per direct comparison (width by number of
     studies) and multi-arm studies shaded as polygons of their treatments.
@@ -342,7 +342,7 @@ def rankogram_chart(probs: pd.DataFrame, *, cell: int = 44) -> alt.LayerChart:
         id_vars="treatment", var_name="rank", value_name="p")
     frame["rank"] = frame["rank"].astype(int)
     frame["name"] = [clip_label(t, NAME_LIMIT) for t in frame["treatment"]]
-    frame["label"] = [f"{100 * p:.0f}" if p >= 0.005 else "" for p in frame["p"]]
+    frame["label"] = [f"{100 * p:.0f}" if p >= 0.01 else "" for p in frame["p"]]
     names = [clip_label(t, NAME_LIMIT) for t in probs.index]
     x = alt.X("rank:O", title="Rank (1 = best)", axis=alt.Axis(labelAngle=0, orient="top"))
     y = alt.Y("name:N", sort=names, title=None, axis=alt.Axis(labelLimit=200,
