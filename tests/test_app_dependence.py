@@ -119,3 +119,21 @@ def test_ratio_measure_is_shown_on_the_natural_scale():
     np.testing.assert_allclose(shown["estimate"], np.exp(want["estimate"]), atol=5e-5)
     np.testing.assert_allclose(shown["se"], want["se"], atol=5e-5)
     assert len(at.get("vega_lite_chart")) == 3
+
+
+def test_dependence_chart_specs():
+    from metacore.report.charts import dependence as D
+
+    eff = mc.compute_effects(mc.datasets.load("konstantopoulos2011"), "GEN")
+    ml = mc.multilevel(eff, ["district", "school"])
+    split = D.variance_split_chart(ml.variance_split()).to_dict()
+    parts = pd.DataFrame(next(iter(split["datasets"].values())))
+    assert parts["percent"].sum() == pytest.approx(100)
+    assert parts["end"].iloc[-1] == pytest.approx(100)
+    tab = mc.rho_sensitivity(eff, ["district", "school"], rhos=[0.0, 0.3, 0.6])
+    rho = D.rho_chart(tab, ratio=False, x_title="SMD").to_dict()
+    assert len(next(iter(rho["datasets"].values()))) == 3
+    table = mc.dependence_table(eff, ["district", "school"])
+    chart = D.dependence_chart(table, ratio=True, x_title="Odds ratio").to_dict()
+    rows = pd.DataFrame(next(v for v in chart["datasets"].values() if len(v) == 3))
+    np.testing.assert_allclose(rows["estimate"], np.exp(table["estimate"]))

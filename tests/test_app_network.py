@@ -150,3 +150,37 @@ def test_a_table_that_is_no_network_or_falls_apart_gets_a_message():
     at.button(key="nm_use_paste").click().run()
     assert not at.exception
     assert "not connected" in at.error[0].value and "sub" in at.error[0].value
+
+
+# --- the chart builders, through their specs -------------------------------------------
+
+def _layers(spec: dict) -> list[dict]:
+    return spec["layer"]
+
+
+def test_chart_specs_hold_the_network():
+    from metacore.report.charts import network as C
+
+    nm = mc.network(mc.datasets.load("hasselblad1998"), "OR", reference="no_contact")
+    graph = C.network_graph_chart(nm).to_dict()
+    nodes = pd.DataFrame(graph["datasets"]["nodes"]).set_index("treatment")
+    assert nodes.loc["no_contact", "size"] == nm.geometry.treatments.set_index(
+        "treatment").loc["no_contact", "participants"]
+    assert len(graph["datasets"]["edges"]) == 2 * len(nm.geometry.edges)
+    # two three-arm trials, three corners each
+    assert len(graph["datasets"]["multi"]) == 6
+    league = C.league_chart(mc.league_grid(nm), nm).to_dict()
+    cells = pd.DataFrame(league["datasets"]["cells"])
+    assert len(cells) == 12 and len(league["datasets"]["diag"]) == 4
+    hit = cells[(cells["row"] == "grp_counseling") & (cells["col"] == "no_contact")].iloc[0]
+    want = nm.natural()["league"].set_index(["t1", "t2"]).loc[("grp_counseling", "no_contact")]
+    assert hit["estimate"] == pytest.approx(want["estimate"], abs=1e-12)
+    forest = C.network_forest_chart(nm).to_dict()
+    x = next(layer["encoding"]["x"] for layer in _layers(forest)
+             if layer["mark"]["type"] == "rule" and "x2" in layer["encoding"])
+    assert x["scale"]["type"] == "log"
+    gram = C.rankogram_chart(nm.rank_probabilities("bad", n_sim=1000)).to_dict()
+    assert len(next(iter(gram["datasets"].values()))) == 16
+    funnel = C.comparison_funnel_chart(mc.comparison_adjusted(nm), nm).to_dict()
+    assert sum(len(v) for v in funnel["datasets"].values()) >= 28
+
