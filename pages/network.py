@@ -221,6 +221,35 @@ if len(flagged):
                + ", ".join(f"{md(r.t1)} vs {md(r.t2)} (p = {format_p(r.pvalue)})"
                            for r in flagged.itertuples()) + ".", icon=":material/warning:")
 
+with st.expander("Contribution matrix: how much each design's direct evidence feeds each "
+                 "estimate (CINeMA)", icon=":material/grid_on:"):
+    st.caption("Rows: every pair's network estimate; columns: the direct evidence of each "
+               "design (a three-arm design contributes one column per contrast). Each row "
+               "adds up to 100%. The design-level hat matrix of Krahn, Binder & König (2013), "
+               "not netmeta's default flow decomposition.")
+    st.dataframe(nw.contributions(args), hide_index=True, width="stretch")
+
+st.header("One comparison, leaving one out")
+c1, c2, c3 = st.columns(3)
+others = [t for t in nm.treatments if t != nm.reference]
+if s.get("nm_loo_t1") not in nm.treatments:
+    s["nm_loo_t1"] = others[0]
+if s.get("nm_loo_t2") not in nm.treatments:
+    s["nm_loo_t2"] = nm.reference
+t1 = c1.selectbox("Treatment", list(nm.treatments), key="nm_loo_t1")
+partners = [t for t in nm.treatments if t != t1]
+if s.get("nm_loo_t2") not in partners:
+    s["nm_loo_t2"] = partners[0]
+t2 = c2.selectbox("vs", partners, key="nm_loo_t2")
+by = c3.radio("Leave out each", ["study", "design"], key="nm_loo_by", horizontal=True)
+full = nm.natural()["league"] if nm.ratio else nm.league
+hit = full[(full.t1 == t1) & (full.t2 == t2)].iloc[0]
+st.caption(md(f"With every study: {t1} vs {t2} = {format_effect(hit.estimate, 3)} "
+              f"[{format_effect(hit.ci_low, 3)}, {format_effect(hit.ci_high, 3)}]. Each "
+              f"row below refits the network without one {by}."))
+st.dataframe(widgets.rounded(nw.leave_one_out(args, t1, t2, by)), hide_index=True,
+             width="stretch")
+
 st.header("Comparison-adjusted funnel plot")
 st.caption("Each study's comparison minus the network estimate of that comparison. Without "
            "small-study effects the points scatter symmetrically around 0. Comparisons are "

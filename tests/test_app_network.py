@@ -184,3 +184,20 @@ def test_chart_specs_hold_the_network():
     funnel = C.comparison_funnel_chart(mc.comparison_adjusted(nm), nm).to_dict()
     assert sum(len(v) for v in funnel["datasets"].values()) >= 28
 
+
+
+def test_leave_one_out_of_a_chosen_comparison():
+    at = run_page("network")
+    at.selectbox(key="nm_loo_t1").set_value("metformin").run()
+    at.selectbox(key="nm_loo_t2").set_value("placebo").run()
+    at.radio(key="nm_loo_by").set_value("design").run()
+    assert not at.exception and not at.error
+    nm = mc.network(mc.datasets.load("senn2013"), "MD", reference="placebo")
+    want = mc.network_leave_one_out(nm, "metformin", "placebo", by="design")
+    shown = _frame(at, "omitted")
+    assert list(shown["omitted"]) == list(want["omitted"])
+    np.testing.assert_allclose(shown["estimate"], want["estimate"], atol=5e-5)
+    # the same treatment on both sides is never offered
+    at.selectbox(key="nm_loo_t1").set_value("placebo").run()
+    assert at.selectbox(key="nm_loo_t2").value != "placebo"
+    assert not at.exception

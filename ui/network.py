@@ -230,3 +230,20 @@ def league_csv_frame(args: tuple) -> pd.DataFrame:
     out = grid.rename(columns={"row": "treatment (row)", "col": "vs (column)"})
     out.insert(2, "measure", nm.measure + (" (natural scale)" if nm.ratio else ""))
     return out
+
+
+@cached(max_entries=32)
+def leave_one_out(args: tuple, t1: str, t2: str, by: str) -> pd.DataFrame:
+    """One comparison with each study (or design) left out, natural scale for ratios."""
+    nm = result(args)
+    out = mc.network_leave_one_out(nm, t1, t2, by=by)
+    if nm.ratio:
+        for c in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high"):
+            out[c] = nm.transform(out[c].to_numpy())
+    return out
+
+
+@cached(max_entries=32)
+def contributions(args: tuple) -> pd.DataFrame:
+    """The contribution matrix (percent of each design's direct evidence in each estimate)."""
+    return mc.netcontrib(result(args)).round(1).rename_axis("network estimate").reset_index()
