@@ -39,6 +39,8 @@ st.navigation({
                 icon=":material/hub:"),
         st.Page("pages/shrinkage.py", title="Pooling & shrinkage", icon=":material/compress:"),
         st.Page("pages/bayes.py", title="Bayesian", icon=":material/psychology:"),
+        st.Page("pages/network.py", title="Network meta-analysis", icon=":material/lan:"),
+        st.Page("pages/dependence.py", title="Dependence", icon=":material/stacks:"),
     ],
     "Causal": [
         st.Page("pages/causal.py", title="Classical vs causal",
