@@ -201,3 +201,13 @@ def test_leave_one_out_of_a_chosen_comparison():
     at.selectbox(key="nm_loo_t1").set_value("placebo").run()
     assert at.selectbox(key="nm_loo_t2").value != "placebo"
     assert not at.exception
+
+
+def test_modified_hksj_choices_map_to_the_networks_hksj_with_a_note():
+    from ui import dependence, network
+
+    model, tau2, ci, notes = network.mapped_settings("random", "REML", "hksj-adhoc")
+    assert (model, tau2, ci) == ("random", "REML", "hksj") and "modified HKSJ" in notes[0]
+    assert network.mapped_settings("random", "DL", "z")[2:] == ("z", [])
+    tau2, ml_ci, notes = dependence.mapped_settings("REML", "hksj-se")
+    assert ml_ci == "t" and "Hartung-Knapp" in notes[0]

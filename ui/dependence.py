@@ -58,11 +58,11 @@ def mapped_settings(tau2: str, ci: str) -> tuple[str, str, list[str]]:
                      "form, so REML is used.")
         tau2 = "REML"
     ml_ci = "z"
-    if ci == "hksj":
+    if ci.startswith("hksj"):
         ml_ci = "t"
-        notes.append("Hartung-Knapp has no multilevel form; the multilevel interval uses t "
-                     "with k − 1 df (metafor's test = \"t\"), and the robust row its own "
-                     "Satterthwaite df.")
+        notes.append("Hartung-Knapp (and its modified forms) has no multilevel form; the "
+                     "multilevel interval uses t with k − 1 df (metafor's test = \"t\"), and "
+                     "the robust row its own Satterthwaite df.")
     return tau2, ml_ci, notes
 
 

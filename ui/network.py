@@ -122,6 +122,11 @@ def kept_rows(table: TableRef, drop_studies: tuple[str, ...],
     return frame.loc[keep]
 
 
+def ci_label(ci: str) -> str:
+    """The sidebar's name of an interval method."""
+    return mc.CI_LABELS.get(ci, ci)
+
+
 def mapped_settings(model: str, tau2: str, ci: str) -> tuple[str, str, str, list[str]]:
     """The sidebar's model, estimator and interval as the network engine takes them, and a
     sentence for each one that had to change."""
@@ -136,6 +141,10 @@ def mapped_settings(model: str, tau2: str, ci: str) -> tuple[str, str, str, list
         tau2 = "REML"
     elif tau2 not in TAU2_METHODS:
         tau2 = "REML"
+    if ci not in ("z", "hksj"):
+        notes.append(f"The network takes Wald z or Hartung-Knapp intervals; {ci_label(ci)} has "
+                     "no network form here, so plain Hartung-Knapp is used.")
+        ci = "hksj"
     return model, tau2, ci, notes
 
 
