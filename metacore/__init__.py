@@ -37,14 +37,20 @@ from metacore.models.cluster import ClusterResult, cluster_meta, distances_from
 from metacore.models.effects import (
     BINARY_MEASURES,
     CONTINUOUS_MEASURES,
+    CORRELATION_MEASURES,
     GENERIC_NAMES,
+    MEAN_MEASURES,
     MEASURE_LABELS,
+    PROPORTION_MEASURES,
+    RATE_MEASURES,
     RATIO_MEASURES,
+    TWO_RATE_MEASURES,
     EffectSizes,
     Exclusion,
     compute_effects,
     measure_name,
     measures_for,
+    proportion_ci,
 )
 from metacore.models.metareg import MetaRegResult, metareg
 from metacore.models.mh import pool_mh, pool_peto
@@ -69,6 +75,8 @@ __all__ = [
     "ClusterResult", "cluster_meta", "cluster_meta_batch", "distances_from", "pool_batch",
     "GENERIC_NAMES", "SummaryOfFindings", "generic_scale", "measure_name",
     "summary_of_findings", "analysis_of", "__version__",
+    "PROPORTION_MEASURES", "RATE_MEASURES", "TWO_RATE_MEASURES", "CORRELATION_MEASURES",
+    "MEAN_MEASURES", "proportion_ci",
 ]
 
 
