@@ -52,6 +52,7 @@ from metacore.models.effects import (
     measures_for,
     proportion_ci,
 )
+from metacore.models.glmm import GLMM_MEASURES, GlmmResult, pool_glmm
 from metacore.models.metareg import MetaRegResult, metareg
 from metacore.models.mh import pool_mh, pool_peto
 from metacore.models.pooling import PoolResult, pool
@@ -76,7 +77,7 @@ __all__ = [
     "GENERIC_NAMES", "SummaryOfFindings", "generic_scale", "measure_name",
     "summary_of_findings", "analysis_of", "__version__",
     "PROPORTION_MEASURES", "RATE_MEASURES", "TWO_RATE_MEASURES", "CORRELATION_MEASURES",
-    "MEAN_MEASURES", "proportion_ci",
+    "MEAN_MEASURES", "proportion_ci", "GLMM_MEASURES", "GlmmResult", "pool_glmm",
 ]
 
 
