@@ -18,7 +18,7 @@ effects of UM.FS enter an arrowhead Hessian that is solved by its Schur compleme
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
@@ -82,6 +82,9 @@ class GlmmResult:
     loglik_fe, lrt, lrt_pvalue
         Log-likelihood with τ² = 0, the likelihood-ratio statistic 2(loglik - loglik_fe)
         and its p-value against the boundary mixture ½χ²₀ + ½χ²₁.
+    study_effects
+        UM.FS only: each study's fixed intercept (the control group's log odds or log
+        rate at a random effect of 0), in the order of ``study``.
     """
 
     estimate: float
@@ -110,6 +113,7 @@ class GlmmResult:
     study: tuple[str, ...]
     excluded: tuple[Exclusion, ...] = ()
     notes: tuple[str, ...] = ()
+    study_effects: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def model(self) -> str:
@@ -643,4 +647,4 @@ def pool_glmm(table: pd.DataFrame, measure: str, *, level: float = 0.95,
         statistic=float(stat), df=df, measure=measure, level=float(level),
         ci_method="t" if df is not None else "z", converged=bool(converged),
         boundary=bool(boundary), iterations=int(iters), nodes=nodes, study=studies,
-        excluded=excluded, notes=tuple(notes))
+        excluded=excluded, notes=tuple(notes), study_effects=np.asarray(alpha, float))
