@@ -9,6 +9,8 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import metacore as mc
 from metacore.models.effects import back_transform, proportion_ci
@@ -180,3 +182,42 @@ def test_bundled_single_group_tables_load_and_pool():
     inter = mc.datasets.load("interviews")
     assert "correlation" in mc.standardize(inter).kinds
     assert mc.compute_effects(inter, "ZCOR").k == len(inter)
+
+
+# --- generated bad tables (hypothesis): only metacore's errors escape, rows are named ----
+
+CELL = st.one_of(st.integers(min_value=-3, max_value=60),
+                 st.floats(allow_nan=True, allow_infinity=True, width=64),
+                 st.sampled_from(["", "abc", " 12 ", "0,5", "-0", "NaN", "1.5"]), st.none(),
+                 st.floats(min_value=-1.5, max_value=1.5))
+ONE_GROUP_COLUMNS = ["events", "n", "time", "r", "mean", "sd", "events_t", "time_t",
+                     "events_c", "time_c", "include", "study"]
+
+
+@st.composite
+def one_group_tables(draw):
+    cols = draw(st.lists(st.sampled_from(ONE_GROUP_COLUMNS), min_size=1, max_size=7,
+                         unique=True))
+    n = draw(st.integers(min_value=0, max_value=6))
+    return pd.DataFrame({c: [draw(CELL) for _ in range(n)] for c in cols})
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(one_group_tables(), st.sampled_from([*mc.PROPORTION_MEASURES, *mc.RATE_MEASURES,
+                                             *mc.TWO_RATE_MEASURES, *mc.CORRELATION_MEASURES,
+                                             *mc.MEAN_MEASURES]))
+def test_generated_tables_never_crash(table, measure):
+    try:
+        eff = mc.compute_effects(table, measure)
+    except (mc.DataError, mc.MeasureError):
+        return
+    assert np.all(np.isfinite(eff.yi)) and np.all(eff.vi > 0)
+    for e in eff.excluded:
+        assert e.reason.startswith("row ") and len(e.reason) > 12
+    if measure in ("PLO", "IRLN", "IRR"):
+        try:
+            res = mc.pool_glmm(table, measure)
+        except (mc.DataError, mc.MeasureError):
+            return
+        assert np.isfinite(res.estimate) and res.tau2 >= 0
