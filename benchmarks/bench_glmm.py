@@ -7,7 +7,8 @@ packages), and reported as a ratio; the log-likelihoods of both fits are printed
 side by side, both exact (ours at our optimum; metafor's by R's integrate() at lme4's
 estimates, outside the timing), so the higher one is the better maximum. lme4 needs
 many minutes for UM.FS at k = 200 (200 fixed study effects); R runs are stopped after
-R_TIMEOUT seconds and the ratio is then a lower bound. Target: >= 50x faster, and under 50 ms at k = 20.
+R_TIMEOUT seconds and the ratio is then a lower bound. Target: >= 50x faster, and under
+50 ms at k = 20.
 
 Run: ``.venv/bin/python benchmarks/bench_glmm.py`` (needs Rscript with metafor and lme4).
 """
