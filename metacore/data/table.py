@@ -446,8 +446,9 @@ def standardize(table: pd.DataFrame | StudyTable,
             "correlations; mean, sd and n for one group's means; or yi with sei or vi for "
             "ready effect sizes.")
     n = len(table)
-    data = pd.DataFrame(index=range(n))
-    data["row"] = np.arange(1, n + 1)
+    # Columns are gathered first and the frame is built once: inserting them one by one
+    # into a DataFrame costs more than the rest of the work for a table of 20 studies.
+    data: dict[str, object] = {"row": np.arange(1, n + 1)}
     problems: dict[int, list[str]] = {}
     src = table.reset_index(drop=True)
     for original, canon in colmap.items():
@@ -458,7 +459,7 @@ def standardize(table: pd.DataFrame | StudyTable,
             data["study"] = [("" if v is None or (isinstance(v, float) and np.isnan(v))
                               else str(v).replace("\x00", "").strip()) for v in column.tolist()]
         elif canon == "include":
-            data["include"] = _parse_include(column)
+            data["include"] = _parse_include(column).to_numpy(bool)
         elif canon == "subgroup":
             data["subgroup"] = [None if v is None or (isinstance(v, float) and np.isnan(v))
                                 else str(v).replace("\x00", "").strip()
@@ -478,20 +479,19 @@ def standardize(table: pd.DataFrame | StudyTable,
     else:
         data["study"] = [s if s else f"Study {i}" for i, s in enumerate(data["study"], start=1)]
     if "include" not in data:
-        data["include"] = True
+        data["include"] = np.ones(n, dtype=bool)
     if "oe" in data and "yi" not in data:   # RevMan's O - E and variance: yi = (O - E) / V
-        data["yi"] = np.nan
+        data["yi"] = np.full(n, np.nan)
     # Counts given as events and non-events (metafor's bi, di) become arm totals.
     for ev, non, tot in (("events_t", "nonevents_t", "n_t"), ("events_c", "nonevents_c", "n_c"),
                          ("events", "nonevents", "n")):
         if non in data and ev in data and tot not in data:
             data[tot] = data[ev] + data[non]
     # Extra columns travel with their rows under their own names (numbers as float, text
-    # as text) for subgroups and moderators; built in one step, as a table may be wide.
-    extras: dict[str, object] = {}
+    # as text) for subgroups and moderators.
     moderators = []
     for col in src.columns:
-        if col in colmap or not isinstance(col, str) or col in data or col in extras:
+        if col in colmap or not isinstance(col, str) or col in data:
             continue
         column = src[col]
         if isinstance(column, pd.DataFrame):
@@ -501,13 +501,12 @@ def standardize(table: pd.DataFrame | StudyTable,
         except DataError:
             nums, bad = None, None
         if nums is not None and nums.notna().any() and not bad.any():
-            extras[col] = nums.to_numpy()
+            data[col] = nums.to_numpy()
             moderators.append(col)
         else:
-            extras[col] = [None if v is None or (isinstance(v, float) and np.isnan(v))
-                           else str(v).replace("\x00", "").strip() for v in column.tolist()]
-    if extras:
-        data = pd.concat([data, pd.DataFrame(extras, index=data.index)], axis=1)
+            data[col] = [None if v is None or (isinstance(v, float) and np.isnan(v))
+                         else str(v).replace("\x00", "").strip() for v in column.tolist()]
+    data = pd.DataFrame(data, index=pd.RangeIndex(n))
     return StudyTable(data=data, mapping=colmap, problems=problems, moderators=tuple(moderators))
 
 
