@@ -347,23 +347,33 @@ def _newton(model: _Model, alpha: np.ndarray, beta: float, tau: float, fit_tau: 
     it = 0
     while it < max_iter:
         it += 1
+        # Levenberg damping where the log-likelihood is not concave (in tau, away from the
+        # optimum). The alpha block is concave (each study's marginal likelihood is
+        # log-concave in its intercept), and subtracting lam from the whole diagonal lowers
+        # the Schur complement by at least lam, so lam above its largest eigenvalue makes
+        # the step an ascent direction.
+        S = _schur(A, B, C)
+        top = float(np.linalg.eigvalsh(S).max()) if np.all(np.isfinite(S)) else np.inf
         lam = 0.0
-        for _ in range(60):
-            # Levenberg damping until the step is an ascent direction of a concave model
-            Ad = A - lam
-            Cd = C - lam * np.eye(C.shape[0])
-            S = _schur(Ad, B, Cd)
-            try:
-                ok = bool(np.all(np.linalg.eigvalsh(S) < 0)) and bool(np.all(Ad < 0))
-            except np.linalg.LinAlgError:
-                ok = False
-            if ok:
-                break
-            lam = max(2 * lam, 1e-6 * (1 + float(np.abs(C).max())))
+        if not top < 0 or not np.all(A < 0):
+            lam = 1.5 * max(top, 0.0) + 1e-6 * (1 + float(np.abs(C).max()))
+            for _ in range(60):
+                S = _schur(A - lam, B, C - lam * np.eye(C.shape[0]))
+                if np.all(np.linalg.eigvalsh(S) < 0) and np.all(A - lam < 0):
+                    break
+                lam *= 4
+        Ad = A - lam
         rhs = -g + ((B / Ad[:, None]).T @ g_a if A.size else 0.0)
         dt = np.linalg.solve(S, rhs)
         da = (-g_a - B @ dt) / Ad if A.size else np.zeros(0)
         decrement = float(g @ dt + (g_a @ da if A.size else 0.0))
+        if lam == 0.0 and max(float(np.max(np.abs(dt))),
+                              float(np.max(np.abs(da))) if A.size else 0.0) < 1e-9:
+            # an undamped Newton step this small: the error is its square, done
+            alpha, beta = alpha + da, beta + dt[0]
+            tau = tau + dt[1] if fit_tau else tau
+            converged = True
+            break
         step = 1.0
         while True:
             na, nb = alpha + step * da, beta + step * dt[0]
@@ -386,11 +396,6 @@ def _newton(model: _Model, alpha: np.ndarray, beta: float, tau: float, fit_tau: 
             break
         alpha, beta, tau = na, nb, nt
         ll, g_a, A, B, g, C = new
-        size = max(float(np.max(np.abs(step * dt))),
-                   float(np.max(np.abs(step * da))) if A.size else 0.0)
-        if abs(decrement) < 1e-13 or size < 1e-11:
-            converged = True
-            break
     return alpha, beta, tau, ll, converged, it
 
 
@@ -486,7 +491,19 @@ def _starts(measure: str, y: np.ndarray, size: np.ndarray):
         if len(yi) > 1 else 0.0
     ws = 1 / (vi + tau2)
     beta = float(ws @ yi / ws.sum())
-    return alpha, beta, max(math.sqrt(tau2), 0.3)
+    return alpha, beta, max(math.sqrt(tau2), 0.1)
+
+
+def _fixed_fit(d: _Data, umfs: bool, alpha: np.ndarray, beta: float):
+    """The model with tau = 0 (a GLM): ``(alpha, beta, loglik, converged)``."""
+    fe = _Model(d, umfs, 1)
+    if umfs:
+        alpha, beta, _, ll, converged, _ = _newton(fe, alpha, beta, 0.0, False)
+        return alpha, float(beta), ll, converged
+    # one group without a random effect: the pooled logit or log rate in closed form
+    tot = d.y.sum() / d.size.sum()
+    mu = math.log(tot / (1 - tot)) if d.binomial else math.log(tot)
+    return alpha, mu, fe.loglik(alpha, mu, 0.0), True
 
 
 def _fit(model: _Model, alpha: np.ndarray, beta: float, tau: float):
@@ -556,7 +573,11 @@ def pool_glmm(table: pd.DataFrame, measure: str, *, level: float = 0.95,
     nodes = _NODES
     model = _Model(d, umfs, nodes)
     with np.errstate(over="ignore", under="ignore"):
-        alpha, beta, tau, ll, converged, iters = _fit(model, *_starts(measure, y, size))
+        # the tau2 = 0 fit first (for the likelihood-ratio test), then the mixed model from
+        # its estimates, with tau from DerSimonian-Laird on the usual 0.5-corrected effects
+        alpha0, beta0, tau0 = _starts(measure, y, size)
+        alpha_fe, beta_fe, ll_fe, fe_conv = _fixed_fit(d, umfs, alpha0, beta0)
+        alpha, beta, tau, ll, converged, iters = _fit(model, alpha_fe, beta_fe, tau0)
         while True:
             # The quadrature is exact enough when doubling the nodes leaves the optimum's
             # log-likelihood unchanged to 1e-10; otherwise refit from here with twice the
@@ -591,15 +612,6 @@ def pool_glmm(table: pd.DataFrame, measure: str, *, level: float = 0.95,
                 var = float(-np.linalg.inv(S)[0, 0])
             except np.linalg.LinAlgError:
                 var = _nan()
-        # tau2 = 0: the same model without the random effect
-        fe = _Model(d, umfs, 1)
-        if umfs:
-            _, _, _, ll_fe, fe_conv, _ = _newton(fe, alpha, beta, 0.0, False)
-        else:
-            # one group without a random effect: the pooled logit or log rate in closed form
-            tot = d.y.sum() / d.size.sum()
-            mu = math.log(tot / (1 - tot)) if d.binomial else math.log(tot)
-            ll_fe, fe_conv = fe.loglik(alpha, mu, 0.0), True
     if not converged:
         notes.append("The maximisation stopped before converging; the estimates may be "
                      "inaccurate (check for studies with extreme counts).")
