@@ -98,7 +98,7 @@ def ours(table: pd.DataFrame, measure: str, reps: int) -> tuple[float, mc.GlmmRe
     return statistics.median(runs), res
 
 
-R_TIMEOUT = 240
+R_TIMEOUT = 150
 
 
 def metafor(table: pd.DataFrame, measure: str, reps: int) -> dict | None:
