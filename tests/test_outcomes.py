@@ -202,7 +202,7 @@ def one_group_tables(draw):
     return pd.DataFrame({c: [draw(CELL) for _ in range(n)] for c in cols})
 
 
-@settings(max_examples=150, deadline=None, derandomize=True,
+@settings(max_examples=100, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(one_group_tables(), st.sampled_from([*mc.PROPORTION_MEASURES, *mc.RATE_MEASURES,
                                              *mc.TWO_RATE_MEASURES, *mc.CORRELATION_MEASURES,
