@@ -374,6 +374,12 @@ def _newton(model: _Model, alpha: np.ndarray, beta: float, tau: float, fit_tau: 
             tau = tau + dt[1] if fit_tau else tau
             converged = True
             break
+        if lam == 0.0 and 0 <= decrement < 1e-15 * max(1.0, abs(ll)):
+            # the step would gain less than the log-likelihood's rounding: (beta, tau)
+            # are within ~sqrt(1e-15 |ll| / information) of the optimum; a flat study
+            # intercept may still move, which changes nothing
+            converged = True
+            break
         step = 1.0
         while True:
             na, nb = alpha + step * da, beta + step * dt[0]
