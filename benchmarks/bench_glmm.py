@@ -11,7 +11,8 @@ many minutes for UM.FS at k = 200 (200 fixed study effects); R runs are stopped 
 R_TIMEOUT seconds and the ratio is then a lower bound. Target: >= 50x faster, and under
 50 ms at k = 20.
 
-Run: ``.venv/bin/python benchmarks/bench_glmm.py`` (needs Rscript with metafor and lme4).
+Run: ``.venv/bin/python benchmarks/bench_glmm.py [k ...]`` (default 20 200; needs Rscript
+with metafor and lme4).
 """
 
 from __future__ import annotations
@@ -120,15 +121,15 @@ def metafor(table: pd.DataFrame, measure: str, reps: int) -> dict | None:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main(sizes: tuple[int, ...] = (20, 200)) -> None:
     print(f"{'model':6s} {'k':>4s} {'metacore':>10s} {'metafor':>10s} {'ratio':>7s}   "
           f"{'estimate (ours / metafor)':>28s}   {'exact loglik ours / at metafor':>36s}",
           flush=True)
     for measure in ("PLO", "IRLN", "OR", "IRR"):
-        for k in (20, 200):
+        for k in sizes:
             table = simulate(measure, k)
-            t_ours, res = ours(table, measure, reps=20 if k == 20 else 5)
-            r = metafor(table, measure, reps=3 if k == 20 else 1)
+            t_ours, res = ours(table, measure, reps=100 if k == 20 else 20)
+            r = metafor(table, measure, reps=5 if k == 20 else 1)
             if r is None:
                 print(f"{measure:6s} {k:4d} {t_ours * 1e3:8.1f}ms   (Rscript unavailable)",
                       flush=True)
@@ -140,4 +141,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(tuple(int(a) for a in sys.argv[1:]) or (20, 200))
