@@ -47,15 +47,22 @@ from metacore.models.cluster import ClusterResult, cluster_meta, distances_from
 from metacore.models.effects import (
     BINARY_MEASURES,
     CONTINUOUS_MEASURES,
+    CORRELATION_MEASURES,
     GENERIC_NAMES,
+    MEAN_MEASURES,
     MEASURE_LABELS,
+    PROPORTION_MEASURES,
+    RATE_MEASURES,
     RATIO_MEASURES,
+    TWO_RATE_MEASURES,
     EffectSizes,
     Exclusion,
     compute_effects,
     measure_name,
     measures_for,
+    proportion_ci,
 )
+from metacore.models.glmm import GLMM_MEASURES, GlmmResult, pool_glmm
 from metacore.models.metareg import MetaRegResult, metareg
 from metacore.models.mh import pool_mh, pool_peto
 from metacore.models.multilevel import MultilevelResult, multilevel, rho_sensitivity
@@ -110,6 +117,8 @@ __all__ = [
     "Rating", "Suggestion", "ReviewSummary", "review_summary",
     "CI_LABELS", "CI_METHODS", "HKSJ_METHODS", "direction_words", "kendall_exact_p",
     "not_estimable",
+    "PROPORTION_MEASURES", "RATE_MEASURES", "TWO_RATE_MEASURES", "CORRELATION_MEASURES",
+    "MEAN_MEASURES", "proportion_ci", "GLMM_MEASURES", "GlmmResult", "pool_glmm",
 ]
 
 

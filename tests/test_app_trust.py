@@ -386,3 +386,13 @@ def test_a_project_file_brings_its_name_and_labels():
     assert at.session_state["arm_t"] == "Treated"
     assert at.session_state["report_title"] == "Lecture 1"
     assert at.session_state["fav_left"] == ""
+
+
+def test_a_single_group_measure_on_a_2x2_table_says_what_is_missing_in_words():
+    with pytest.raises(mc.MeasureError) as err:
+        mc.compute_effects(mc.datasets.load("bcg"), "PLO")
+    text = str(err.value)
+    assert "single-group proportions" in text and "Events (one group)" in text
+    from metacore.data.table import ALIASES, COLUMN_WORDS
+
+    assert set(ALIASES) <= set(COLUMN_WORDS)        # every mapping option has words

@@ -25,6 +25,7 @@ __all__ = [
     "as_label",
     "is_id_like",
     "KIND_COLUMNS",
+    "KIND_LABELS",
     "StudyTable",
     "detect_kinds",
     "extra_columns",
@@ -76,6 +77,28 @@ ALIASES: dict[str, tuple[str, ...]] = {
                 "high", "hi"),
     "include": ("include", "included", "use", "selected", "keep"),
     "subgroup": ("subgroup", "group", "byvar", "subgroups", "category"),
+    # Third round: one-group data (proportions, rates, correlations, means) and
+    # two-group rates with person-time. "events", "total", "mean" and "sd" also name
+    # the treatment arm above; they mean the single group unless the table has a
+    # control arm (see :func:`map_columns`).
+    "events": ("events", "cases", "xi", "event", "positives", "positive", "n_events",
+               "number_of_events", "successes", "affected"),
+    "nonevents": ("nonevents", "non_events", "non_cases", "noncases", "negatives"),
+    "n": ("n", "ni", "total", "sample_size", "samplesize", "size", "n_total",
+          "participants", "patients", "subjects", "denominator", "no_patients"),
+    "time": ("time", "ti", "person_time", "persontime", "person_years", "personyears",
+             "patient_years", "py", "pyrs", "pt", "person_days", "person_months",
+             "patient_days", "catheter_days", "device_days", "exposure", "exposure_time",
+             "time_at_risk", "follow_up", "followup", "observation_time"),
+    "time_t": ("time_t", "t1i", "person_time_t", "person_years_t", "py_t", "pt_t",
+               "time_e", "exposure_t", "time1", "time_1_t", "time_treatment",
+               "treatment_time", "experimental_time", "treatment_person_years"),
+    "time_c": ("time_c", "t2i", "person_time_c", "person_years_c", "py_c", "pt_c",
+               "exposure_c", "time2", "time_control", "control_time",
+               "control_person_years"),
+    "r": ("r", "ri", "cor", "corr", "correlation", "pearson_r", "r_xy", "rho"),
+    "mean": ("mean", "sample_mean", "average", "avg"),
+    "sd": ("sd", "sdi", "std", "std_dev", "stdev", "standard_deviation", "s_d"),
 }
 
 # RevMan exports repeat "Events", "Total", "Mean", "SD" for the two arms; pandas
@@ -86,6 +109,11 @@ _SECOND_ARM = {"events_1": "events_c", "total_1": "n_c", "mean_1": "mean_c", "sd
 KIND_COLUMNS: dict[str, tuple[str, ...]] = {
     "binary": ("events_t", "n_t", "events_c", "n_c"),
     "continuous": ("mean_t", "sd_t", "n_t", "mean_c", "sd_c", "n_c"),
+    "two_rates": ("events_t", "time_t", "events_c", "time_c"),
+    "proportion": ("events", "n"),
+    "rate": ("events", "time"),
+    "correlation": ("r", "n"),
+    "mean": ("mean", "sd", "n"),
     "generic": ("yi",),
 }
 
@@ -97,7 +125,10 @@ COLUMN_WORDS: dict[str, str] = {
     "mean_c": "Mean (arm 2)", "sd_c": "SD (arm 2)", "yi": "Effect estimate",
     "sei": "Standard error", "vi": "Variance", "ci_low": "CI lower limit",
     "ci_high": "CI upper limit", "include": "Include (yes/no)", "subgroup": "Subgroup",
-    "oe": "O − E",
+    "oe": "O − E", "events": "Events (one group)", "nonevents": "Non-events (one group)",
+    "n": "Total (one group)", "time": "Person-time (one group)",
+    "time_t": "Person-time (arm 1)", "time_c": "Person-time (arm 2)", "r": "Correlation (r)",
+    "mean": "Mean (one group)", "sd": "SD (one group)",
 }
 
 
@@ -123,9 +154,22 @@ def missing_words(data: pd.DataFrame, kind: str) -> str:
     return text
 
 
+#: What each kind of data is, in words (for messages and the Data page).
+KIND_LABELS: dict[str, str] = {
+    "binary": "two-group events (2x2 tables)",
+    "continuous": "two-group means and SDs",
+    "two_rates": "two-group events with person-time",
+    "proportion": "single-group proportions (events of n)",
+    "rate": "single-group rates (events per person-time)",
+    "correlation": "correlations (r with n)",
+    "mean": "single-group means (mean, SD, n)",
+    "generic": "ready effect sizes (yi with SE, variance or CI)",
+}
+
 NUMERIC_COLUMNS = ("events_t", "n_t", "events_c", "n_c", "nonevents_t", "nonevents_c",
                    "mean_t", "sd_t", "mean_c", "sd_c", "yi", "sei", "vi", "ci_low", "ci_high",
-                   "oe")
+                   "oe", "events", "nonevents", "n", "time", "time_t", "time_c", "r", "mean",
+                   "sd")
 
 def extra_columns(data: pd.DataFrame) -> list[str]:
     """Study characteristics of a canonical table (``StudyTable.data``/``EffectSizes.data``):
@@ -153,7 +197,19 @@ def is_id_like(values: pd.Series) -> bool:
     return bool(np.all(x == np.round(x)) and len(np.unique(x)) == len(x))
 
 
-_LOOKUP = {alias: canon for canon, names in ALIASES.items() for alias in names}
+_LOOKUP: dict[str, str] = {}
+for _canon, _names in ALIASES.items():
+    for _alias in _names:
+        _LOOKUP.setdefault(_alias, _canon)   # the two-arm meaning of a shared name stays first
+# Names that speak of the treatment arm in a two-group table and of the only group
+# otherwise ("events", "total", "mean", "sd").
+_ONE_GROUP = {alias: canon for canon in ("events", "n", "mean", "sd")
+              for alias in ALIASES[canon] if _LOOKUP[alias] != canon}
+# A column that can only belong to a control arm makes the table a two-group one.
+_CONTROL = frozenset({"events_c", "n_c", "nonevents_c", "mean_c", "sd_c", "time_c"})
+_ONE_GROUP_ONLY = frozenset({"events", "nonevents", "n", "time", "r", "mean", "sd"})
+# metafor names "mi" the non-events of a proportion but the mean of a mean.
+_MI = "mi"
 
 
 def as_label(value: object) -> str | None:
@@ -286,6 +342,12 @@ def map_columns(columns: list[object] | pd.Index,
     --------
     >>> map_columns(["ai", "N1I", "ci", "n2i"])
     {'ai': 'events_t', 'N1I': 'n_t', 'ci': 'events_c', 'n2i': 'n_c'}
+
+    "Events" and "Total" name the treatment arm when the table has a control arm, and
+    the only group otherwise:
+
+    >>> map_columns(["Cases", "Total"])
+    {'Cases': 'events', 'Total': 'n'}
     """
     overrides = dict(overrides or {})
     mapping: dict[object, str] = {}
@@ -294,11 +356,18 @@ def map_columns(columns: list[object] | pd.Index,
         if canon is not None and col in list(columns):
             mapping[col] = canon
             taken.add(canon)
-    for col in columns:
-        if col in overrides:
-            continue
-        key = normalize_name(col)
+    keys = {col: normalize_name(col) for col in columns if col not in overrides}
+    found = {_SECOND_ARM.get(k) if k in _SECOND_ARM else _LOOKUP.get(k) for k in keys.values()}
+    two_groups = bool((found | taken) & _CONTROL)
+    has_sd = bool({"sd", "sdi", "sd_t"} & set(keys.values()))
+    for col, key in keys.items():
         canon = _SECOND_ARM.get(key) if key in _SECOND_ARM else _LOOKUP.get(key)
+        if key in _ONE_GROUP and not two_groups:
+            canon = _ONE_GROUP[key]
+        elif key == _MI and not two_groups:
+            canon = "mean" if has_sd else "nonevents"
+        elif two_groups and canon in _ONE_GROUP_ONLY:
+            continue   # e.g. a follow-up "time" beside 2x2 counts stays a moderator
         if canon is None or canon in taken:
             continue
         mapping[col] = canon
@@ -481,7 +550,8 @@ def detect_kinds(data: pd.DataFrame) -> tuple[str, ...]:
     ('generic',)
     """
     cols = set(data.columns)
-    kinds = [k for k in ("binary", "continuous") if set(KIND_COLUMNS[k]) <= cols]
+    kinds = [k for k in ("binary", "continuous", "two_rates", "proportion", "rate",
+                         "correlation", "mean") if set(KIND_COLUMNS[k]) <= cols]
     if "yi" in cols and ({"sei"} <= cols or {"vi"} <= cols or {"ci_low", "ci_high"} <= cols):
         kinds.append("generic")
     return tuple(kinds)
@@ -530,10 +600,13 @@ def standardize(table: pd.DataFrame | StudyTable,
             "No study columns were recognised (columns found: " + names + "). Map them on the "
             "Data page (Column mapping), or name them, e.g., "
             "events_t, n_t, events_c, n_c for 2x2 tables; mean_t, sd_t, n_t, mean_c, sd_c, n_c "
-            "for means; or yi with sei or vi for ready effect sizes.")
+            "for means; events and n for proportions; events and time for rates; r and n for "
+            "correlations; mean, sd and n for one group's means; or yi with sei or vi for "
+            "ready effect sizes.")
     n = len(table)
-    data = pd.DataFrame(index=range(n))
-    data["row"] = np.arange(1, n + 1)
+    # Columns are gathered first and the frame is built once: inserting them one by one
+    # into a DataFrame costs more than the rest of the work for a table of 20 studies.
+    data: dict[str, object] = {"row": np.arange(1, n + 1)}
     problems: dict[int, list[str]] = {}
     src = table.reset_index(drop=True)
     for original, canon in colmap.items():
@@ -543,7 +616,7 @@ def standardize(table: pd.DataFrame | StudyTable,
         if canon == "study":
             data["study"] = [as_label(v) or "" for v in column.tolist()]
         elif canon == "include":
-            data["include"] = _parse_include(column)
+            data["include"] = _parse_include(column).to_numpy(bool)
         elif canon == "subgroup":
             data["subgroup"] = [as_label(v) for v in column.tolist()]
         else:
@@ -561,20 +634,19 @@ def standardize(table: pd.DataFrame | StudyTable,
     else:
         data["study"] = [s if s else f"Study {i}" for i, s in enumerate(data["study"], start=1)]
     if "include" not in data:
-        data["include"] = True
+        data["include"] = np.ones(n, dtype=bool)
     if "oe" in data and "yi" not in data:   # RevMan's O - E and variance: yi = (O - E) / V
-        data["yi"] = np.nan
+        data["yi"] = np.full(n, np.nan)
     # Counts given as events and non-events (metafor's bi, di) become arm totals.
-    for arm in ("t", "c"):
-        ev, non, tot = f"events_{arm}", f"nonevents_{arm}", f"n_{arm}"
+    for ev, non, tot in (("events_t", "nonevents_t", "n_t"), ("events_c", "nonevents_c", "n_c"),
+                         ("events", "nonevents", "n")):
         if non in data and ev in data and tot not in data:
             data[tot] = data[ev] + data[non]
     # Extra columns travel with their rows under their own names (numbers as float, text
-    # as text) for subgroups and moderators; built in one step, as a table may be wide.
-    extras: dict[str, object] = {}
+    # as text) for subgroups and moderators.
     moderators = []
     for col in src.columns:
-        if col in colmap or not isinstance(col, str) or col in data or col in extras:
+        if col in colmap or not isinstance(col, str) or col in data:
             continue
         column = src[col]
         if isinstance(column, pd.DataFrame):
@@ -584,12 +656,11 @@ def standardize(table: pd.DataFrame | StudyTable,
         except DataError:
             nums, bad = None, None
         if nums is not None and nums.notna().any() and not bad.any():
-            extras[col] = nums.to_numpy()
+            data[col] = nums.to_numpy()
             moderators.append(col)
         else:
-            extras[col] = [as_label(v) for v in column.tolist()]
-    if extras:
-        data = pd.concat([data, pd.DataFrame(extras, index=data.index)], axis=1)
+            data[col] = [as_label(v) for v in column.tolist()]
+    data = pd.DataFrame(data, index=pd.RangeIndex(n))
     return StudyTable(data=data, mapping=colmap, problems=problems, moderators=tuple(moderators))
 
 

@@ -8,18 +8,25 @@ and keeps a reason for every row that yields no estimate.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
-from metacore.data.table import KIND_COLUMNS, StudyTable, missing_words, standardize
+from metacore.data.table import KIND_COLUMNS, KIND_LABELS, StudyTable, missing_words, standardize
 from metacore.errors import DataError, MeasureError, OptionError
 
 __all__ = [
     "BINARY_MEASURES",
+    "CORRELATION_MEASURES",
+    "MEAN_MEASURES",
+    "PROPORTION_MEASURES",
+    "RATE_MEASURES",
+    "TWO_RATE_MEASURES",
+    "back_transform",
+    "proportion_ci",
     "Counts",
     "binary_counts",
     "effects_from_counts",
@@ -36,8 +43,18 @@ __all__ = [
 BINARY_MEASURES = ("OR", "RR", "RD", "AS", "PETO")
 CONTINUOUS_MEASURES = ("MD", "SMD", "SMDH", "ROM")
 GENERIC_MEASURES = ("GEN",)
+#: Single-group proportions (events of n), the default (logit) first.
+PROPORTION_MEASURES = ("PLO", "PR", "PLN", "PAS", "PFT")
+#: Single-group rates (events per person-time), the default (log) first.
+RATE_MEASURES = ("IRLN", "IR", "IRS", "IRFT")
+#: Two-group rates with person-time.
+TWO_RATE_MEASURES = ("IRR", "IRD")
+#: Correlations, Fisher's z first (the one to pool).
+CORRELATION_MEASURES = ("ZCOR", "COR", "UCOR")
+#: Single-group means.
+MEAN_MEASURES = ("MN", "MNLN")
 #: Measures analysed on the log scale and shown back-transformed.
-RATIO_MEASURES = frozenset({"OR", "RR", "PETO", "ROM"})
+RATIO_MEASURES = frozenset({"OR", "RR", "PETO", "ROM", "IRR"})
 
 MEASURE_LABELS: dict[str, str] = {
     "OR": "Odds ratio",
@@ -50,6 +67,23 @@ MEASURE_LABELS: dict[str, str] = {
     "SMDH": "Standardised mean difference (heteroscedastic)",
     "ROM": "Ratio of means",
     "GEN": "Effect size",
+    # Labels name what is shown after the back-transformation, then the analysis scale.
+    "PR": "Proportion (raw)",
+    "PLN": "Proportion (analysed as log)",
+    "PLO": "Proportion (analysed as logit)",
+    "PAS": "Proportion (analysed as arcsine square root)",
+    "PFT": "Proportion (analysed as Freeman-Tukey double arcsine)",
+    "IR": "Incidence rate (raw)",
+    "IRLN": "Incidence rate (analysed as log)",
+    "IRS": "Incidence rate (analysed as square root)",
+    "IRFT": "Incidence rate (analysed as Freeman-Tukey)",
+    "IRR": "Incidence rate ratio",
+    "IRD": "Incidence rate difference",
+    "COR": "Correlation (raw)",
+    "UCOR": "Correlation (bias-corrected)",
+    "ZCOR": "Correlation (analysed as Fisher's z)",
+    "MN": "Mean",
+    "MNLN": "Mean (analysed as log)",
 }
 
 #: Names a generic (ready-made) effect may be given: ratios are analysed on the log scale.
@@ -74,10 +108,17 @@ def measure_name(measure: str, label: str = "") -> str:
     return MEASURE_LABELS.get(measure, measure)
 
 _KIND_OF = {**{m: "binary" for m in BINARY_MEASURES},
-            **{m: "continuous" for m in CONTINUOUS_MEASURES}, "GEN": "generic"}
-_CC_MEASURES = frozenset({"OR", "RR", "RD", "AS", "PETO"})
-# metafor's default correction is 0 for the arcsine difference, which is finite at zero cells.
-_DEFAULT_CC = {"AS": 0.0}
+            **{m: "continuous" for m in CONTINUOUS_MEASURES}, "GEN": "generic",
+            **{m: "proportion" for m in PROPORTION_MEASURES},
+            **{m: "rate" for m in RATE_MEASURES},
+            **{m: "two_rates" for m in TWO_RATE_MEASURES},
+            **{m: "correlation" for m in CORRELATION_MEASURES},
+            **{m: "mean" for m in MEAN_MEASURES}}
+_CC_MEASURES = frozenset({"OR", "RR", "RD", "AS", "PETO", *PROPORTION_MEASURES,
+                          *RATE_MEASURES, *TWO_RATE_MEASURES})
+# metafor's default correction is 0 for the arcsine and Freeman-Tukey transforms and the
+# square-root rate, which are finite at 0% and 100%: escalc's add = 0 for AS PAS PFT IRS IRFT.
+_DEFAULT_CC = {"AS": 0.0, "PAS": 0.0, "PFT": 0.0, "IRS": 0.0, "IRFT": 0.0}
 _CC_TO = ("only0", "all", "if0all", "none")
 _Z975 = float(special.ndtri(0.975))
 # Beyond these bounds weights and squared residuals overflow double precision; no real
@@ -97,9 +138,13 @@ def measures_for(kind: str) -> tuple[str, ...]:
 
     >>> measures_for("continuous")
     ('MD', 'SMD', 'SMDH', 'ROM')
+    >>> measures_for("proportion")
+    ('PLO', 'PR', 'PLN', 'PAS', 'PFT')
     """
     return {"binary": BINARY_MEASURES, "continuous": CONTINUOUS_MEASURES,
-            "generic": GENERIC_MEASURES}[kind]
+            "generic": GENERIC_MEASURES, "proportion": PROPORTION_MEASURES,
+            "rate": RATE_MEASURES, "two_rates": TWO_RATE_MEASURES,
+            "correlation": CORRELATION_MEASURES, "mean": MEAN_MEASURES}[kind]
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,11 +194,17 @@ class EffectSizes:
     drop00: bool = False
     label: str = ""
     excluded_data: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         """Long name of the measure (``"Hazard ratio"`` for a generic HR)."""
         return measure_name(self.measure, self.label)
+
+    def transform(self, x: float | np.ndarray) -> float | np.ndarray:
+        """Back-transform values from the analysis scale to the natural one, as
+        :meth:`metacore.PoolResult.natural` does (harmonic means of these studies)."""
+        return back_transform(self.measure, x, vi=self.vi, ratio=self.ratio)
 
     @property
     def k(self) -> int:
@@ -182,7 +233,7 @@ class EffectSizes:
             data=self.data.iloc[idx].reset_index(drop=True) if len(self.data) else self.data,
             cc_applied=self.cc_applied[idx] if self.cc_applied.size else self.cc_applied,
             cc=self.cc, cc_to=self.cc_to, drop00=self.drop00, label=self.label,
-            excluded_data=self.excluded_data)
+            excluded_data=self.excluded_data, notes=self.notes)
 
     def to_frame(self, level: float = 0.95) -> pd.DataFrame:
         """One row per study: estimate, variance, SE and Wald interval.
@@ -264,6 +315,214 @@ _BINARY: dict[str, Callable] = {"OR": _or, "RR": _rr, "RD": _rd, "AS": _as, "PET
 _CONTINUOUS: dict[str, Callable] = {"MD": _md, "SMD": _smd, "SMDH": _smdh, "ROM": _rom}
 
 
+# One group: x events (after any correction) of n = x + m, as in escalc's PR ... PFT.
+def _pr(x, n):
+    p = x / n
+    return p, p * (1 - p) / n
+
+
+def _pln(x, n):
+    return np.log(x / n), 1 / x - 1 / n
+
+
+def _plo(x, n):
+    return np.log(x / (n - x)), 1 / x + 1 / (n - x)
+
+
+def _pas(x, n):
+    return np.arcsin(np.sqrt(x / n)), 1 / (4 * n)
+
+
+def _pft(x, n):
+    return (0.5 * (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1)))),
+            1 / (4 * n + 2))
+
+
+# Rates: x events in person-time t.
+def _ir(x, t):
+    return x / t, x / t**2
+
+
+def _irln(x, t):
+    return np.log(x / t), 1 / x
+
+
+def _irs(x, t):
+    return np.sqrt(x / t), 1 / (4 * t)
+
+
+def _irft(x, t):
+    return 0.5 * (np.sqrt(x / t) + np.sqrt(x / t + 1 / t)), 1 / (4 * t)
+
+
+def _irr(x1, t1, x2, t2):
+    return np.log(x1 / t1) - np.log(x2 / t2), 1 / x1 + 1 / x2
+
+
+def _ird(x1, t1, x2, t2):
+    return x1 / t1 - x2 / t2, x1 / t1**2 + x2 / t2**2
+
+
+# Correlations: escalc's "LS" variances; none for n <= 3.
+def _cor(r, n):
+    return r, (1 - r**2) ** 2 / (n - 1)
+
+
+def _hyp2f1_halves(g: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """2F1(1/2, 1/2; g; x) for 0 <= x <= 1 and g > 1 (as gsl's hyperg_2F1 in metafor).
+
+    scipy's hyp2f1 gives NaN for the large g of big studies; there the power series
+    converges within a few dozen terms (its terms fall like k^-(g-1)), so it is summed.
+    """
+    out = special.hyp2f1(0.5, 0.5, g, x)
+    big = ~np.isfinite(out) | (g > 20)
+    if big.any():
+        gb, xb = g[big], x[big]
+        term = np.ones_like(gb)
+        total = term.copy()
+        for k in range(2000):
+            term = term * (k + 0.5) ** 2 / ((gb + k) * (k + 1)) * xb
+            total += term
+            if np.all(term <= 1e-17 * total):
+                break
+        out = out.copy()
+        out[big] = total
+    return out
+
+
+def _ucor(r, n):
+    # Olkin & Pratt's unbiased estimator r * 2F1(1/2, 1/2; (n-2)/2; 1-r^2), defined for
+    # n > 4 (metafor: NA otherwise).
+    g = np.atleast_1d((n - 2) / 2)
+    r = np.atleast_1d(r)
+    ok = (g > 1) & np.isfinite(r) & (np.abs(r) <= 1)
+    u = np.full(g.shape, np.nan)
+    u[ok] = r[ok] * _hyp2f1_halves(g[ok], 1 - r[ok] ** 2)
+    return u, (1 - u**2) ** 2 / (n - 1)
+
+
+def _zcor(r, n):
+    return np.arctanh(r), 1 / (n - 3)
+
+
+def _mn(m, sd, n):
+    return m, sd**2 / n
+
+
+def _mnln(m, sd, n):
+    return np.log(m), sd**2 / (n * m**2)
+
+
+_ONE_GROUP: dict[str, Callable] = {"PR": _pr, "PLN": _pln, "PLO": _plo, "PAS": _pas,
+                                   "PFT": _pft, "IR": _ir, "IRLN": _irln, "IRS": _irs,
+                                   "IRFT": _irft, "COR": _cor, "UCOR": _ucor, "ZCOR": _zcor,
+                                   "MN": _mn, "MNLN": _mnln, "IRR": _irr, "IRD": _ird}
+_SCALE_WORDS = {"PR": "proportion", "PLN": "log proportion", "PLO": "logit",
+                "IR": "rate", "IRLN": "log rate", "IRR": "log rate ratio",
+                "IRD": "rate difference", "PAS": "arcsine", "PFT": "double arcsine",
+                "IRS": "square-root rate", "IRFT": "Freeman-Tukey rate"}
+
+
+# --- back to the natural scale (metafor's transf.* functions) --------------------------
+
+def _harmonic(values: np.ndarray | None) -> float:
+    v = np.asarray(values, float) if values is not None else np.zeros(0)
+    v = v[np.isfinite(v)]
+    return float(1 / np.mean(1 / v)) if v.size else float("nan")
+
+
+def _pft_of(p: float, n: float) -> float:
+    """metafor's transf.pft: the double arcsine of a proportion p at sample size n."""
+    x = p * n
+    return 0.5 * (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1))))
+
+
+@np.errstate(all="ignore")
+def back_transform(measure: str, x: float | np.ndarray, *, vi: np.ndarray | None = None,
+                   ni: np.ndarray | None = None, ti: np.ndarray | None = None,
+                   ratio: bool = False) -> float | np.ndarray:
+    """Values on the analysis scale back on the natural one, as metafor's ``transf.*``.
+
+    PLO ``transf.ilogit``; PAS ``transf.iarcsin``; PFT ``transf.ipft.hm`` at the harmonic
+    mean of the sample sizes ``ni``; IRFT ``transf.iirft`` at the harmonic mean of the
+    person-times ``ti``; ZCOR ``transf.ztor``; PLN IRLN IRR MNLN and the other log-ratio
+    measures (``ratio=True``) ``exp``; IRS the square; every other measure unchanged.
+    For PFT and IRFT the sizes may instead come from the sampling variances ``vi`` of the
+    studies, which determine them (PFT: vi = 1/(4n + 2); IRFT: vi = 1/(4t)).
+
+    Examples
+    --------
+    >>> round(float(back_transform("PLO", 0.0)), 3), round(float(back_transform("ZCOR", 0.5)), 4)
+    (0.5, 0.4621)
+    >>> round(float(back_transform("PFT", 0.5, ni=[10, 20, 40])), 4)
+    0.2147
+    """
+    arr = np.asarray(x, float)
+    scalar = arr.ndim == 0
+    out: np.ndarray
+    if measure == "PLO":
+        out = special.expit(arr)
+    elif measure == "PAS":
+        out = np.where(arr < 0, 0.0, np.where(arr > np.arcsin(1.0), 1.0, np.sin(arr) ** 2))
+    elif measure == "PFT":
+        n = _harmonic(ni if ni is not None else
+                      (1 / np.asarray(vi, float) - 2) / 4 if vi is not None else None)
+        s2 = np.sin(2 * arr)
+        z = 0.5 * (1 - np.sign(np.cos(2 * arr)) * np.sqrt(1 - (s2 + (s2 - 1 / s2) / n) ** 2))
+        out = np.where(arr > _pft_of(1.0, n), 1.0, np.where(arr < _pft_of(0.0, n), 0.0, z))
+    elif measure == "IRFT":
+        t = _harmonic(ti if ti is not None else
+                      1 / (4 * np.asarray(vi, float)) if vi is not None else None)
+        z = (1 / t - 8 * arr**2 + 16 * t * arr**4) / (16 * arr**2 * t)
+        z = np.where(arr < 0.5 * np.sqrt(1 / t), 0.0, z)
+        out = np.where(z <= np.finfo(float).eps, 0.0, z)
+    elif measure == "ZCOR":
+        out = np.tanh(arr)
+    elif measure in ("PLN", "IRLN", "MNLN") or measure in RATIO_MEASURES or ratio:
+        out = np.exp(arr)
+    elif measure == "IRS":
+        out = np.where(arr < 0, 0.0, arr * arr)
+    else:
+        out = arr
+    return float(out) if scalar else out
+
+
+def proportion_ci(events: float | np.ndarray, n: float | np.ndarray, level: float = 0.95,
+                  method: str = "exact") -> tuple[np.ndarray, np.ndarray]:
+    """Confidence interval of each study's proportion events / n.
+
+    ``method="exact"`` is Clopper-Pearson (R's ``binom.test``; meta's default for the
+    study rows); ``"wilson"`` is the Wilson score interval (R's ``prop.test(correct =
+    FALSE)``). Neither needs a correction at 0% or 100%.
+
+    Examples
+    --------
+    >>> lo, hi = proportion_ci([0, 7], [20, 10])
+    >>> [round(float(v), 4) for v in (lo[0], hi[0], lo[1], hi[1])]
+    [0.0, 0.1684, 0.3475, 0.9333]
+    """
+    if method not in ("exact", "wilson"):
+        raise OptionError(f"The interval of a proportion is 'exact' (Clopper-Pearson) or "
+                          f"'wilson', not '{method}'.")
+    if not 0 < level < 1:
+        raise OptionError(f"The confidence level must be between 0 and 1, not {level}.")
+    from scipy import stats
+    x = np.asarray(events, float)
+    m = np.asarray(n, float)
+    alpha = 1 - level
+    with np.errstate(all="ignore"):
+        if method == "exact":
+            lo = np.where(x > 0, stats.beta.ppf(alpha / 2, x, m - x + 1), 0.0)
+            hi = np.where(x < m, stats.beta.ppf(1 - alpha / 2, x + 1, m - x), 1.0)
+        else:
+            z = special.ndtri(1 - alpha / 2)
+            p = x / m
+            centre = (x + z * z / 2) / (m + z * z)
+            half = z * np.sqrt(m * p * (1 - p) + z * z / 4) / (m + z * z)
+            lo, hi = np.maximum(centre - half, 0.0), np.minimum(centre + half, 1.0)
+    return np.asarray(lo, float), np.asarray(hi, float)
+
+
 # --- row validation -------------------------------------------------------------------
 
 def _fmt(x: float) -> str:
@@ -342,6 +601,124 @@ def _validate_continuous(data: pd.DataFrame, measure: str, reasons: list[list[st
             for i in np.flatnonzero(x <= 0):
                 reasons[i].append(
                     f"the ratio of means needs positive means ({name} = {_fmt(x[i])})")
+
+
+def _check_nonnegative_counts(data, cols, reasons):
+    _check_counts(data, cols, reasons)
+    for col in cols:
+        x = data[col].to_numpy(float)
+        for i in np.flatnonzero(x < 0):
+            reasons[i].append(f"{col} is negative ({_fmt(x[i])})")
+
+
+def _check_positive(data, cols, reasons, what):
+    for col in cols:
+        x = data[col].to_numpy(float)
+        for i in np.flatnonzero(x <= 0):
+            reasons[i].append(f"{col} ({_fmt(x[i])}) must be positive: {what}")
+
+
+def _validate_one_group(data: pd.DataFrame, kind: str, measure: str,
+                        reasons: list[list[str]]) -> None:
+    """Row checks of the one-group kinds and two-group rates (escalc stops on these)."""
+    _check_missing(data, KIND_COLUMNS[kind], reasons)
+    if kind == "proportion":
+        _check_nonnegative_counts(data, ("events", "n"), reasons)
+        x, n = data["events"].to_numpy(float), data["n"].to_numpy(float)
+        for i in np.flatnonzero(n == 0):
+            reasons[i].append("the group has no participants (n = 0)")
+        for i in np.flatnonzero((x > n) & (n > 0)):
+            reasons[i].append(f"events ({_fmt(x[i])}) is larger than n ({_fmt(n[i])})")
+    elif kind == "rate":
+        _check_nonnegative_counts(data, ("events",), reasons)
+        _check_positive(data, ("time",), reasons, "a rate needs some person-time")
+    elif kind == "two_rates":
+        _check_nonnegative_counts(data, ("events_t", "events_c"), reasons)
+        _check_positive(data, ("time_t", "time_c"), reasons, "a rate needs some person-time")
+    elif kind == "correlation":
+        _check_counts(data, ("n",), reasons)
+        r, n = data["r"].to_numpy(float), data["n"].to_numpy(float)
+        for i in np.flatnonzero(np.abs(r) > 1):
+            reasons[i].append(f"r ({_fmt(r[i])}) is not a correlation (between -1 and 1)")
+        need = 5 if measure == "UCOR" else 4
+        what = "bias-corrected correlation" if need == 5 else "sampling variance of a correlation"
+        for i in np.flatnonzero(n < need):
+            reasons[i].append(f"n ({_fmt(n[i])}) is too small: the {what} needs at least "
+                              f"{need} participants")
+    elif kind == "mean":
+        _check_counts(data, ("n",), reasons)
+        _check_positive(data, ("n",), reasons, "a mean needs participants")
+        sd = data["sd"].to_numpy(float)
+        for i in np.flatnonzero(sd < 0):
+            reasons[i].append(f"sd is negative ({_fmt(sd[i])})")
+        if measure == "MNLN":
+            m = data["mean"].to_numpy(float)
+            for i in np.flatnonzero(m <= 0):
+                reasons[i].append(f"the log of a mean needs a positive mean (mean = {_fmt(m[i])})")
+
+
+def _corrected(zero: np.ndarray, valid: np.ndarray, cc: float, cc_to: str) -> np.ndarray:
+    """Which studies get escalc's ``add`` under ``to`` (only0, all, if0all, none)."""
+    if cc <= 0 or cc_to == "none":
+        return np.zeros(zero.size, dtype=bool)
+    if cc_to == "all":
+        return valid.copy()
+    if cc_to == "only0":
+        return zero & valid
+    return valid.copy() if (zero & valid).any() else np.zeros(zero.size, dtype=bool)
+
+
+@np.errstate(all="ignore")
+def _one_group_effects(data: pd.DataFrame, kind: str, measure: str, cc: float, cc_to: str,
+                       drop00: bool, reasons: list[list[str]]):
+    """(yi, vi, cc_applied, notes) of one-group data and two-group rates, as escalc."""
+    col = {c: data[c].to_numpy(float) for c in KIND_COLUMNS[kind]}
+    valid = np.array([not r for r in reasons], dtype=bool)
+    applied = np.zeros(len(data), dtype=bool)
+    notes: list[str] = []
+    if kind == "proportion":
+        x, n = col["events"], col["n"]
+        zero = (x == 0) | (x == n)
+        applied = _corrected(zero, valid, cc, cc_to)
+        add = np.where(applied, cc, 0.0)
+        yi, vi = _ONE_GROUP[measure](x + add, n + 2 * add)
+        what = "the events and non-events"
+        boundary = "0% or 100% events"
+    elif kind == "rate":
+        x, t = col["events"], col["time"]
+        zero = x == 0
+        applied = _corrected(zero, valid, cc, cc_to)
+        yi, vi = _ONE_GROUP[measure](x + np.where(applied, cc, 0.0), t)
+        what, boundary = "the events", "no events"
+    elif kind == "two_rates":
+        x1, t1, x2, t2 = col["events_t"], col["time_t"], col["events_c"], col["time_c"]
+        if drop00:
+            for i in np.flatnonzero(valid & (x1 == 0) & (x2 == 0)):
+                reasons[i].append("no events in either group, and double-zero studies are "
+                                  "set to be dropped")
+            valid &= ~((x1 == 0) & (x2 == 0))
+        zero = (x1 == 0) | (x2 == 0)
+        applied = _corrected(zero, valid, cc, cc_to)
+        add = np.where(applied, cc, 0.0)
+        yi, vi = _ONE_GROUP[measure](x1 + add, t1, x2 + add, t2)
+        what, boundary = "the events of both groups", "a group without events"
+    elif kind == "correlation":
+        yi, vi = _ONE_GROUP[measure](col["r"], col["n"])
+    else:
+        yi, vi = _ONE_GROUP[measure](col["mean"], col["sd"], col["n"])
+    if applied.any():
+        k = int(applied.sum())
+        scale = _SCALE_WORDS.get(measure, "estimate")
+        notes.append(
+            f"{cc:g} was added to {what} of {k} stud{'y' if k == 1 else 'ies'}"
+            + (f" with {boundary}" if cc_to == "only0" else f" (to = '{cc_to}')")
+            + f", as metafor's escalc does, so that {'its' if k == 1 else 'their'} {scale} "
+            "and variance are finite.")
+    elif kind in ("proportion", "rate", "two_rates") and (zero & valid).any() \
+            and measure in _DEFAULT_CC:
+        notes.append(f"Studies with {boundary} need no correction on the {_SCALE_WORDS[measure]}"
+                     " scale; none was added (escalc's default for this measure).")
+    return yi, vi, applied, notes
 
 
 def _generic_effects(data: pd.DataFrame, ratio_scale: bool,
@@ -440,7 +817,8 @@ def _table_of_kind(table: pd.DataFrame | StudyTable, kind: str,
     if kind not in st.kinds:
         need = {"binary": "events and totals in both arms",
                 "continuous": "means, SDs and totals in both arms",
-                "generic": "an effect estimate with its standard error, variance or CI"}[kind]
+                "generic": "an effect estimate with its standard error, variance or CI"
+                }.get(kind) or KIND_LABELS.get(kind, kind)
         label = f"{MEASURE_LABELS[measure]} ({measure})" if measure in MEASURE_LABELS else \
             "A 2×2 analysis"
         raise MeasureError(f"{label} needs {need}. {missing_words(st.data, kind)} Map the "
@@ -579,11 +957,16 @@ def compute_effects(table: pd.DataFrame | StudyTable, measure: str, *, cc: float
     table
         Study table (canonical columns or any alias in :data:`metacore.data.table.ALIASES`).
     measure
-        ``OR RR RD AS PETO`` (2x2 counts), ``MD SMD SMDH ROM`` (means and SDs)
-        or ``GEN`` (ready ``yi`` with ``sei``, ``vi`` or ``ci_low``/``ci_high``).
+        ``OR RR RD AS PETO`` (2x2 counts), ``MD SMD SMDH ROM`` (means and SDs),
+        ``GEN`` (ready ``yi`` with ``sei``, ``vi`` or ``ci_low``/``ci_high``);
+        one group's proportion ``PLO PR PLN PAS PFT`` (``events``, ``n``), rate
+        ``IRLN IR IRS IRFT`` (``events``, ``time``), correlation ``ZCOR COR UCOR``
+        (``r``, ``n``) or mean ``MN MNLN`` (``mean``, ``sd``, ``n``); two-group rates
+        ``IRR IRD`` (``events_t``, ``time_t``, ``events_c``, ``time_c``).
     cc
-        Continuity correction added to the cells of 2x2 tables; ``None`` means
-        metafor's default, 0.5 (0 for ``AS``).
+        Continuity correction added to the cells of 2x2 tables (to the events and
+        non-events of a 0% or 100% proportion; to the events of a rate without events);
+        ``None`` means metafor's default, 0.5 (0 for ``AS PAS PFT IRS IRFT``).
     cc_to
         ``"only0"`` (studies with a zero cell; the default), ``"all"``,
         ``"if0all"`` (all studies if any has a zero cell) or ``"none"``.
@@ -615,6 +998,9 @@ def compute_effects(table: pd.DataFrame | StudyTable, measure: str, *, cc: float
     >>> t = pd.DataFrame({"events_t": [4], "n_t": [123], "events_c": [11], "n_c": [139]})
     >>> round(float(compute_effects(t, "RR").yi[0]), 4)
     -0.8893
+    >>> eff = compute_effects(pd.DataFrame({"cases": [0, 12], "total": [20, 40]}), "PLO")
+    >>> [round(float(y), 4) for y in eff.yi], eff.notes[0][:24]
+    ([-3.7136, -0.8473], '0.5 was added to the eve')
     """
     measure, cc = _check_options(measure, cc, cc_to)
     if scale is None:
@@ -627,6 +1013,12 @@ def compute_effects(table: pd.DataFrame | StudyTable, measure: str, *, cc: float
                                    drop00=drop00)
     st, reasons = _table_of_kind(table, kind, measure)
     data = st.data
+    if kind not in ("continuous", "generic"):
+        _validate_one_group(data, kind, measure, reasons)
+        yi, vi, applied, notes = _one_group_effects(data, kind, measure, cc, cc_to, drop00,
+                                                    reasons)
+        out = _assemble(data, reasons, yi, vi, measure, cc, cc_to, drop00, False, applied)
+        return replace(out, notes=tuple(notes)) if notes else out
     with np.errstate(all="ignore"):
         if kind == "continuous":
             _validate_continuous(data, measure, reasons)

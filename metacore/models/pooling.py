@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import special
 
 from metacore.errors import DataError, OptionError
-from metacore.models.effects import EffectSizes, measure_name
+from metacore.models.effects import EffectSizes, back_transform, measure_name
 from metacore.models.tau2 import (
     ESTIMATORS,
     TAU2_LABELS,
@@ -119,11 +119,18 @@ class PoolResult:
         return measure_name(self.measure, self.label)
 
     def transform(self, x: float | np.ndarray) -> float | np.ndarray:
-        """Back-transform a value from the analysis scale (exp for ratios)."""
-        return np.exp(x) if self.ratio else x
+        """Back-transform a value from the analysis scale, as metafor's ``transf``.
+
+        Ratios are exponentiated; proportions, rates, correlations and means follow
+        :func:`metacore.models.effects.back_transform` (PLO ilogit, PAS iarcsin, PFT
+        ipft.hm at the harmonic mean of the studies' n, IRFT iirft at the harmonic mean
+        of their person-times, ZCOR ztor, PLN IRLN MNLN exp, IRS the square).
+        """
+        return back_transform(self.measure, x, vi=self.vi, ratio=self.ratio)
 
     def natural(self) -> dict[str, float]:
-        """Estimate and intervals on the natural scale (ratios exponentiated)."""
+        """Estimate and intervals on the natural scale, as metafor's
+        ``predict(res, transf=...)`` (ratios exponentiated, proportions from the logit ...)."""
         t = self.transform
         return {"estimate": float(t(self.estimate)), "ci_low": float(t(self.ci_low)),
                 "ci_high": float(t(self.ci_high)), "pi_low": float(t(self.pi_low)),

@@ -44,3 +44,18 @@ wn(data.frame(study = paste(h$authors, h$year), treatment = h$trt, events = h$xi
 s <- dat.senn2013
 wn(data.frame(study = s$study, treatment = s$treatment, mean = s$mi, sd = s$sdi, n = s$ni,
               comment = s$comment), "senn2013")
+# Third round (issue 26): a single-arm proportion table and a correlation table, written
+# into the data subpackage's folder.
+out3 <- "metacore/data/datasets"
+w3 <- function(df, name) write.csv(df, file.path(out3, paste0(name, ".csv")), row.names = FALSE)
+# Olfactory dysfunction in COVID-19 (Hannum et al. 2020): patients with smell loss of all
+# patients tested; 'subgroup' is how it was measured (objective test or self-report).
+hn <- dat.hannum2020
+w3(data.frame(study = hn$authorName, events = hn$xi, n = hn$ni, subgroup = hn$objectivity,
+              country = hn$country), "olfaction")
+# Validity of employment interviews (McDaniel et al. 1994): correlations of interview
+# scores with job performance; 'subgroup' is the interview's content, 'structured' its form.
+md <- dat.mcdaniel1994
+w3(data.frame(study = paste("Study", md$study), r = md$ri, n = md$ni,
+              subgroup = c(j = "job-related", p = "psychological", s = "situational")[md$type],
+              structured = c(s = "structured", u = "unstructured")[md$struct]), "interviews")

@@ -65,6 +65,16 @@ CATALOG: dict[str, DatasetInfo] = {d.name: d for d in (
                 "(district, school) for multilevel models.",
                 "Konstantopoulos (2011), Res Synth Methods 2:61-76; "
                 "metadat::dat.konstantopoulos2011"),
+    DatasetInfo("olfaction", "Smell loss in COVID-19 (35 single-arm studies)", "proportion",
+                "PLO",
+                "Patients with olfactory dysfunction among COVID-19 patients tested; the "
+                "subgroup is how smell was assessed (objective test or self-report).",
+                "Hannum et al. (2020), Chemical Senses 45:865-874; metadat::dat.hannum2020"),
+    DatasetInfo("interviews", "Validity of employment interviews (160 studies)", "correlation",
+                "ZCOR",
+                "Correlations between interview ratings and job performance; the subgroup "
+                "is the interview's content, 'structured' its format.",
+                "McDaniel et al. (1994), J Appl Psychol 79:599-616; metadat::dat.mcdaniel1994"),
 )}
 
 
