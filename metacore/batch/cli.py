@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from metacore._extras import need
 from metacore.batch.pool import BATCH_COLUMNS, pool_batch
 from metacore.errors import MetacoreError
 from metacore.models.effects import RATIO_MEASURES, compute_effects
@@ -45,6 +46,7 @@ def _batches(path: str, by: str, rows: int, columns: list[str] | None = None
     """The input as frames of ``rows`` rows (Parquet or CSV; the group column as text in a
     CSV, so that every chunk reads the same identifier the same way)."""
     if path.endswith(".parquet"):
+        need("pyarrow", "Reading Parquet files")
         import pyarrow.parquet as pq
 
         for b in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=columns):
@@ -285,6 +287,7 @@ class _Writer:
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.parquet:
+            need("pyarrow", "Writing Parquet files")
             import pyarrow as pa
             import pyarrow.parquet as pq
 
@@ -316,11 +319,12 @@ def run(args: argparse.Namespace, progress: bool = True) -> int:
     options = (args.by, args.measure, args.model, args.tau2, args.ci, args.level, mode, extra)
     bar = None
     if progress:
-        from tqdm import tqdm
+        tqdm = need("tqdm", "The batch progress bar").tqdm
         bar = tqdm(unit=" meta-analyses", file=sys.stderr, disable=not sys.stderr.isatty())
     client = cluster = None
     try:
         if args.dask:
+            need("distributed", "--dask")
             from dask.distributed import Client, LocalCluster
 
             if args.dask == "local":

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from metacore._extras import need
 from metacore.batch.threads import cores, pool
 from metacore.errors import OptionError
 from metacore.models.pooling import CI_METHODS, MODELS
@@ -58,6 +59,7 @@ def pool_batch(yi: np.ndarray, vi: np.ndarray, *, model: str = "random",
     if y.shape != v.shape:
         raise OptionError(f"yi and vi must have the same shape, not {y.shape} and {v.shape}.")
     # Imported here: numba takes a while to load, and the dashboard rarely needs it.
+    need("numba", "pool_batch (many meta-analyses at once)")
     from metacore.batch import kernel as _kernel
     from metacore.batch.vecmath import TABLE
 
