@@ -34,7 +34,7 @@ from metacore.batch.pool import BATCH_COLUMNS, pool_batch
 from metacore.errors import MetacoreError
 from metacore.models.effects import RATIO_MEASURES, compute_effects
 
-__all__ = ["Unsorted", "grouped_chunks", "main", "process_chunk", "read_chunks"]
+__all__ = ["Unsorted", "add_parser", "grouped_chunks", "main", "process_chunk", "read_chunks"]
 
 
 class Unsorted(MetacoreError):
@@ -386,10 +386,8 @@ def _analyse(chunks: Iterator[pd.DataFrame], output: str, options: tuple, client
     return written
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m metacore",
-                                 description="metacore from the command line.")
-    sub = ap.add_subparsers(dest="command", required=True)
+def add_parser(sub) -> argparse.ArgumentParser:
+    """The ``batch`` subcommand on a parser's subparsers (also the ``metacore`` command's)."""
     b = sub.add_parser("batch", help="many meta-analyses from one long table",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     b.add_argument("input", help="long table: .parquet or CSV, one row per study")
@@ -421,6 +419,13 @@ def main(argv: list[str] | None = None) -> int:
                                        "distances (for --mantra)")
     b.add_argument("--population", default="population",
                    help="column naming each row's population (for --mantra)")
+    return b
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m metacore",
+                                 description="metacore from the command line.")
+    add_parser(ap.add_subparsers(dest="command", required=True))
     args = ap.parse_args(argv)
     if args.command == "batch":
         try:
