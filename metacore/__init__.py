@@ -63,10 +63,11 @@ from metacore.models.pooling import PoolResult, pool
 from metacore.models.robust import RobustResult, dependence_table, robust
 from metacore.models.subgroups import GroupResult, SubgroupResult, subgroups
 from metacore.models.tau2 import ESTIMATORS, TAU2_LABELS, Interval
-from metacore.report import export
+from metacore.report import export, notebook
 from metacore.review.sof import SummaryOfFindings, summary_of_findings
 
 _moved.install()
+notebook.install()   # results display themselves in Jupyter (see metacore.report.notebook)
 
 __all__ = [
     "ALIASES", "BINARY_MEASURES", "export", "BayesResult", "bayes_pool", "priors", "CausalResult",
