@@ -112,11 +112,13 @@ def _stars(p: float) -> str:
                  if p < cut), "")
 
 
-def _table(header: list[str], row: list[str], lead: str = "") -> list[str]:
-    # columns two spaces apart, right-aligned, as R prints a data frame of results
+def _table(header: list[str], row: list[str], sep: str = "  ") -> list[str]:
+    # right-aligned columns, as R prints them: metafor's model results two spaces apart, a
+    # data frame (predict) one space apart after its empty row name
+    lead = " " if sep == " " else ""
     widths = [max(len(h), len(c)) for h, c in zip(header, row, strict=True)]
-    return [lead + "  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)),
-            lead + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True))]
+    return [lead + sep.join(h.rjust(w) for h, w in zip(header, widths, strict=True)),
+            lead + sep.join(c.rjust(w) for c, w in zip(row, widths, strict=True))]
 
 
 def metafor_print(result, digits: int = 4) -> str:
@@ -170,7 +172,7 @@ def metafor_print(result, digits: int = 4) -> str:
     scale = " (exp: the natural scale)" if r.ratio else ""
     out += ["", "---", "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1", "",
             f"Predicted {r.name}{scale}:", ""]
-    out += _table(header, [_fmt(x, d) for x in row], lead=" ")
+    out += _table(header, [_fmt(x, d) for x in row], sep=" ")
     if r.notes:
         out += [""] + list(r.notes)
     return "\n".join(out)
