@@ -177,7 +177,11 @@ def forest_spec(result, width: int = 360) -> dict | None:
     >>> len(spec["data"]["values"]), spec["layer"][0]["encoding"]["x"]["scale"]["type"]
     (14, 'log')
     """
-    yi, vi = np.asarray(getattr(result, "yi", ()), float), np.asarray(getattr(result, "vi", ()))
+    from metacore.models.pooling import PoolResult
+
+    if not isinstance(result, PoolResult):
+        return None
+    yi, vi = np.asarray(result.yi, float), np.asarray(result.vi, float)
     k = yi.size
     if k == 0 or k > MAX_STUDIES or vi.size != k or not math.isfinite(result.estimate):
         return None
