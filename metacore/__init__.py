@@ -37,7 +37,7 @@ from metacore.diagnostics.network import (
 )
 from metacore.diagnostics.sensitivity import compare_estimators, leave_one_out
 from metacore.diagnostics.smallstudy import begg, egger, failsafe, trimfill
-from metacore.errors import DataError, MeasureError, MetacoreError, OptionError
+from metacore.errors import DataError, MeasureError, MetacoreError, MissingExtra, OptionError
 from metacore.models import priors
 from metacore.models.analysis import analysis_of
 from metacore.models.bayes import BayesResult, bayes_pool
@@ -86,7 +86,7 @@ __all__ = [
     "dependence_table",
     "network", "NetworkResult", "NetworkGeometry", "network_script", "DesignDecomposition",
     "decomp_design", "netsplit", "netcontrib", "network_leave_one_out", "comparison_adjusted",
-    "league_grid",
+    "league_grid", "MissingExtra",
 ]
 
 

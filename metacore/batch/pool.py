@@ -46,6 +46,7 @@ def pool_batch(yi: np.ndarray, vi: np.ndarray, *, model: str = "random",
     >>> import numpy as np
     >>> out = pool_batch(np.array([[0.1, 0.3, np.nan], [0.2, 0.2, 0.4]]),
     ...                  np.array([[0.01, 0.02, np.nan], [0.01, 0.01, 0.02]]), tau2_method="DL")
+    >>> # R, each row: rma(yi = c(0.2, 0.2, 0.4), vi = c(0.01, 0.01, 0.02), method = "DL")
     >>> out["k"].tolist(), round(float(out.loc[1, "estimate"]), 4)
     ([2, 3], 0.24)
     """
