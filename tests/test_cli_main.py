@@ -182,3 +182,19 @@ def test_module_and_command_run_the_same_main():
     assert out.returncode == 0
     res = mc.pool(mc.compute_effects(mc.datasets.load("bcg"), "RR"))
     assert json.loads(out.stdout)["estimate"] == res.estimate
+
+
+def test_batch_pools_each_group_as_pool(tmp_path, capsys):
+    import pandas as pd
+
+    bcg = mc.datasets.load("bcg")
+    long = pd.concat([bcg.assign(review="all"), bcg.iloc[:5].assign(review="first five")])
+    path, out = tmp_path / "long.csv", tmp_path / "out.csv"
+    long.to_csv(path, index=False)
+    code, _, err = run(capsys, "batch", path, out, "--by", "review", "--measure", "RR")
+    assert code == 0 and "2 meta-analyses written" in err
+    got = pd.read_csv(out).set_index("review")
+    for name, rows in (("all", bcg), ("first five", bcg.iloc[:5])):
+        want = mc.pool(mc.compute_effects(rows, "RR"))
+        assert got.loc[name, "estimate"] == pytest.approx(want.estimate, rel=1e-10)
+        assert got.loc[name, "tau2"] == pytest.approx(want.tau2, rel=1e-8)

@@ -340,6 +340,10 @@ def main(argv: list[str] | None = None, extra: Sequence[Callable] = ()) -> int:
     args = build_parser(extra).parse_args(argv)
     try:
         return args.run(args)
+    except BrokenPipeError:
+        # the reader went away (``metacore analyse t.csv | head``): no message, as Unix tools
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python's advice for SIGPIPE
+        return 1
     except (MetacoreError, OSError, ValueError) as err:
         # MissingExtra is a MetacoreError: its one line says which extra to install
         print(f"metacore {args.command}: {err}", file=sys.stderr)
