@@ -83,7 +83,8 @@ def baujat(effects: EffectSizes, **kw) -> pd.DataFrame:
     --------
     >>> import metacore as mc
     >>> b = baujat(mc.compute_effects(mc.datasets.load("bcg"), "RR"))
-    >>> round(float(b.loc[1, "x"]), 4), round(float(b.loc[1, "y"]), 4)  # R: baujat(rma(yi, vi))
+    >>> # R: baujat(rma(yi, vi, data = dat))[2, c("x", "y")]
+    >>> round(float(b.loc[1, "x"]), 4), round(float(b.loc[1, "y"]), 4)
     (1.4934, 0.1121)
     """
     inf = influence(effects, **kw)
