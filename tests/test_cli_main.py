@@ -198,3 +198,13 @@ def test_batch_pools_each_group_as_pool(tmp_path, capsys):
         want = mc.pool(mc.compute_effects(rows, "RR"))
         assert got.loc[name, "estimate"] == pytest.approx(want.estimate, rel=1e-10)
         assert got.loc[name, "tau2"] == pytest.approx(want.tau2, rel=1e-8)
+
+
+def test_app_names_what_the_dashboard_lacks(capsys, monkeypatch):
+    real = _extras.available
+    monkeypatch.setattr(_extras, "available",
+                        lambda m: m not in ("streamlit", "numba") and real(m))
+    code, _, err = run(capsys, "app")
+    assert code == 1
+    assert err.strip() == ('metacore app: The dashboard needs streamlit, numba, which are not '
+                           'installed: pip install "metacore[app]"')

@@ -237,8 +237,13 @@ def _source_checkout(given: str | None) -> Path | None:
     return None
 
 
+#: What the dashboard's pages import beyond the engine (the [app] extra brings them all).
+APP_MODULES = ("streamlit", "altair", "vl_convert", "openpyxl", "docx", "sqlalchemy", "numba")
+
+
 def _cmd_app(args: argparse.Namespace) -> int:
-    from metacore._extras import check
+    from metacore._extras import EXTRAS, available
+    from metacore.errors import MissingExtra
 
     root = _source_checkout(args.source)
     if root is None:
@@ -252,7 +257,11 @@ def _cmd_app(args: argparse.Namespace) -> int:
     if args.print_command:
         print(" ".join(command))
         return 0
-    check("streamlit", "The dashboard")
+    missing = [EXTRAS[m][0] for m in APP_MODULES if not available(m)]
+    if missing:
+        raise MissingExtra(f"The dashboard needs {', '.join(missing)}, which "
+                           f"{'is' if len(missing) == 1 else 'are'} not installed: "
+                           'pip install "metacore[app]"')
     return subprocess.call(command, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
 
 
