@@ -239,4 +239,6 @@ fi
 grep -q "source checkout" "$WORK/run/app.txt"
 cat "$WORK/run/app.txt"
 
+# passed: the two environments go (about 1 GB); pip's cache stays for the next run
+rm -rf "$WORK/core" "$WORK/all" "$WORK/run"
 step "done"
