@@ -46,6 +46,7 @@ test: $(VENV)/.dev chromium nginx postgres r
 	$(VENV)/bin/ruff check .
 	$(PY) -c "from metacore.batch import warm_up; warm_up()"
 	METACORE_NO_SKIPS=1 $(PY) -m pytest
+	$(MAKE) docs wheel-check
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
@@ -61,6 +62,20 @@ bench: $(VENV)/.dev chromium
 	$(PY) benchmarks/bench_batch.py
 	$(PY) benchmarks/bench_many_upload.py
 	$(PY) benchmarks/bench_memory.py
+
+# The API reference from the docstrings (pdoc) into docs/api/; any warning fails the build.
+# Subpackages are named because metacore's __all__ (its public names) does not list them.
+.PHONY: docs wheel-check
+DOC_MODULES := metacore metacore.data metacore.models metacore.diagnostics metacore.review \
+               metacore.report metacore.batch metacore.store metacore.errors metacore.numbers
+docs: $(VENV)/.dev
+	rm -rf docs/api
+	$(PY) -W error -m pdoc -o docs/api $(DOC_MODULES)
+
+# The package as users get it: wheel and sdist built, installed into fresh virtual
+# environments (core dependencies only, then [all]) under build/, and exercised there.
+wheel-check:
+	.ci/wheel_check.sh
 
 # Regenerates the metafor reference values (needs R: see tests/reference/README.md).
 reference: r

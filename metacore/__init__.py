@@ -38,7 +38,7 @@ from metacore.diagnostics.network import (
 )
 from metacore.diagnostics.sensitivity import compare_estimators, leave_one_out
 from metacore.diagnostics.smallstudy import begg, egger, failsafe, kendall_exact_p, trimfill
-from metacore.errors import DataError, MeasureError, MetacoreError, OptionError
+from metacore.errors import DataError, MeasureError, MetacoreError, MissingExtra, OptionError
 from metacore.models import priors
 from metacore.models.analysis import analysis_of
 from metacore.models.bayes import BayesResult, bayes_pool
@@ -71,7 +71,7 @@ from metacore.models.pooling import CI_LABELS, CI_METHODS, HKSJ_METHODS, PoolRes
 from metacore.models.robust import RobustResult, dependence_table, robust
 from metacore.models.subgroups import GroupResult, SubgroupResult, subgroups
 from metacore.models.tau2 import ESTIMATORS, TAU2_LABELS, Interval
-from metacore.report import export
+from metacore.report import export, notebook
 from metacore.review.grade import Grade, Rating, Suggestion
 from metacore.review.model import (
     Comparison,
@@ -93,6 +93,7 @@ from metacore.review.sof import (
 )
 
 _moved.install()
+notebook.install()   # results display themselves in Jupyter (see metacore.report.notebook)
 
 __all__ = [
     "ALIASES", "BINARY_MEASURES", "export", "BayesResult", "bayes_pool", "priors", "CausalResult",
@@ -119,6 +120,7 @@ __all__ = [
     "not_estimable",
     "PROPORTION_MEASURES", "RATE_MEASURES", "TWO_RATE_MEASURES", "CORRELATION_MEASURES",
     "MEAN_MEASURES", "proportion_ci", "GLMM_MEASURES", "GlmmResult", "pool_glmm",
+    "MissingExtra",
 ]
 
 

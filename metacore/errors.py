@@ -7,7 +7,7 @@ clinician can act on.
 
 from __future__ import annotations
 
-__all__ = ["MetacoreError", "DataError", "MeasureError", "OptionError"]
+__all__ = ["MetacoreError", "DataError", "MeasureError", "OptionError", "MissingExtra"]
 
 
 class MetacoreError(ValueError):
@@ -24,3 +24,9 @@ class MeasureError(MetacoreError):
 
 class OptionError(MetacoreError):
     """An analysis option (model, estimator, level, ...) is not valid."""
+
+
+class MissingExtra(MetacoreError, ImportError):
+    """A feature needs an optional package that is not installed; the message names the
+    extra that brings it (``pip install "metacore[batch]"``). Also an :class:`ImportError`,
+    so code that guards an import with ``except ImportError`` keeps working."""

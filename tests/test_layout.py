@@ -22,7 +22,7 @@ from metacore import _moved
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE = ROOT / "metacore"
 
-FOUNDATION = {"errors", "numbers", "_version"}
+FOUNDATION = {"errors", "numbers", "_version", "_extras"}
 #: Subpackage -> the subpackages its modules may import (besides the foundation).
 ALLOWED = {
     "data": {"data"},

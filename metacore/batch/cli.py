@@ -29,12 +29,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from metacore._extras import need
 from metacore.batch.pool import BATCH_COLUMNS, pool_batch
 from metacore.errors import MetacoreError
 from metacore.models.effects import RATIO_MEASURES, compute_effects
 from metacore.models.pooling import CI_METHODS
 
-__all__ = ["Unsorted", "grouped_chunks", "main", "process_chunk", "read_chunks"]
+__all__ = ["Unsorted", "add_parser", "grouped_chunks", "main", "process_chunk", "read_chunks"]
 
 
 class Unsorted(MetacoreError):
@@ -46,6 +47,7 @@ def _batches(path: str, by: str, rows: int, columns: list[str] | None = None
     """The input as frames of ``rows`` rows (Parquet or CSV; the group column as text in a
     CSV, so that every chunk reads the same identifier the same way)."""
     if path.endswith(".parquet"):
+        need("pyarrow", "Reading Parquet files")
         import pyarrow.parquet as pq
 
         for b in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=columns):
@@ -286,6 +288,7 @@ class _Writer:
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.parquet:
+            need("pyarrow", "Writing Parquet files")
             import pyarrow as pa
             import pyarrow.parquet as pq
 
@@ -317,11 +320,12 @@ def run(args: argparse.Namespace, progress: bool = True) -> int:
     options = (args.by, args.measure, args.model, args.tau2, args.ci, args.level, mode, extra)
     bar = None
     if progress:
-        from tqdm import tqdm
+        tqdm = need("tqdm", "The batch progress bar").tqdm
         bar = tqdm(unit=" meta-analyses", file=sys.stderr, disable=not sys.stderr.isatty())
     client = cluster = None
     try:
         if args.dask:
+            need("distributed", "--dask")
             from dask.distributed import Client, LocalCluster
 
             if args.dask == "local":
@@ -383,10 +387,8 @@ def _analyse(chunks: Iterator[pd.DataFrame], output: str, options: tuple, client
     return written
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m metacore",
-                                 description="metacore from the command line.")
-    sub = ap.add_subparsers(dest="command", required=True)
+def add_parser(sub) -> argparse.ArgumentParser:
+    """The ``batch`` subcommand on a parser's subparsers (also the ``metacore`` command's)."""
     b = sub.add_parser("batch", help="many meta-analyses from one long table",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     b.add_argument("input", help="long table: .parquet or CSV, one row per study")
@@ -418,6 +420,13 @@ def main(argv: list[str] | None = None) -> int:
                                        "distances (for --mantra)")
     b.add_argument("--population", default="population",
                    help="column naming each row's population (for --mantra)")
+    return b
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m metacore",
+                                 description="metacore from the command line.")
+    add_parser(ap.add_subparsers(dest="command", required=True))
     args = ap.parse_args(argv)
     if args.command == "batch":
         try:

@@ -42,6 +42,18 @@ def cluster_meta_batch(yi: np.ndarray, sei: np.ndarray, distances: np.ndarray, *
     -------
     dict
         ``prob_heterogeneous`` and ``log10_bf`` (m,), and ``prob_c`` (m, k).
+
+    Examples
+    --------
+    No R package fits this model; a row equals :func:`cluster_meta` on that row.
+
+    >>> import metacore as mc
+    >>> eff = mc.compute_effects(mc.datasets.load("seed002"), "MD")
+    >>> d = mc.distances_from(np.arange(eff.k))
+    >>> out = cluster_meta_batch(eff.yi[None, :], np.sqrt(eff.vi)[None, :], d, mu_prior_sd=None)
+    >>> one = mc.cluster_meta(eff, d, mu_prior_sd=None)
+    >>> bool(abs(out["prob_heterogeneous"][0] - one.prob_heterogeneous) < 1e-12)
+    True
     """
     Y = np.atleast_2d(np.asarray(yi, float))
     V = np.atleast_2d(np.asarray(sei, float)) ** 2

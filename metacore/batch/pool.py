@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from metacore._extras import need
 from metacore.batch.threads import cores, pool
 from metacore.errors import OptionError
 from metacore.models.pooling import CI_METHODS, HKSJ_METHODS, MODELS
@@ -45,6 +46,7 @@ def pool_batch(yi: np.ndarray, vi: np.ndarray, *, model: str = "random",
     >>> import numpy as np
     >>> out = pool_batch(np.array([[0.1, 0.3, np.nan], [0.2, 0.2, 0.4]]),
     ...                  np.array([[0.01, 0.02, np.nan], [0.01, 0.01, 0.02]]), tau2_method="DL")
+    >>> # R, each row: rma(yi = c(0.2, 0.2, 0.4), vi = c(0.01, 0.01, 0.02), method = "DL")
     >>> out["k"].tolist(), round(float(out.loc[1, "estimate"]), 4)
     ([2, 3], 0.24)
     """
@@ -59,6 +61,7 @@ def pool_batch(yi: np.ndarray, vi: np.ndarray, *, model: str = "random",
     if y.shape != v.shape:
         raise OptionError(f"yi and vi must have the same shape, not {y.shape} and {v.shape}.")
     # Imported here: numba takes a while to load, and the dashboard rarely needs it.
+    need("numba", "pool_batch (many meta-analyses at once)")
     from metacore.batch import kernel as _kernel
     from metacore.batch.vecmath import TABLE
 

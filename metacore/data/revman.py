@@ -37,9 +37,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
-from defusedxml import ElementTree as SafeET
-
+from metacore._extras import need
 from metacore.data.io import MAX_ROWS
 from metacore.errors import DataError
 
@@ -182,6 +180,12 @@ def _percent(value: str | None, what: str) -> float:
 
 
 def _parse_xml(data: bytes):
+    # defusedxml comes with the [review] extra: the engine alone needs numpy, scipy, pandas
+    defused = need("defusedxml", "Reading RevMan files")
+    from defusedxml import ElementTree as SafeET
+
+    DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden = (
+        defused.DTDForbidden, defused.EntitiesForbidden, defused.ExternalReferenceForbidden)
     try:
         return SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True,
                                  forbid_external=True)

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import zipfile
 
+from metacore._extras import check
 from metacore.errors import DataError
 
 __all__ = ["LIMITS", "check_archive", "read_sheet", "sheet_names"]
@@ -70,6 +71,7 @@ def check_archive(data: bytes) -> None:
 
 def _run_child(request: dict, data: bytes) -> dict:
     """Run this module as a child process on ``data``; its JSON answer."""
+    check("openpyxl", "Reading Excel files")
     timeout = request.get("timeout", LIMITS["timeout"])
     try:
         proc = subprocess.run([sys.executable, "-m", "metacore.data.xlsx", json.dumps(request)],

@@ -74,7 +74,16 @@ def influence(effects: EffectSizes, *, model: str = "random", tau2_method: str =
 
 def baujat(effects: EffectSizes, **kw) -> pd.DataFrame:
     """Baujat plot coordinates: contribution to heterogeneity (x) and influence on the
-    pooled result (y), one row per study (metafor's ``baujat``)."""
+    pooled result (y), one row per study (metafor's ``baujat``).
+
+    Examples
+    --------
+    >>> import metacore as mc
+    >>> b = baujat(mc.compute_effects(mc.datasets.load("bcg"), "RR"))
+    >>> # R: baujat(rma(yi, vi, data = dat))[2, c("x", "y")]
+    >>> round(float(b.loc[1, "x"]), 4), round(float(b.loc[1, "y"]), 4)
+    (1.4934, 0.1121)
+    """
     inf = influence(effects, **kw)
     return inf[["study", "baujat_x", "baujat_y"]].rename(columns={"baujat_x": "x",
                                                                    "baujat_y": "y"})
@@ -88,6 +97,14 @@ def cumulative(effects: EffectSizes, *, order: Sequence[float] | str | None = No
     ``effects.data``, e.g. the year).
 
     Columns ``study estimate se ci_low ci_high pvalue tau2 i2 q k``.
+
+    Examples
+    --------
+    >>> import metacore as mc
+    >>> cu = cumulative(mc.compute_effects(mc.datasets.load("bcg"), "RR"), order="year")
+    >>> # R: cumul(rma(yi, vi, data = dat), order = dat$year)$estimate[c(1, 13)]
+    >>> cu["study"].iloc[0], [round(float(x), 4) for x in cu["estimate"].iloc[[0, -1]]]
+    ('Aronson 1948', [-0.8893, -0.7145])
     """
     idx = np.arange(effects.k)
     if order is not None:
@@ -120,6 +137,14 @@ def gosh(effects: EffectSizes, *, model: str = "common", tau2_method: str = "DL"
     per study (``s0``, ``s1``, ...) saying whether it is in the subset. The common-effect
     model gives metafor's numbers; random effects use the DerSimonian-Laird τ², which has
     a closed form (other estimators would need an iterative fit per subset).
+
+    Examples
+    --------
+    >>> import metacore as mc
+    >>> g = gosh(mc.compute_effects(mc.datasets.load("bcg"), "RR"))
+    >>> # R: gosh(rma(yi, vi, data = dat, method = "EE"))$res: 8191 subsets
+    >>> len(g), round(float(g["estimate"].max()), 4)
+    (8191, 0.4459)
     """
     k = effects.k
     if k < 2:

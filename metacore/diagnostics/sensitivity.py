@@ -66,7 +66,7 @@ def compare_estimators(effects: EffectSizes, *, ci_method: str = "z",
     --------
     >>> import metacore as mc
     >>> eff = mc.compute_effects(mc.datasets.load("bcg"), "RR")
-    >>> tab = compare_estimators(eff)
+    >>> tab = compare_estimators(eff)   # R: rma(yi, vi, data = dat, method = "DL"), "REML" ...
     >>> tab.set_index("method").loc["DL", "tau2"].round(4)
     np.float64(0.3088)
     """

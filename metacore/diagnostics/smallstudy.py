@@ -49,6 +49,20 @@ class EggerResult:
     k: int
     notes: tuple[str, ...] = ()
 
+    def to_frame(self):
+        """One row per statistic (the limit estimate on the analysis scale)."""
+        return _frame(self, ("statistic", "pvalue", "df", "limit", "limit_ci_low",
+                             "limit_ci_high", "k"))
+
+
+def _frame(result, names: tuple[str, ...]):
+    """A result's numbers as a (statistic, value) table."""
+    import pandas as pd
+
+    values = [getattr(result, n) for n in names]
+    return pd.DataFrame({"statistic": list(names),
+                         "value": [float("nan") if v is None else float(v) for v in values]})
+
 
 def egger(effects: EffectSizes, *, model: str = "random", tau2_method: str = "REML",
           ci_method: str = "z", level: float = 0.95) -> EggerResult:
@@ -110,6 +124,10 @@ class BeggResult:
     k: int
     exact: bool
     notes: tuple[str, ...] = ()
+
+    def to_frame(self):
+        """One row per statistic."""
+        return _frame(self, ("tau", "pvalue", "k"))
 
 
 def begg(effects: EffectSizes) -> BeggResult:
@@ -201,6 +219,16 @@ class TrimFillResult:
     se_k0: float
     p_k0: float = float("nan")
     notes: tuple[str, ...] = ()
+
+    def to_frame(self):
+        """The fit before and after filling, one row each (analysis scale), with k0."""
+        import pandas as pd
+
+        fits = {"original": self.original, "filled": self.result}
+        return pd.DataFrame([{"fit": name, "k": r.k, "k0": 0 if name == "original" else self.k0,
+                              "estimate": r.estimate, "se": r.se, "ci_low": r.ci_low,
+                              "ci_high": r.ci_high, "pvalue": r.pvalue, "tau2": r.tau2}
+                             for name, r in fits.items()])
 
 
 def trimfill(effects: EffectSizes, *, estimator: str = "L0", side: str | None = None,
@@ -295,6 +323,12 @@ class FailSafeResult:
     target: float = float("nan")
     mean_effect: float = float("nan")
     notes: tuple[str, ...] = ()
+
+    def to_frame(self):
+        """One row per statistic (``method`` in the frame's attrs)."""
+        frame = _frame(self, ("n", "alpha", "pvalue", "target", "mean_effect"))
+        frame.attrs["method"] = self.method
+        return frame
 
 
 def failsafe(effects: EffectSizes, *, method: str = "rosenthal", alpha: float = 0.05,

@@ -27,6 +27,14 @@ def analysis_of(table: pd.DataFrame | StudyTable, *, measure: str = "RR", model:
     ``scale``/``label`` describe ready-made effects (``None``: read from the table, see
     :func:`metacore.data.table.generic_scale`). ``shadow`` has every row included, so left-out
     studies can be listed with their data.
+
+    Examples
+    --------
+    >>> import metacore as mc
+    >>> effects, result, shadow = analysis_of(mc.datasets.load("bcg"), measure="OR", model="MH")
+    >>> # R: rma.mh(ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg, measure = "OR")
+    >>> round(result.natural()["estimate"], 4), shadow is None
+    (0.6229, True)
     """
     st = standardize(table, mapping)
     data = st.data

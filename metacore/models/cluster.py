@@ -69,6 +69,15 @@ class ClusterResult:
                          f"effect: 10^{format_number(self.log10_bf_c1, 3)}.")
         return " ".join(lines + list(self.notes))
 
+    def to_frame(self):
+        """One row per study: its posterior mean effect and its cluster in the most probable
+        partition (numbered from 1 in order of first appearance)."""
+        import pandas as pd
+
+        names = list(self.study) or [str(i + 1) for i in range(self.k)]
+        return pd.DataFrame({"study": names, "theta_mean": np.asarray(self.theta_mean, float),
+                             "map_cluster": list(self.map_partition)[:self.k]})
+
 
 def distances_from(coords: np.ndarray) -> np.ndarray:
     """Euclidean distances between studies from per-study coordinates (k x d, or k).

@@ -392,7 +392,7 @@ def metareg(effects: EffectSizes, mods: Sequence[str] | str, *, tau2_method: str
     --------
     >>> import metacore as mc
     >>> eff = mc.compute_effects(mc.datasets.load("bcg"), "RR")
-    >>> res = metareg(eff, ["ablat"])
+    >>> res = metareg(eff, ["ablat"])   # R: rma(yi, vi, mods = ~ ablat, data = dat)
     >>> round(float(res.coef.loc["ablat", "estimate"]), 4), round(res.r2, 2)
     (-0.0291, 75.63)
     """

@@ -724,6 +724,8 @@ def rho_sensitivity(effects: EffectSizes, levels: Sequence[str] | str, *,
     --------
     >>> import metacore as mc
     >>> eff = mc.compute_effects(mc.datasets.load("konstantopoulos2011"), "GEN")
+    >>> # R, per rho: V <- vcalc(vi, cluster = district, obs = school, rho = rho, data = dat)
+    >>> #             rma.mv(yi, V, random = ~ 1 | district/school, data = dat)
     >>> tab = rho_sensitivity(eff, ["district", "school"], rhos=[0, 0.5])
     >>> tab["rho"].tolist(), bool(tab["se"].is_monotonic_increasing)
     ([0.0, 0.5], True)

@@ -454,6 +454,7 @@ def dependence_table(effects: EffectSizes, levels: Sequence[str] | str, *,
     --------
     >>> import metacore as mc
     >>> eff = mc.compute_effects(mc.datasets.load("konstantopoulos2011"), "GEN")
+    >>> # R: rma(yi, vi); rma.mv(yi, vi, random = ~ 1 | district/school); robust(.., clubSandwich)
     >>> tab = dependence_table(eff, ["district", "school"])
     >>> tab["model"].tolist(), round(float(tab["width_ratio"].iloc[1]), 2)
     (['naive', 'multilevel', 'robust'], 1.93)

@@ -593,7 +593,9 @@ def docx_report(table: pd.DataFrame, *, forest_png: bytes | None = None, **optio
     """
     import io
 
-    import docx
+    from metacore._extras import need
+
+    docx = need("docx", "The Word report")
     from docx.shared import Inches, Pt
 
     rep = build_report(table, **options)

@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 
+from metacore._extras import check
 from metacore.errors import MetacoreError
 
 __all__ = ["RenderError", "to_image"]
@@ -40,6 +41,8 @@ def to_image(spec: dict, fmt: str = "png", *, scale: float = 2.0, dpi: float | N
     """
     if fmt not in ("png", "svg"):
         raise ValueError(f"fmt must be 'png' or 'svg', not {fmt!r}")
+    # the child imports vl-convert; say which extra brings it rather than relay its traceback
+    check("vl_convert", "Charts as PNG or SVG")
     if dpi and isinstance(spec.get("width"), (int, float)) and \
             isinstance(spec.get("height"), (int, float)):
         # a very tall plot at print resolution would be hundreds of megapixels: the

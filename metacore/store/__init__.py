@@ -2,6 +2,12 @@
 saved analyses, with accounts (owners, shares, read-only links, teams, the audit log).
 Beside the layers: imports ``data`` (and ``review`` for reviews)."""
 
+from metacore._extras import check
+
+# Before the submodules' ``import sqlalchemy``: one line naming the extra, not a traceback.
+check("sqlalchemy", "Saved analyses (the database)")
+
+
 from metacore.store.accounts import LOCAL, ROLES, AuditEntry, Grant, Team, User, clean_email
 from metacore.store.database import (
     SCHEMA_VERSION,

@@ -15,6 +15,7 @@ mode — the store acts as the local owner, as it always has.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import os
@@ -330,7 +331,7 @@ class Store(Sharing):
             raise StoreError(f"The analysis could not be read: {str(err)[:200]}") from None
 
     def list(self, limit: int = 500, *, user: User | None = None,
-             kind: str = S.KIND) -> list[AnalysisInfo]:
+             kind: str = S.KIND) -> builtins.list[AnalysisInfo]:
         """The analyses the user owns or was given, the most recently saved first."""
         actor = self.actor(user)
         if actor is None:
@@ -364,7 +365,7 @@ class Store(Sharing):
 
     @logs_refusals
     def versions(self, analysis_id: str | None = None, *, user: User | None = None,
-                 token: str | None = None) -> list[AnalysisInfo]:
+                 token: str | None = None) -> builtins.list[AnalysisInfo]:
         """Every version of an analysis the user may open (or a link opens), newest first."""
         actor = self.actor(user)
         with self.engine.connect() as conn:

@@ -4,6 +4,12 @@ One module per chart family; every builder takes results and returns an Altair
 chart. Ratio measures are drawn on a log axis labelled on the natural scale.
 """
 
+from metacore._extras import check
+
+# Before the submodules' ``import altair``: one line naming the extra, not a traceback.
+check("altair", "Charts")
+
+
 from metacore.report.charts.bayes import density_chart, interval_rows_chart
 from metacore.report.charts.causal import (
            METHOD_COLORS,
