@@ -24,8 +24,9 @@ mkdir -p "$WORK/run"
 
 step "building the wheel and the sdist"
 test -x "$WORK/tools/bin/python" || "$PYTHON" -m venv "$WORK/tools"
-"$WORK/tools/bin/python" -c "import build" 2>/dev/null || "$WORK/tools/bin/pip" install -q build
-"$WORK/tools/bin/python" -m build --sdist --wheel --outdir "$WORK/dist" "$ROOT" >"$WORK/build.log" 2>&1 \
+# -I: the checkout's own build/ folder (where this script works) must not pass for the package
+"$WORK/tools/bin/python" -I -c "import build.__main__" 2>/dev/null || "$WORK/tools/bin/pip" install -q build
+"$WORK/tools/bin/python" -I -m build --sdist --wheel --outdir "$WORK/dist" "$ROOT" >"$WORK/build.log" 2>&1 \
     || { tail -40 "$WORK/build.log"; exit 1; }
 rm -rf "$ROOT"/*.egg-info "$ROOT/build/lib" "$ROOT/build/bdist."*
 WHEEL=$(ls "$WORK"/dist/metacore-*.whl)

@@ -87,7 +87,7 @@ def test_sidebar_estimator_and_interval_are_mapped(nested):
     assert not at.exception and not at.error
     text = " ".join(c.value for c in at.caption)
     assert "DL has no multilevel form, so REML is used" in text
-    assert "Hartung-Knapp has no multilevel form" in text
+    assert "Hartung-Knapp (and its modified forms) has no multilevel form" in text
     want = mc.multilevel(_eff(), ["district", "school"], ci_method="t")
     lo, hi = (f"{x:.3f}" for x in (want.ci_low, want.ci_high))
     assert _metrics(at)["95% CI"] == f"{lo} to {hi}"
