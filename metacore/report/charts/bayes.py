@@ -46,9 +46,13 @@ def density_chart(x: np.ndarray, series: dict[str, np.ndarray], title: str, x_ti
 
 def interval_rows_chart(frame: pd.DataFrame, title: str, x_title: str, ratio: bool = False,
                         subtitle: str = "", color_field: str = "group",
-                        width: int = 460) -> alt.Chart:
+                        width: int = 460,
+                        domain: tuple[float, float] | None = None) -> alt.Chart:
     """Point and interval per labelled row: columns ``label est lo hi`` and ``group``
-    (``width``: the whole chart's; :data:`HALF_PAGE` in a column of two)."""
+    (``width``: the whole chart's; :data:`HALF_PAGE` in a column of two).
+
+    ``domain`` (analysis scale) fixes the x range, so that panels set side by side share
+    one axis and their widths can be compared."""
     t = np.exp if ratio else (lambda v: v)
     # rows are identities and labels only names: two studies called "ARCHAIC" are two rows
     frame = frame.reset_index(drop=True).assign(est=t(frame["est"].to_numpy()),
@@ -57,6 +61,8 @@ def interval_rows_chart(frame: pd.DataFrame, title: str, x_title: str, ratio: bo
                                                 row=np.arange(len(frame)))
     vals = frame[["lo", "hi"]].to_numpy(float).ravel()
     vals = vals[np.isfinite(vals)]
+    if domain is not None:
+        vals = np.asarray(t(np.asarray(domain, float)), float)
     # tick density for the plot's share of the width (the row labels take about 200 px)
     ticks = nice_ticks(float(vals.min()), float(vals.max()), ratio, width=width - 200) \
         if vals.size else None

@@ -10,6 +10,8 @@ from metacore.models.effects import MEASURE_LABELS
 from metacore.report.charts.common import (
     ACCENT,
     INK,
+    PLOT_SIZED,
+    ROW_PX,
     nice_ticks,
 )
 
@@ -61,13 +63,17 @@ def shrinkage_chart(path: pd.DataFrame, pooled: float, tau: float, measure: str,
         x=alt.X("x:Q", scale=scale),
         color=alt.Color("what:N", title=None, scale=alt.Scale(
             domain=list(refs["what"]), range=[c for *_, c, _ in lines]),
-            legend=alt.Legend(orient="bottom", direction="vertical")),
+            # labelLimit 0: the longest entry is never cut to "Complete pooling (common e…"
+            legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=0)),
         strokeDash=alt.StrokeDash("what:N", legend=None, scale=alt.Scale(
             domain=list(refs["what"]), range=[d for *_, d in lines])),
         tooltip=[alt.Tooltip("what:N", title="Line"),
                  alt.Tooltip("x:Q", title=name, format=".3f")])
+    # The height is the plot's own (autosize "pad"): title, legend and axis come on top of
+    # it, so six studies keep a full row each instead of sharing what the legend left.
     return alt.layer(rule, arrows, head, observed, partial).properties(
-        width=560, height=max(160, 30 * len(frame)), title=alt.TitleParams(
+        width=560, height=max(4, len(frame)) * (ROW_PX + 6), autosize=PLOT_SIZED,
+        title=alt.TitleParams(
             f"No, partial and complete pooling (τ = {tau:.3g})", anchor="start", fontSize=15,
             subtitle=["Hollow: each study alone; blue dots: partial pooling at this τ.",
                       "Noisy studies move most; at τ = 0 every study sits on the common "
