@@ -8,7 +8,7 @@ import metacore as mc
 from metacore.models.shrinkage import blup, shrinkage_path
 from metacore.numbers import format_effect
 from metacore.report.charts import shrinkage_chart
-from ui import state, teaching, widgets
+from ui import present, state, teaching, widgets
 from ui.page import setup
 
 setup()
@@ -21,6 +21,8 @@ st.markdown(
     "ones a little. τ sets how much: τ = 0 is complete pooling, τ → ∞ no pooling.")
 
 result = widgets.analysis_or_stop()
+if present.on():    # the lecture builds the pooled rows one key press at a time
+    teaching.reveal(result)
 eff = result.effects
 fit = result.result if result.result.model == "random" else next(
     (r for r in result.others if r.model == "random"), None)

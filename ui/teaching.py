@@ -3,6 +3,7 @@ models, the terminology note, and the decomposition Z² = Z_F² + Q."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -42,3 +43,78 @@ def z_decomposition(fit: mc.PoolResult) -> None:
         f"Z_F² = {fit.z2_fixed:.4g}: the part explained by one shared β_F (the squared z "
         f"statistic of the common-effect estimate). Q = {fit.q:.4g}: what is left, the "
         "studies' disagreement with each other (heterogeneity).")
+
+
+# --- the step-by-step reveal of the forest plot and the pooling views ----------------------
+
+STEPS = ("The studies alone", "+ the common effect", "+ random effects",
+         "+ the prediction interval", "+ the causal estimate")
+
+
+def _causal_row(measure: str, level: float) -> tuple[str, float, float, float] | None:
+    """The causal estimate (Berenfeld et al., all trial participants pooled) of the current
+    2x2 table on the analysis scale, or None when the data are not 2x2 tables."""
+    from metacore.models.causal import CAUSAL_MEASURES
+    from ui import analysis as an
+    from ui import state
+
+    if measure not in CAUSAL_MEASURES or \
+            "binary" not in an.kinds_of(state.table_ref(), state.mapping_key()):
+        return None
+    s = st.session_state
+    results, error = an.causal_comparisons(
+        state.table_ref(), state.mapping_key(), tuple(s.get(an.LEAVE_OUT, ())), None,
+        "study sizes", s[state.TAU2], s[state.CI], level)
+    res = results.get(measure)
+    if error or res is None or isinstance(res, str):
+        return None
+    res = res.causal
+    return ("Causal estimate", res.estimate, res.ci_low, res.ci_high)
+
+
+def reveal(analysis) -> None:
+    """Studies only → common effect → random effects → prediction interval → causal
+    estimate, one step per key press (or Next button), on one fixed axis."""
+    from metacore.report.charts import reveal_chart
+    from ui import present
+
+    eff = analysis.effects
+    fits = [analysis.result, *analysis.others]
+    common = next((r for r in fits if r.model == "common"), None) or mc.pool(
+        eff, model="common", level=analysis.result.level)
+    random = next((r for r in fits if r.model == "random"), None) or mc.pool(
+        eff, model="random", level=analysis.result.level)
+    level = random.level
+    pooled = [("Common effect", common.estimate, common.ci_low, common.ci_high),
+              ("Random effects", random.estimate, random.ci_low, random.ci_high),
+              ("Prediction interval", random.estimate, random.pi_low, random.pi_high)]
+    causal = _causal_row(eff.measure, level)
+    names = list(STEPS[:4])
+    if causal is not None:
+        pooled.append(causal)
+        names.append(STEPS[4])
+    step = present.stepper(names)
+    name = mc.MEASURE_LABELS.get(eff.measure, eff.measure)
+    chart = reveal_chart(list(eff.study), eff.yi, eff.sei, pooled, step, ratio=eff.ratio,
+                         x_title=name + (" (log scale)" if eff.ratio else ""), level=level)
+    st.vega_lite_chart(chart.to_dict(validate=False), key="reveal_chart", width="content",
+                       theme=None)
+    t = random.transform
+    said = ["Each study alone: its estimate and {:.0%} confidence interval.".format(level),
+            f"Common effect {common.transform(common.estimate):.3g} (SE {common.se:.3g}"
+            f"{' on the log scale' if eff.ratio else ''}): "
+            "one true effect, weights 1/vᵢ.",
+            f"Random effects {t(random.estimate):.3g} (τ² = {random.tau2:.3g}, "
+            f"{random.tau2_method}): the mean of a distribution of effects, weights "
+            "1/(vᵢ + τ²).",
+            f"Prediction interval {t(random.pi_low):.3g} to {t(random.pi_high):.3g}: where "
+            "a new study's true effect would lie."]
+    if causal is not None:
+        cz = np.exp(causal[1]) if eff.ratio else causal[1]
+        said.append(f"Causal estimate {cz:.3g}: the effect in all trial participants "
+                    "pooled (Berenfeld et al.), risks averaged before the ratio.")
+    st.markdown(said[step])
+    if causal is None and step == len(names) - 1:
+        st.caption("The causal estimate needs 2×2 tables (events and totals per arm); these "
+                   "data are ready-made effects, so the reveal ends with the prediction "
+                   "interval.")

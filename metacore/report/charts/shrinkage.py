@@ -80,3 +80,73 @@ def shrinkage_chart(path: pd.DataFrame, pooled: float, tau: float, measure: str,
                       "effect."]))
 
 
+
+
+#: The rows a lecture reveals after the studies, in the order the course notes build them.
+REVEAL_ROWS = ("Common effect", "Random effects", "Prediction interval", "Causal estimate")
+_REVEAL_COLORS = {"study": INK, "Common effect": "#b45309", "Random effects": ACCENT,
+                  "Prediction interval": "#60a5fa", "Causal estimate": "#047857"}
+
+
+def reveal_chart(study: list[str], yi: np.ndarray, sei: np.ndarray,
+                 pooled: list[tuple[str, float, float, float]], shown: int, *, ratio: bool,
+                 x_title: str, level: float = 0.95, width: int = 560) -> alt.LayerChart:
+    """A forest plot built up step by step: the studies, then the first ``shown`` of the
+    ``pooled`` rows (``(name, estimate, low, high)`` on the analysis scale, names from
+    :data:`REVEAL_ROWS`). The x axis is fixed by every row, shown or not, so the picture
+    does not jump as rows arrive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> chart = reveal_chart(["A", "B"], np.array([0.1, 0.3]), np.array([0.1, 0.2]),
+    ...                      [("Common effect", 0.14, 0.0, 0.3)], 0, ratio=False, x_title="d")
+    >>> spec = chart.to_dict()
+    >>> len(spec["datasets"][spec["layer"][1]["data"]["name"]])      # the studies only
+    2
+    """
+    from scipy import special
+
+    t = np.exp if ratio else (lambda v: v)
+    z = float(special.ndtri(0.5 + level / 2))
+    yi, sei = np.asarray(yi, float), np.asarray(sei, float)
+    rows = [{"row": name, "kind": "study", "est": t(y), "lo": t(y - z * s), "hi": t(y + z * s)}
+            for name, y, s in zip(study, yi, sei, strict=True)]
+    extra = [{"row": name, "kind": name, "est": t(e), "lo": t(lo), "hi": t(hi)}
+             for name, e, lo, hi in pooled]
+    everything = pd.DataFrame(rows + extra)
+    vals = everything[["lo", "hi", "est"]].to_numpy(float).ravel()
+    vals = vals[np.isfinite(vals)]
+    lo, hi = float(vals.min()), float(vals.max())
+    null = 1.0 if ratio else 0.0
+    lo, hi = min(lo, null), max(hi, null)
+    ticks = nice_ticks(lo, hi, ratio, width=width) if (not ratio or lo > 0) else None
+    scale = alt.Scale(type="log" if ratio else "linear", zero=False, nice=False,
+                      domain=[min(ticks[0], lo), max(ticks[-1], hi)] if ticks else [lo, hi])
+    axis = alt.Axis(values=ticks, format="~g" if ratio else alt.Undefined, title=x_title) \
+        if ticks else alt.Axis(title=x_title)
+    order = list(study) + [name for name, *_ in pooled]
+    frame = pd.DataFrame(rows + extra[:shown])
+    frame["row_id"] = [order.index(r) for r in frame["row"]]
+    labels = [str(s) for s in order]
+    y = alt.Y("row_id:O", title=None, scale=alt.Scale(domain=list(range(len(order)))),
+              axis=alt.Axis(labelExpr=f"{labels!r}[datum.value]".replace("'", '"'),
+                            labelLimit=220))
+    color = alt.Color("kind:N", legend=None, scale=alt.Scale(
+        domain=list(_REVEAL_COLORS), range=list(_REVEAL_COLORS.values())))
+    tooltip = [alt.Tooltip("row:N", title="Row"), alt.Tooltip("est:Q", format=".3f"),
+               alt.Tooltip("lo:Q", format=".3f"), alt.Tooltip("hi:Q", format=".3f")]
+    base = alt.Chart(frame).encode(y=y, color=color, tooltip=tooltip)
+    null_rule = alt.Chart(pd.DataFrame({"x": [null]})).mark_rule(
+        color="#6b7280", strokeDash=[4, 3]).encode(x=alt.X("x:Q", scale=scale, axis=axis))
+    lines = base.mark_rule(strokeWidth=2).encode(
+        x=alt.X("lo:Q", scale=scale, axis=axis), x2="hi:Q",
+        strokeWidth=alt.condition("datum.kind == 'Prediction interval'", alt.value(7),
+                                  alt.value(2)))
+    points = base.mark_point(filled=True, size=80).encode(
+        x=alt.X("est:Q", scale=scale),
+        shape=alt.Shape("kind:N", legend=None, scale=alt.Scale(
+            domain=list(_REVEAL_COLORS),
+            range=["square", "diamond", "diamond", "stroke", "triangle-up"])))
+    return alt.layer(null_rule, lines, points).properties(
+        width=width, height=ROW_PX * len(order), autosize=PLOT_SIZED)
