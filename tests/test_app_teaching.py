@@ -97,7 +97,8 @@ def test_about_says_how_each_result_is_checked_and_gives_the_other_formulas():
               "Causal meta-analysis", "How each result is checked"):
         assert h in headers
     latex = " ".join(x.value for x in at.latex)
-    assert r"\psi_a" in latex and r"\beta_{c(i)}" in latex and r"p(\tau\mid y)" in latex
+    assert r"\hat\psi_a" in latex and "printed formula" in latex
+    assert r"\beta_{c(i)}" in latex and r"p(\tau\mid y)" in latex
     assert "Γ(0.001, 0.001)" in text
 
 

@@ -100,7 +100,7 @@ def reveal(analysis) -> None:
     st.vega_lite_chart(chart.to_dict(validate=False), key="reveal_chart", width="content",
                        theme=None)
     t = random.transform
-    said = ["Each study alone: its estimate and {:.0%} confidence interval.".format(level),
+    said = [f"Each study alone: its estimate and {level:.0%} confidence interval.",
             f"Common effect {common.transform(common.estimate):.3g} (SE {common.se:.3g}"
             f"{' on the log scale' if eff.ratio else ''}): "
             "one true effect, weights 1/vᵢ.",
@@ -118,3 +118,55 @@ def reveal(analysis) -> None:
         st.caption("The causal estimate needs 2×2 tables (events and totals per arm); these "
                    "data are ready-made effects, so the reveal ends with the prediction "
                    "interval.")
+
+
+# --- course notes set-up, one click per document -------------------------------------------
+
+#: What each course document's first slide needs: its example, DerSimonian–Laird and Wald z
+#: (as the notes compute), and the outcome direction of the example (None: the dataset's own).
+COURSE = {
+    "000": {"title": "Doc 000 — pooling and the eight-study example", "dataset": "seed000",
+            "page": "Forest & heterogeneity"},
+    "001": {"title": "Doc 001 — partial pooling and shrinkage",
+            "dataset": "konstantopoulos2011", "page": "Pooling & shrinkage"},
+    "002": {"title": "Doc 002 — common vs fixed vs random effects, priors, MANTRA",
+            "dataset": "seed002", "page": "Bayesian"},
+    "003": {"title": "Doc 003 — causal meta-analysis", "dataset": "bcg",
+            "page": "Classical vs causal"},
+}
+
+
+def set_up_course(doc: str) -> None:
+    """Callback: the right example with DerSimonian–Laird, Wald z, 95%, random effects, and
+    the outcome direction the example needs (from the dataset catalogue)."""
+    from ui import state
+
+    s = st.session_state
+    state.load_dataset(COURSE[doc]["dataset"])
+    s.update({state.MODEL: "random", state.TAU2: "DL", state.CI: "z", state.LEVEL: 0.95,
+              "present_step": 0})
+    s["_course_set"] = doc
+
+
+# --- exercises -----------------------------------------------------------------------------
+
+def exercise(key: str, question: str, answer: float | None, explanation: str,
+             tol: float = 0.005) -> None:
+    """A question with its answer hidden until asked; a numeric answer is checked."""
+    s = st.session_state
+    with st.container(border=True):
+        st.markdown(f"**Exercise.** {question}")
+        if answer is not None:
+            c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
+            given = c1.number_input("Your answer", value=None, key=f"ex_{key}",
+                                    format="%.4f", placeholder="type a number")
+            if given is not None:
+                if abs(given - answer) <= tol:
+                    c2.success(f"Right: {answer:.4g}.", icon=":material/check:")
+                else:
+                    c2.warning("Not quite — try again, or show the answer.",
+                               icon=":material/help:")
+        shown = st.toggle("Show the answer", key=f"ex_{key}_show")
+        if shown or s.get(f"ex_{key}_show"):
+            st.info(explanation if answer is None else f"**{answer:.4g}.** {explanation}",
+                    icon=":material/lightbulb:")

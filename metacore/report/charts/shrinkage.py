@@ -150,3 +150,39 @@ def reveal_chart(study: list[str], yi: np.ndarray, sei: np.ndarray,
             range=["square", "diamond", "diamond", "stroke", "triangle-up"])))
     return alt.layer(null_rule, lines, points).properties(
         width=width, height=ROW_PX * len(order), autosize=PLOT_SIZED)
+
+
+def covariate_shrinkage_chart(x: np.ndarray, yi: np.ndarray, shrunk: np.ndarray,
+                              intercept: float, slope: float, *, x_title: str, y_title: str,
+                              width: int = 560, height: int = 320) -> alt.LayerChart:
+    """Doc 001's partial pooling with a covariate: each unit's own estimate (hollow) is pulled
+    toward the fitted line (not toward one mean) to its partial-pooling estimate (filled).
+
+    >>> import numpy as np
+    >>> c = covariate_shrinkage_chart(np.array([1.0, 2.0]), np.array([0.5, -0.1]),
+    ...                               np.array([0.3, 0.0]), 0.0, 0.1, x_title="x", y_title="y")
+    >>> len(c.to_dict()["layer"])
+    4
+    """
+    frame = pd.DataFrame({"x": np.asarray(x, float), "observed": yi, "shrunk": shrunk})
+    pad = 0.03 * max(float(np.ptp(frame["x"])), 1e-9)
+    xs = np.array([frame["x"].min() - pad, frame["x"].max() + pad])
+    line = pd.DataFrame({"x": xs, "y": intercept + slope * xs})
+    xsc = alt.Scale(zero=False, nice=False, domain=[float(xs[0]), float(xs[1])])
+    xa = alt.X("x:Q", scale=xsc, title=x_title, axis=alt.Axis(format="d", tickMinStep=1))
+    ys = alt.Scale(zero=False)
+    base = alt.Chart(frame)
+    fitted = alt.Chart(line).mark_line(color="#b45309", strokeWidth=2.5).encode(
+        x=xa, y=alt.Y("y:Q", scale=ys, title=y_title))
+    arrows = base.mark_rule(color="#9ca3af").encode(x=xa, y=alt.Y("observed:Q", scale=ys),
+                                                    y2="shrunk:Q")
+    observed = base.mark_point(filled=False, size=60, color=INK).encode(
+        x=xa, y=alt.Y("observed:Q", scale=ys))
+    partial = base.mark_circle(size=60, color=ACCENT).encode(
+        x=xa, y=alt.Y("shrunk:Q", scale=ys))
+    return alt.layer(fitted, arrows, observed, partial).properties(
+        width=width, height=height, autosize=PLOT_SIZED, title=alt.TitleParams(
+            "Partial pooling toward a fitted line", anchor="start", fontSize=15,
+            subtitle=["Hollow: each unit alone; blue: partial pooling; orange: the fitted "
+                      "regression line.", "Units shrink toward the line at their own "
+                      "covariate value, noisy ones most."]))
