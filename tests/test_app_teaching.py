@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from streamlit.testing.v1 import AppTest
 
 import metacore as mc
 from metacore.numbers import format_effect
 from metacore.report.charts.common import ROW_PX
 from metacore.report.export import _r_number
-from tests.apptest import run_page
-from ui import state
+from tests.apptest import ROOT, run_page
+from ui import present, state, teaching
 from ui.teaching import TERMS
 
 
@@ -131,3 +132,130 @@ def test_z_squared_is_split_into_z_f_squared_and_q_on_screen():
     assert np.isclose(fit.z2_total, fit.z2_fixed + fit.q)
     assert any(f"Z_F² = {fit.z2_fixed:.4g}" in c.value and f"Q = {fit.q:.4g}" in c.value
                for c in at.caption)
+
+
+# --- presentation mode, reveal, course set-up, exercises, lecture links --------------------
+
+def _forest(**query):
+    at = AppTest.from_file(str(ROOT / "pages" / "forest.py"), default_timeout=60)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _rows_drawn(at) -> int:
+    """Rows of the reveal chart's interval layer (studies plus the pooled rows shown)."""
+    import pyarrow as pa
+
+    chart = at.get("vega_lite_chart")[0].proto
+    name = json.loads(chart.spec)["layer"][1]["data"]["name"]
+    data = next(d.data.data for d in chart.datasets if d.name == name)
+    return pa.ipc.open_stream(data).read_all().num_rows
+
+
+def _fonts(node) -> list[float]:
+    if isinstance(node, dict):
+        out = [v for k, v in node.items() if k.endswith("ontSize") and
+               isinstance(v, (int, float))]
+        return out + [f for v in node.values() for f in _fonts(v)]
+    if isinstance(node, list):
+        return [f for v in node for f in _fonts(v)]
+    return []
+
+
+def test_present_link_parameter_turns_on_presentation_with_projector_charts():
+    at = _forest(present="1")
+    assert at.session_state[present.PRESENT] is True
+    assert at.sidebar.toggle(key=present.PRESENT).value is True
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["usermeta"]["embedOptions"]["renderer"] == "svg"
+    fonts = _fonts(spec)
+    assert fonts and min(fonts) >= present.MIN_FONT
+    assert spec["config"]["axis"]["labelFontSize"] >= 20
+    # the publication forest plot gives way to the reveal: one idea per screen
+    assert "Step 1 of 5: The studies alone" in at.markdown[-2].value or any(
+        "Step 1 of 5" in m.value for m in at.markdown)
+    assert not any("Heterogeneity" == h.value for h in at.subheader)
+
+
+def test_projector_spec_scales_every_chart_in_one_place():
+    at = run_page("bayes")
+    plain = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    at.session_state[present.PRESENT] = True
+    at.run()
+    scaled = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert len(plain) == len(scaled) >= 4
+    for a, b in zip(plain, scaled, strict=True):
+        assert min(_fonts(b)) >= 20
+        if isinstance(a.get("width"), (int, float)):
+            assert b["width"] == a["width"] * present.SCALE
+
+
+def test_reveal_steps_studies_common_random_prediction_causal():
+    at = _forest(present="1")
+    k = 13                                                   # BCG
+    seen = []
+    for step in range(5):
+        seen.append(next(m.value for m in at.markdown if m.value.startswith("**Step")))
+        assert _rows_drawn(at) == k + step                   # one pooled row per step
+        at.button(key="present_next").click().run()
+    assert [s.split(": ", 1)[1].split("**")[0] for s in seen] == list(teaching.STEPS)
+    assert at.session_state[present.STEP] == 4               # the last step stays
+    at.button(key="present_prev").click().run()
+    assert at.session_state[present.STEP] == 3
+    # ready-made effects have no 2x2 tables: the reveal ends at the prediction interval
+    at.selectbox(key=state.DATASET).set_value("seed000").run()
+    assert any("Step" in m.value and "of 4" in m.value for m in at.markdown)
+
+
+def test_course_set_up_one_click_per_document():
+    at = run_page("course")
+    for doc, dataset, direction in (("000", "seed000", "desirable"),
+                                    ("003", "bcg", "undesirable")):
+        at.session_state[state.TAU2] = "REML"
+        at.button(key=f"course_{doc}").click().run()
+        assert not at.exception
+        s = at.session_state
+        assert (s[state.DATASET], s[state.TAU2], s[state.CI], s[state.MODEL]) == (
+            dataset, "DL", "z", "random")
+        assert s[state.OUTCOME] == direction
+        assert any("DerSimonian–Laird, Wald z" in x.value for x in at.success)
+
+
+def test_exercise_answers_are_hidden_then_checked():
+    at = run_page("course")
+    assert not [i for i in at.info if "Without it the estimate" in i.value]
+    eff = mc.compute_effects(mc.datasets.load("seed000"), "GEN")
+    keep = np.arange(eff.k) != int(np.argmax(1 / eff.vi))
+    right = mc.pool(mc.EffectSizes(yi=eff.yi[keep], vi=eff.vi[keep], measure="GEN",
+                                   study=tuple(np.asarray(eff.study)[keep])),
+                    model="common").estimate
+    at.number_input(key="ex_000_leave_out").set_value(0.2).run()
+    assert any("Not quite" in w.value for w in at.warning)
+    at.number_input(key="ex_000_leave_out").set_value(round(right, 3)).run()
+    assert any(f"Right: {round(right, 3):.4g}" in x.value for x in at.success)
+    at.toggle(key="ex_000_leave_out_show").set_value(True).run()
+    assert any("Without it the estimate" in i.value for i in at.info)
+
+
+def test_a_lecture_link_opens_in_presentation_and_students_cannot_change_it():
+    from metacore.store import open_store
+    from metacore.store.project import Project
+
+    db = open_store()
+    aid, _ = db.save(Project(mc.datasets.load("seed000"), name="Lecture 1",
+                             settings={"measure": "GEN", "tau2_method": "DL", "ci_method": "z",
+                                       "outcome": "desirable"}, example="seed000"))
+    _, token = db.create_link(aid)
+    at = _forest(link=token, present="1")
+    assert at.session_state[present.PRESENT] is True
+    assert at.session_state[state.TAU2] == "DL"
+    assert any("Step 1 of 4" in m.value for m in at.markdown)
+    # a student changes the estimator and steps on: the saved analysis is untouched
+    at.session_state[state.TAU2] = "REML"
+    at.button(key="present_next").click().run()
+    assert not at.exception
+    project, version = db.load(aid)
+    assert project.settings["tau2_method"] == "DL" and version == 1
