@@ -99,6 +99,8 @@ def projector_spec(spec: dict) -> dict:
     20
     """
     out = _walk(copy.deepcopy(spec))
+    # room at the edges: a 26-px title set flush with the top would touch the frame
+    out.setdefault("padding", {"top": 12, "bottom": 12, "left": 12, "right": 12})
     config = out.setdefault("config", {})
     for group, sizes in _DEFAULTS.items():
         part = config.setdefault(group, {})
@@ -160,12 +162,13 @@ _STYLE = """<style>
 section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
 [data-testid="stExpandSidebarButton"], header[data-testid="stHeader"] { display: none !important; }
 .stMainBlockContainer, [data-testid="stMainBlockContainer"] {
-  max-width: 100% !important; padding: 1.5rem 2.5rem !important; }
+  max-width: 100% !important; padding: 0.5rem 2.5rem 1.5rem !important; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
 [data-testid="stCaptionContainer"], [data-testid="stMetricValue"], [data-testid="stAlert"] p,
 [data-testid="stTable"] td, [data-testid="stTable"] th, .stButton button p, label p {
   font-size: 26px !important; line-height: 1.4 !important; }
-h1 { font-size: 52px !important; } h2, h3 { font-size: 38px !important; }
+h1 { font-size: 44px !important; padding: 0.2rem 0 !important; }
+h2, h3 { font-size: 36px !important; }
 [data-testid="stVegaLiteChart"] { overflow: visible !important; }
 </style>"""
 

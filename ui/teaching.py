@@ -76,6 +76,7 @@ def reveal(analysis) -> None:
     """Studies only → common effect → random effects → prediction interval → causal
     estimate, one step per key press (or Next button), on one fixed axis."""
     from metacore.report.charts import reveal_chart
+    from metacore.report.charts.common import ROW_PX
     from ui import present
 
     eff = analysis.effects
@@ -96,7 +97,10 @@ def reveal(analysis) -> None:
     step = present.stepper(names)
     name = mc.MEASURE_LABELS.get(eff.measure, eff.measure)
     chart = reveal_chart(list(eff.study), eff.yi, eff.sei, pooled, step, ratio=eff.ratio,
-                         x_title=name + (" (log scale)" if eff.ratio else ""), level=level)
+                         x_title=name + (" (log scale)" if eff.ratio else ""), level=level,
+                         # a slide: the whole chart on one 1080-px screen once scaled up
+                         height=min(ROW_PX * (eff.k + len(pooled)), 290) if present.on()
+                         else None)
     st.vega_lite_chart(chart.to_dict(validate=False), key="reveal_chart", width="content",
                        theme=None)
     t = random.transform

@@ -90,11 +90,12 @@ _REVEAL_COLORS = {"study": INK, "Common effect": "#b45309", "Random effects": AC
 
 def reveal_chart(study: list[str], yi: np.ndarray, sei: np.ndarray,
                  pooled: list[tuple[str, float, float, float]], shown: int, *, ratio: bool,
-                 x_title: str, level: float = 0.95, width: int = 560) -> alt.LayerChart:
+                 x_title: str, level: float = 0.95, width: int = 560,
+                 height: int | None = None) -> alt.LayerChart:
     """A forest plot built up step by step: the studies, then the first ``shown`` of the
     ``pooled`` rows (``(name, estimate, low, high)`` on the analysis scale, names from
     :data:`REVEAL_ROWS`). The x axis is fixed by every row, shown or not, so the picture
-    does not jump as rows arrive.
+    does not jump as rows arrive. ``height`` (the plot's) defaults to one row each.
 
     Examples
     --------
@@ -128,7 +129,8 @@ def reveal_chart(study: list[str], yi: np.ndarray, sei: np.ndarray,
     order = list(study) + [name for name, *_ in pooled]
     frame = pd.DataFrame(rows + extra[:shown])
     frame["row_id"] = [order.index(r) for r in frame["row"]]
-    labels = [str(s) for s in order]
+    # rows still to come keep their place but not their name: the first slide has no pooled row
+    labels = [str(s) for s in order[:len(study) + shown]] + [""] * (len(pooled) - shown)
     y = alt.Y("row_id:O", title=None, scale=alt.Scale(domain=list(range(len(order)))),
               axis=alt.Axis(labelExpr=f"{labels!r}[datum.value]".replace("'", '"'),
                             labelLimit=220))
@@ -149,7 +151,7 @@ def reveal_chart(study: list[str], yi: np.ndarray, sei: np.ndarray,
             domain=list(_REVEAL_COLORS),
             range=["square", "diamond", "diamond", "stroke", "triangle-up"])))
     return alt.layer(null_rule, lines, points).properties(
-        width=width, height=ROW_PX * len(order), autosize=PLOT_SIZED)
+        width=width, height=height or ROW_PX * len(order), autosize=PLOT_SIZED)
 
 
 def covariate_shrinkage_chart(x: np.ndarray, yi: np.ndarray, shrunk: np.ndarray,
@@ -169,7 +171,10 @@ def covariate_shrinkage_chart(x: np.ndarray, yi: np.ndarray, shrunk: np.ndarray,
     xs = np.array([frame["x"].min() - pad, frame["x"].max() + pad])
     line = pd.DataFrame({"x": xs, "y": intercept + slope * xs})
     xsc = alt.Scale(zero=False, nice=False, domain=[float(xs[0]), float(xs[1])])
-    xa = alt.X("x:Q", scale=xsc, title=x_title, axis=alt.Axis(format="d", tickMinStep=1))
+    # ticks at the covariate's own values: every year between would crowd the axis
+    marks = sorted({float(v) for v in frame["x"]})
+    xa = alt.X("x:Q", scale=xsc, title=x_title, axis=alt.Axis(
+        format="~g", values=marks if len(marks) <= 12 else alt.Undefined))
     ys = alt.Scale(zero=False)
     base = alt.Chart(frame)
     fitted = alt.Chart(line).mark_line(color="#b45309", strokeWidth=2.5).encode(
