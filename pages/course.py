@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 
 import metacore as mc
-from metacore.models.causal import causal_pool
+from metacore.models.causal import causal_pool, compare_classical_causal
+from metacore.report.charts.bayes import log_tau_likelihood_chart, tau_sensitivity_chart
 from metacore.report.charts.shrinkage import covariate_shrinkage_chart
 from ui import teaching
 from ui.page import setup
@@ -110,7 +111,25 @@ st.table(pd.DataFrame({"weights": list(mixes),
 st.caption(f"With β₁, β₂, β₃ = {', '.join(f'{b:.2f}' for b in beta)} (the first three "
            "studies of the six-study example): each mix of populations has its own average "
            "effect — \"still an average effect, but closer to β₂\" with 2/7/1.")
-tau_dl = mc.pool(eff2, tau2_method="DL").tau2
+st.subheader("τ sensitivity, and what the data say about τ")
+fits2 = {m: mc.pool(eff2, tau2_method=m) for m in ("DL", "REML")}
+c1, c2 = st.columns(2)
+with c1:
+    st.vega_lite_chart(tau_sensitivity_chart(eff2.yi, eff2.vi,
+                                             {f"{m} τ̂": f.tau for m, f in fits2.items()},
+                                             x_title="Mean difference").to_dict(validate=False),
+                       key="course_tau_sens", width="content", theme=None)
+with c2:
+    st.vega_lite_chart(log_tau_likelihood_chart(eff2.yi, eff2.vi).to_dict(validate=False),
+                       key="course_log_tau", width="content", theme=None)
+beta_f2 = mc.pool(eff2, model="common").estimate
+st.caption(f"Six-study example: β_F = {beta_f2:.2f} "
+           "whatever τ is; μ runs from it (τ = 0) toward the unweighted mean as τ grows, and "
+           "its interval widens — the notes' \"priors matter for μ, not β_F\". Right: the "
+           "likelihood of log τ levels off at L(τ = 0) as τ → 0 (here far below its peak); "
+           "a prior flat on log τ gives that whole left tail as much weight as the middle, so "
+           "with fewer or less discordant studies the prior, not the data, decides τ.")
+tau_dl = fits2["DL"].tau2
 teaching.exercise(
     "002_tau2", "What is the DerSimonian–Laird τ² of the six-study example (3 decimals)?",
     round(tau_dl, 3), "Set up doc 002 above and read it on the Forest page; the Bayesian page "
@@ -129,6 +148,23 @@ st.caption("H, the trial a patient belongs to, shapes who is enrolled (X) and th
            "treatment A is randomised within each trial, so each trial identifies its own "
            "effect θ(P_H). The causal estimand averages risks over a target mix of the P_H; a "
            "classical meta-analysis averages log ratios, an effect of no real population.")
+st.subheader("A published example where the conclusions differ")
+rows = []
+for measure in ("RR", "OR", "RD"):
+    cmp = compare_classical_causal(mc.datasets.load("magnesium"), measure, tau2_method="DL")
+    for method, r in (("Random effects (DL)", cmp.random), ("Causal (all participants)",
+                                                             cmp.causal)):
+        t = np.exp if measure != "RD" else (lambda x: x)
+        rows.append({"measure": measure, "method": method, "estimate": float(t(r.estimate)),
+                     "95% CI low": float(t(r.ci_low)), "95% CI high": float(t(r.ci_high)),
+                     "CI excludes no effect": bool(r.ci_low > 0 or r.ci_high < 0)})
+st.dataframe(pd.DataFrame(rows).round(3), hide_index=True, width="stretch")
+st.caption("Intravenous magnesium after myocardial infarction, 22 trials (Li et al. 2007; "
+           "metadat::dat.li2007, bundled as the magnesium example). Random effects, which "
+           "weight trials by 1/(σₖ² + τ²), give many small trials the say: RR about 0.70, a "
+           "clear benefit. The causal estimate averages the risks over all 72,476 "
+           "participants, most of them in the ISIS-4 mega-trial: RR about 0.99, no effect. "
+           "The set-up above loads this example.")
 rr = causal_pool(mc.datasets.load("bcg"), "RR")
 teaching.exercise(
     "003_causal_rr", "On the BCG trials, what is the causal RR for all trial participants "

@@ -213,7 +213,7 @@ def test_reveal_steps_studies_common_random_prediction_causal():
 def test_course_set_up_one_click_per_document():
     at = run_page("course")
     for doc, dataset, direction in (("000", "seed000", "desirable"),
-                                    ("003", "bcg", "undesirable")):
+                                    ("003", "magnesium", "undesirable")):
         at.session_state[state.TAU2] = "REML"
         at.button(key=f"course_{doc}").click().run()
         assert not at.exception
@@ -222,6 +222,17 @@ def test_course_set_up_one_click_per_document():
             dataset, "DL", "z", "random")
         assert s[state.OUTCOME] == direction
         assert any("DerSimonian–Laird, Wald z" in x.value for x in at.success)
+
+
+def test_doc_003_real_example_classical_and_causal_conclusions_differ():
+    at = run_page("course")
+    table = next(d.value for d in at.dataframe if "CI excludes no effect" in d.value.columns)
+    rr = table[table.measure == "RR"].set_index("method")
+    assert rr.loc["Random effects (DL)", "CI excludes no effect"]
+    assert not rr.loc["Causal (all participants)", "CI excludes no effect"]
+    from metacore.models.causal import causal_pool
+    res = causal_pool(mc.datasets.load("magnesium"), "RR")
+    assert rr.loc["Causal (all participants)", "estimate"] == round(float(np.exp(res.estimate)), 3)
 
 
 def test_exercise_answers_are_hidden_then_checked():

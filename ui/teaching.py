@@ -135,7 +135,7 @@ COURSE = {
             "dataset": "konstantopoulos2011", "page": "Pooling & shrinkage"},
     "002": {"title": "Doc 002 — common vs fixed vs random effects, priors, MANTRA",
             "dataset": "seed002", "page": "Bayesian"},
-    "003": {"title": "Doc 003 — causal meta-analysis", "dataset": "bcg",
+    "003": {"title": "Doc 003 — causal meta-analysis", "dataset": "magnesium",
             "page": "Classical vs causal"},
 }
 
