@@ -176,7 +176,9 @@ st.vega_lite_chart(interval_rows_chart(pd.DataFrame(rows), "Observed and shrunke
 st.subheader("Prior sensitivity")
 st.caption("Fixed τ² ∈ {1/4, 1, 25, 100} with normal priors μ ~ N(0, ψ²), ψ² ∈ {0.1, 1, 1000}, "
            "and Lambert et al.'s priors for τ with ψ² = 1000: priors matter for μ far more than "
-           "for β_F, the precision-weighted average of the studies' effects.")
+           "for β_F, the precision-weighted average of the studies' effects. The last row of "
+           "each panel is the notes' classical reference: DerSimonian–Laird for μ, the "
+           "precision-weighted average (PWA) for β_F.")
 
 
 @cached(max_entries=16)
@@ -202,6 +204,13 @@ def sensitivity(yi, vi, measure, ratio, level):
                     "hi": r.mu_high})
         out.append({"label": label, "group": "β_F", "est": r.beta_f_mean, "lo": r.beta_f_low,
                     "hi": r.beta_f_high})
+    # the notes' reference rows: the classical answers each panel should be read against
+    dl = mc.pool(e, tau2_method="DL", level=level)
+    pwa = mc.pool(e, model="common", level=level)
+    out.append({"label": "D-L (classical random effects)", "group": "μ", "est": dl.estimate,
+                "lo": dl.ci_low, "hi": dl.ci_high})
+    out.append({"label": "PWA (precision-weighted average)", "group": "β_F",
+                "est": pwa.estimate, "lo": pwa.ci_low, "hi": pwa.ci_high})
     return pd.DataFrame(out, columns=["label", "group", "est", "lo", "hi"]), skipped
 
 

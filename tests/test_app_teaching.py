@@ -270,3 +270,12 @@ def test_a_lecture_link_opens_in_presentation_and_students_cannot_change_it():
     assert not at.exception
     project, version = db.load(aid)
     assert project.settings["tau2_method"] == "DL" and version == 1
+
+
+def test_prior_sensitivity_has_the_notes_dl_and_pwa_reference_rows():
+    at = _on("bayes", "seed002")
+    mu, beta = (_spec(at, f"Estimating {g}") for g in ("μ", "β_F"))
+    labels = [json.dumps(layer["encoding"]["y"]["axis"]["labelExpr"], ensure_ascii=False)
+              for layer in (mu["layer"][0], beta["layer"][0])]
+    assert "D-L (classical random effects)" in labels[0]
+    assert "PWA (precision-weighted average)" in labels[1]

@@ -124,6 +124,12 @@ def test_a_lecture_in_presentation_mode_and_through_a_lecture_link():
             for i in range(charts.count()):
                 charts.nth(i).scroll_into_view_if_needed()
                 charts.nth(i).screenshot(path=str(SHOTS / f"{path}_chart{i}.png"))
+            if path == "course":        # doc 003's causal graph (drawn locally by Graphviz)
+                dag = page.locator("[data-testid='stGraphVizChart'] svg").first
+                dag.wait_for(timeout=20_000)
+                dag.scroll_into_view_if_needed()
+                assert "treatment" in dag.text_content()
+                dag.screenshot(path=str(SHOTS / "course_dag.png"))
         page.goto(f"{url}/about?present=1")
         page.get_by_text("How each result is checked").first.wait_for(timeout=30_000)
         assert page.locator("[data-testid='stException']").count() == 0

@@ -100,7 +100,7 @@ def reveal(analysis) -> None:
                          x_title=name + (" (log scale)" if eff.ratio else ""), level=level,
                          # a slide: the whole chart on one 1080-px screen once scaled up
                          height=min(ROW_PX * (eff.k + len(pooled)), 290) if present.on()
-                         else None, width=820 if present.on() else 560)
+                         else None, width=740 if present.on() else 560)
     st.vega_lite_chart(chart.to_dict(validate=False), key="reveal_chart", width="content",
                        theme=None)
     t = random.transform
