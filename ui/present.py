@@ -169,6 +169,7 @@ section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
   font-size: 26px !important; line-height: 1.4 !important; }
 h1 { font-size: 44px !important; padding: 0.2rem 0 !important; }
 h2, h3 { font-size: 36px !important; }
+.katex { font-size: 2em !important; }
 [data-testid="stVegaLiteChart"] { overflow: visible !important; }
 </style>"""
 
