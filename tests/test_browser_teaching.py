@@ -97,6 +97,13 @@ def test_a_lecture_in_presentation_mode_and_through_a_lecture_link():
             "sel => [...document.querySelectorAll(sel)].some("
             "e => e.innerText.startsWith('Step 4 of'))", arg=STEP, timeout=20_000)
         assert page.locator("[data-testid='stException']").count() == 0
+        # to the pooling page by the top row (the sidebar is away): still presenting
+        page.locator("[data-testid='stPageLink'] a").filter(has_text="Pooling").first.click()
+        page.get_by_text("No, partial and complete pooling").first.wait_for(timeout=30_000)
+        _settled(page)
+        assert not page.locator("section[data-testid='stSidebar']").is_visible()
+        assert "present=1" in page.url
+        _check_charts(page, "pooling page")
 
         # the lecture link: read-only, opens in presentation mode on the lecturer's analysis
         page.goto(f"{url}/?link={token}&present=1")

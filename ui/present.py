@@ -14,6 +14,7 @@ import functools
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
+from streamlit.errors import StreamlitPageNotFoundError
 
 #: Session keys: the mode, and the step of the reveal shown.
 PRESENT, STEP = "present", "present_step"
@@ -196,6 +197,12 @@ _KEYS = """<script>
 </script>"""
 
 
+#: The pages a lecture moves between, linked on top in presentation mode.
+LECTURE_PAGES = (("pages/forest.py", "Forest"), ("pages/shrinkage.py", "Pooling"),
+                 ("pages/bayes.py", "Bayesian"), ("pages/causal.py", "Causal"),
+                 ("pages/course.py", "Course notes"))
+
+
 def _leave() -> None:
     st.session_state[PRESENT] = False
 
@@ -208,6 +215,8 @@ def start() -> None:
         s["_present_read"] = True
         if st.query_params.get("present") == "1":
             s[PRESENT] = True
+    if PRESENT in s:        # kept across a page switch (Streamlit forgets a widget's value
+        s[PRESENT] = s[PRESENT]     # when another page's script draws it)
     if on():
         st.query_params["present"] = "1"
     elif "present" in st.query_params:
@@ -224,8 +233,15 @@ def controls() -> None:
         return
     st.html(_STYLE)
     st.html(_KEYS, unsafe_allow_javascript=True)
-    st.button("Leave presentation mode", key="present_leave", on_click=_leave,
-              icon=":material/close_fullscreen:", type="tertiary")
+    # the sidebar is away: the lecture's pages and the way out sit in one row on top
+    cols = st.columns([1.3] + [1] * len(LECTURE_PAGES), vertical_alignment="center")
+    cols[0].button("Leave presentation mode", key="present_leave", on_click=_leave,
+                   icon=":material/close_fullscreen:", type="tertiary")
+    for col, (path, label) in zip(cols[1:], LECTURE_PAGES, strict=True):
+        try:
+            col.page_link(path, label=label)
+        except StreamlitPageNotFoundError:  # a page run on its own (tests): no navigation
+            pass
 
 
 # --- step-by-step reveal ----------------------------------------------------------------
