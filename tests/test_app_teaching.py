@@ -258,7 +258,7 @@ def test_a_lecture_link_opens_in_presentation_and_students_cannot_change_it():
     db = open_store()
     aid, _ = db.save(Project(mc.datasets.load("seed000"), name="Lecture 1",
                              settings={"measure": "GEN", "tau2_method": "DL", "ci_method": "z",
-                                       "outcome": "desirable"}, example="seed000"))
+                                       state.OUTCOME: "desirable"}, example="seed000"))
     _, token = db.create_link(aid)
     at = _forest(link=token, present="1")
     assert at.session_state[present.PRESENT] is True
