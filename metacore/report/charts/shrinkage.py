@@ -73,6 +73,7 @@ def shrinkage_chart(path: pd.DataFrame, pooled: float, tau: float, measure: str,
     # it, so six studies keep a full row each instead of sharing what the legend left.
     return alt.layer(rule, arrows, head, observed, partial).properties(
         width=560, height=max(4, len(frame)) * (ROW_PX + 6), autosize=PLOT_SIZED,
+        padding={"top": 6, "bottom": 6, "left": 6, "right": 6},   # the title off the edge
         title=alt.TitleParams(
             f"No, partial and complete pooling (τ = {tau:.3g})", anchor="start", fontSize=15,
             subtitle=["Hollow: each study alone; blue dots: partial pooling at this τ.",
