@@ -48,5 +48,6 @@ st.navigation({
         st.Page("pages/many.py", title="Many meta-analyses", icon=":material/scatter_plot:"),
         st.Page("pages/simulation.py", title="Causal simulation", icon=":material/science:"),
         st.Page("pages/about.py", title="About & methods", icon=":material/menu_book:"),
+        st.Page("pages/course.py", title="Course notes", icon=":material/school:"),
     ],
 }).run()

@@ -24,27 +24,35 @@ st.markdown("The heterogeneity τ is uncertain too: a Bayesian analysis puts a p
 
 result = widgets.analysis_or_stop()
 eff = result.effects
+# Lambert et al.'s (2005) priors carry their own numbers and are named exactly as the course
+# notes define them (L1 ... L11); the others take the scale typed beside them.
 FAMILIES = {
     "halfnormal": "Half-normal(scale)", "halfcauchy": "Half-Cauchy(scale)",
     "halft": "Half-t(3 df, scale)", "uniform": "Uniform(0, upper)",
-    "invgamma": "τ⁻² ~ Gamma(a, a) — Lambert L1", "logunif": "log τ² ~ U(−10, 10) — L3",
+    "invgamma": "L1: τ⁻² ~ Γ(0.001, 0.001)", "logunif": "L3: log(τ²) ~ U(−10, 10)",
+    "unifprec": "L5: τ⁻² ~ U(1/1000, 1000)", "pareto": "L7: τ⁻² ~ Par(1, 0.001)",
+    "l9": "L9: τ ~ U(0, 100)", "l11": "L11: τ ~ N(0, 100), τ > 0",
     "jeffreys": "Jeffreys", "fixed": "Fixed τ"}
+#: Priors whose numbers are part of their definition: the scale box does not apply.
+SET_PRIORS = ("invgamma", "logunif", "unifprec", "pareto", "l9", "l11", "jeffreys")
 default_scale = float(round(max(np.std(eff.yi), np.sqrt(np.mean(eff.vi)), 0.05), 3))
 s.setdefault("bayes_scale", default_scale)
 c = st.columns(4)
 family = c[0].selectbox("Prior for τ", list(FAMILIES), format_func=FAMILIES.get,
                         key="bayes_tau_prior")
 value = c[1].number_input("Scale / upper / a / τ", min_value=0.0, key="bayes_scale",
-                          format="%.4f", disabled=family in ("logunif", "jeffreys"))
+                          format="%.4f", disabled=family in SET_PRIORS)
 mu_kind = c[2].radio("Prior for μ", ["flat", "normal"], key="bayes_mu_prior", horizontal=True)
 mu_sd = c[3].number_input("μ prior SD (mean 0)", min_value=0.001, value=10.0,
                           key="bayes_mu_sd", disabled=mu_kind == "flat")
 threshold = st.number_input(
     "Threshold of clinical interest" + (" (ratio, natural scale)" if eff.ratio else ""),
-    value=0.9 if eff.ratio else 0.0, key="bayes_threshold", format="%.3f")
+    # one box per kind of scale: a ratio's 0.9 read as a mean difference of 0.9 is nonsense
+    value=0.9 if eff.ratio else 0.0, key="bayes_threshold" + ("" if eff.ratio else "_diff"),
+    format="%.3f")
 
 
-if value <= 0 and family not in ("logunif", "jeffreys", "fixed"):
+if value <= 0 and family not in (*SET_PRIORS, "fixed"):
     st.warning(f"{FAMILIES[family]} needs a positive scale; enter one above "
                f"(for example {default_scale:g}, the spread of these studies).",
                icon=":material/warning:")
@@ -54,7 +62,9 @@ if value <= 0 and family not in ("logunif", "jeffreys", "fixed"):
 def make_prior(family: str, value: float) -> P.TauPrior:
     return {"halfnormal": P.HalfNormal(value), "halfcauchy": P.HalfCauchy(value),
             "halft": P.HalfT(value, 3), "uniform": P.Uniform(value),
-            "invgamma": P.InvGamma(value, value), "logunif": P.LogUniformTau2(-10, 10),
+            "invgamma": P.InvGamma(0.001, 0.001), "logunif": P.LogUniformTau2(-10, 10),
+            "unifprec": P.UniformPrecision(0.001, 1000), "pareto": P.ParetoPrecision(1, 0.001),
+            "l9": P.Uniform(100), "l11": P.HalfNormal(10),    # N(0, 100): variance 100
             "jeffreys": P.Jeffreys(), "fixed": P.Fixed(value)}[family]
 
 
@@ -84,22 +94,31 @@ p_benefit = 1 - res.prob_mu_positive if lower_is_better else res.prob_mu_positiv
 p_harm_new = res.prob_pred_positive if lower_is_better else 1 - res.prob_pred_positive
 short = SHORT_NAMES.get(eff.measure, "the effect")
 null = "1" if eff.ratio else "0"
-side = "below" if lower_is_better else "above"
+side, other = ("below", "above") if lower_is_better else ("above", "below")
 outcome = "undesirable" if lower_is_better else "desirable"
 lvl = f"{level:.0%}"
+
+
+def prob_words(p: float) -> str:
+    """"less than 0.1%" rather than "= < 0.1%" inside a sentence."""
+    text = format_prob(p)
+    return text.replace("< ", "less than ").replace("> ", "more than ")
+
+
 st.info(f"Given these priors, the probability that the treatment is beneficial — the mean "
         f"{short} {side} {null}, as the outcome is {outcome} — is "
-        f"**{format_prob(p_benefit)}**; the probability that a new study shows harm is "
-        f"**{format_prob(p_harm_new)}**. Posterior median "
+        f"**{prob_words(p_benefit)}**; the probability that a new study's true effect lies on "
+        f"the harmful side ({other} {null}) is **{prob_words(p_harm_new)}**. Posterior median "
         f"{format_effect(t(res.mu_median), 3)}, {lvl} equal-tailed credible interval "
-        f"{format_effect(t(res.mu_low), 3)} to {format_effect(t(res.mu_high), 3)}.",
+        f"{format_effect(t(res.mu_low), 3)} to {format_effect(t(res.mu_high), 3)}. The outcome "
+        "direction is set in the sidebar (a bundled example sets its own).",
         icon=":material/psychology:")
 if res.threshold is not None:
     # Report the clinically interesting direction, on the scale the threshold was typed in.
     beyond = 1 - res.prob_mu_beyond if lower_is_better else res.prob_mu_beyond
-    sign = "<" if lower_is_better else ">"
-    st.caption(f"P(mean {short} {sign} {format_number(threshold)}) = {format_prob(beyond)}: "
-               "the probability that the benefit exceeds the threshold of clinical interest.")
+    st.caption(f"The probability that the mean {short} is {side} {format_number(threshold)} "
+               f"— a benefit beyond the threshold of clinical interest — is "
+               f"{prob_words(beyond)}.")
 m = st.columns(4)
 m[0].metric("μ (median)", format_effect(t(res.mu_median), 3))
 m[1].metric(f"μ {lvl} shortest credible interval",
@@ -157,7 +176,9 @@ st.vega_lite_chart(interval_rows_chart(pd.DataFrame(rows), "Observed and shrunke
 st.subheader("Prior sensitivity")
 st.caption("Fixed τ² ∈ {1/4, 1, 25, 100} with normal priors μ ~ N(0, ψ²), ψ² ∈ {0.1, 1, 1000}, "
            "and Lambert et al.'s priors for τ with ψ² = 1000: priors matter for μ far more than "
-           "for β_F, the precision-weighted average of the studies' effects.")
+           "for β_F, the precision-weighted average of the studies' effects. The last row of "
+           "each panel is the notes' classical reference: DerSimonian–Laird for μ, the "
+           "precision-weighted average (PWA) for β_F.")
 
 
 @cached(max_entries=16)
@@ -183,6 +204,13 @@ def sensitivity(yi, vi, measure, ratio, level):
                     "hi": r.mu_high})
         out.append({"label": label, "group": "β_F", "est": r.beta_f_mean, "lo": r.beta_f_low,
                     "hi": r.beta_f_high})
+    # the notes' reference rows: the classical answers each panel should be read against
+    dl = mc.pool(e, tau2_method="DL", level=level)
+    pwa = mc.pool(e, model="common", level=level)
+    out.append({"label": "D-L (classical random effects)", "group": "μ", "est": dl.estimate,
+                "lo": dl.ci_low, "hi": dl.ci_high})
+    out.append({"label": "PWA (precision-weighted average)", "group": "β_F",
+                "est": pwa.estimate, "lo": pwa.ci_low, "hi": pwa.ci_high})
     return pd.DataFrame(out, columns=["label", "group", "est", "lo", "hi"]), skipped
 
 
@@ -190,8 +218,14 @@ sens, skipped = sensitivity(eff.yi, eff.vi, eff.measure, eff.ratio, level)
 for why in skipped:
     st.caption(f":material/info: Not shown — {why}")
 c1, c2 = st.columns(2)
+# One x axis for both panels: the course notes' point is that β_F hardly moves while μ swings
+# with the prior, which separate axes would hide.
+ends = sens[["lo", "hi"]].to_numpy(float).ravel()
+ends = ends[np.isfinite(ends)]
+shared = (float(ends.min()), float(ends.max())) if ends.size else None
 for col, group in ((c1, "μ"), (c2, "β_F")) if len(sens) else ():
     col.vega_lite_chart(interval_rows_chart(sens[sens.group == group], f"Estimating {group}",
-                                            name, ratio=eff.ratio, width=HALF_PAGE)
+                                            name, ratio=eff.ratio, width=HALF_PAGE,
+                                            domain=shared)
                         .to_dict(validate=False),
                         key=f"bayes_sens_{group}", width="content", theme=None)

@@ -19,8 +19,11 @@ st.markdown(
     "A classical meta-analysis of risk ratios or odds ratios averages the studies' **log "
     "ratios**; the result need not be the effect in any real population. The causal approach "
     "of Berenfeld et al. first averages each arm's **risk** over a target population — by "
-    "default everyone in the trials pooled, P* = Σ nₖ/n Pₖ — and then forms the ratio. For the "
-    "risk difference both coincide in spirit; for ratios they can disagree, even reverse.")
+    "default everyone in the trials pooled, P* = Σ nₖ/n Pₖ — and then forms the ratio. Even "
+    "for the risk difference the two answer different questions (Berenfeld et al.): the "
+    "random-effects RD is a causal effect too, but for a different population — one that "
+    "weights each trial ∝ 1/(σₖ² + τ²), by its precision rather than by its size — so on "
+    "the same data the two RDs can differ, and for ratios they can disagree, even reverse.")
 
 mapping = state.mapping_key()
 if "binary" not in an.kinds_of(state.table_ref(), mapping):
@@ -133,7 +136,7 @@ if not isinstance(rr, str) and rr is not None:
     geo = geometric_mean_ratio(rr.causal.risks_t, rr.causal.risks_c)
     st.markdown(
         "With two equally sized trials, the classical target is the **geometric mean** of the "
-        "trials' risk ratios, √(ψ₁(1)ψ₁(2) / ψ₀(1)ψ₀(2)), while the causal one is the **ratio of "
+        "trials' risk ratios, √(ψ₁(1)ψ₁(2) / (ψ₀(1)ψ₀(2))), while the causal one is the **ratio of "
         "averaged risks**, (ψ₁(1)+ψ₁(2)) / (ψ₀(1)+ψ₀(2)). A trial with a tiny control risk "
         "pulls the geometric mean far more than the averaged risks. For the current data:")
     c = st.columns(3)

@@ -6,7 +6,7 @@ import streamlit as st
 import metacore as mc
 from metacore.report.describe import describe
 from ui import analysis as an
-from ui import state, widgets
+from ui import present, state, teaching, widgets
 from ui.page import setup
 from ui.text import md
 
@@ -37,6 +37,9 @@ result = an.analyse(*inputs)
 if widgets.error_box(result):
     st.stop()
 res, eff = result.result, result.effects
+if present.on():                # the lecture: one idea per screen, revealed step by step
+    teaching.reveal(result)
+    st.stop()
 
 st.info(describe(res, show_pi=s[state.SHOW_PI]), icon=":material/chat:")
 st.caption(widgets.settings_line(res))

@@ -8,7 +8,7 @@ import metacore as mc
 from metacore.models.shrinkage import blup, shrinkage_path
 from metacore.numbers import format_effect
 from metacore.report.charts import shrinkage_chart
-from ui import state, widgets
+from ui import present, state, teaching, widgets
 from ui.page import setup
 
 setup()
@@ -21,6 +21,8 @@ st.markdown(
     "ones a little. τ sets how much: τ = 0 is complete pooling, τ → ∞ no pooling.")
 
 result = widgets.analysis_or_stop()
+if present.on():    # the lecture builds the pooled rows one key press at a time
+    teaching.reveal(result)
 eff = result.effects
 fit = result.result if result.result.model == "random" else next(
     (r for r in result.others if r.model == "random"), None)
@@ -62,8 +64,9 @@ t = fit.transform
 cols = st.columns(3)
 cols[0].metric("Common effect β₀", format_effect(t(ce.estimate), 3),
                help="All studies estimate one effect.")
-cols[0].caption(f"CI {format_effect(t(ce.ci_low), 3)} to {format_effect(t(ce.ci_high), 3)}. "
-                "Assumes every βᵢ equals β₀ — seldom plausible.")
+cols[0].caption(f"SE {ce.se:.3g}; CI {format_effect(t(ce.ci_low), 3)} to "
+                f"{format_effect(t(ce.ci_high), 3)}. Assumes every βᵢ equals β₀ — seldom "
+                "plausible.")
 cols[1].metric("Fixed effects β_F", format_effect(t(ce.estimate), 3),
                help="The same number, read as the precision-weighted average of the "
                     "studies' own effects.")
@@ -71,14 +74,11 @@ cols[1].caption(f"Spread ζ² = {ce.zeta2:.4g} (precision-weighted spread around
                 "assumption that the βᵢ are equal.")
 cols[2].metric("Random effects μ", format_effect(t(fit.estimate), 3),
                help="Mean of the distribution the studies' effects are drawn from.")
-cols[2].caption(f"CI {format_effect(t(fit.ci_low), 3)} to {format_effect(t(fit.ci_high), 3)}; "
-                f"τ² = {fit.tau2:.4g}. Depends on how τ² is estimated or what prior it gets.")
-st.table(pd.DataFrame({"Common effect": ["β₀", "none (assumed 0)",
-                                         "assumes identical effects: rarely realistic"],
-                       "Fixed effects": ["β_F", "ζ²", "describes these studies only"],
-                       "Random effects": ["μ", "τ²", "sensitive to how τ² is estimated"]},
-                      index=["Estimate", "Spread", "Caveat"]))
-st.caption("After the summary table of the course notes on Bayesian meta-analysis.")
+cols[2].caption(f"SE {fit.se:.3g}; CI {format_effect(t(fit.ci_low), 3)} to "
+                f"{format_effect(t(fit.ci_high), 3)}; τ² = {fit.tau2:.4g}. Depends on how τ² "
+                "is estimated or what prior it gets.")
+teaching.terms_table()
+teaching.z_decomposition(ce)
 
 st.subheader("Empirical Bayes estimates of each study's effect (BLUPs)")
 b = blup(fit)

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 import metacore as mc
 from metacore.models.shrinkage import shrinkage_path
 from metacore.numbers import format_prob
+from ui import state
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,6 +56,7 @@ def test_three_views_use_the_seed_002_numbers():
 
 
 @pytest.mark.parametrize("family", ["halfnormal", "halfcauchy", "halft", "uniform", "invgamma",
+                                    "unifprec", "pareto", "l9", "l11",
                                     "logunif", "jeffreys", "fixed"])
 def test_bayesian_page_every_tau_prior(family):
     at = _run("pages/bayes.py")
@@ -68,19 +70,22 @@ def test_direction_words_and_probabilities_follow_the_outcome():
     at = _run("pages/bayes.py")
     text = at.info[0].value
     # BCG, RR 0.49: benefit is all but certain, and never printed as 100%
-    assert "**> 99.9%**" in text and "100%" not in text and "equal-tailed" in text
+    assert "**more than 99.9%**" in text and "100%" not in text and "equal-tailed" in text
     assert any("shortest credible interval" in m.label for m in at.metric)
     threshold = next(c.value for c in at.caption if "threshold of clinical interest" in c.value)
     eff = mc.compute_effects(mc.datasets.load("bcg"), "RR")
     res = mc.bayes_pool(eff, tau_prior=mc.priors.HalfNormal(at.session_state["bayes_scale"]),
                         threshold=float(np.log(0.9)))
-    assert threshold.startswith("P(mean RR < 0.9) = ")
-    assert f"= {format_prob(1 - res.prob_mu_beyond)}:" in threshold     # the interesting side
-    at.session_state["outcome"] = "desirable"
+    assert threshold.startswith("The probability that the mean RR is below 0.9")
+    words = format_prob(1 - res.prob_mu_beyond).replace("< ", "less than ").replace(
+        "> ", "more than ")
+    assert threshold.endswith(f"is {words}.")      # the interesting side
+    assert "= <" not in threshold and "= >" not in threshold
+    at.session_state[state.OUTCOME] = "desirable"
     at.run()
     text = at.info[0].value
     assert "the mean RR above 1, as the outcome is desirable" in text
-    assert "**< 0.1%**" in text and " 0%" not in text
+    assert "**less than 0.1%**" in text and " 0%" not in text
 
 
 def test_a_zero_prior_scale_is_refused_not_replaced():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import controls, persist, state
+from ui import controls, persist, present, state
 
 # A metric's value wraps at its spaces instead of ending in an ellipsis: "0.331 to 0.…" or
 # "QE(11) = 30.…" on a 1280 px screen read as different numbers.
@@ -24,7 +24,9 @@ def setup(ignored: dict[str, str] | None = None) -> None:
     state.init()
     st.html(_STYLE)             # style only: Streamlit gives it no space on the page
     persist.start()
+    present.start()             # ?present=1: a lecture link opens in presentation mode
     controls.sidebar(ignored or {})
+    present.controls()
     persist.checkpoint()
     s = st.session_state
     if s.get(persist.PENDING_LOAD):

@@ -140,6 +140,11 @@ def load_dataset(name: str | None = None) -> None:
     info = mc.datasets.CATALOG[name]
     set_table(mc.datasets.load(name), info.title, example=name)
     st.session_state[MEASURE] = info.measure
+    if info.direction:     # a table that knows its outcome's direction sets it
+        try:
+            st.session_state[OUTCOME] = info.direction
+        except StreamlitAPIException:   # the radio is drawn in this run: set on the next
+            st.session_state.setdefault(_LABELS_NEXT, {})[OUTCOME] = info.direction
 
 
 def choose_dataset() -> None:

@@ -37,7 +37,14 @@ def _r_number(x: float) -> str:
     x = float(x)
     if x.is_integer() and abs(x) < 1e15:
         return str(int(x))      # counts read as counts
-    return repr(x)              # shortest text that reads back as the same double
+    # A short decimal carrying floating-point noise (0.1 ** 2 = 0.010000000000000002) is
+    # written as the decimal it stands for: at 15 significant digits (what a double always
+    # holds) it needs at most 12, so the noise was in the last one or two digits and R reads
+    # a value within 1 part in 10^15 of ours. Any other number is written as repr, the
+    # shortest text that reads back as exactly the same double.
+    short = f"{x:.15g}"
+    digits = len(short.split("e")[0].replace("-", "").replace(".", "").strip("0"))
+    return short if digits <= 12 else repr(x)
 
 
 def _vector(values, fn) -> str:

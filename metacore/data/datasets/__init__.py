@@ -25,19 +25,23 @@ class DatasetInfo:
     measure: str
     description: str
     source: str
+    #: "undesirable" (lower is better: deaths, cases) or "desirable" (higher is better);
+    #: None when the table does not say. The app sets its outcome direction from it.
+    direction: str | None = None
 
 
 CATALOG: dict[str, DatasetInfo] = {d.name: d for d in (
     DatasetInfo("bcg", "BCG vaccine and tuberculosis (13 trials)", "binary", "RR",
                 "Tuberculosis cases among vaccinated and unvaccinated participants; strongly "
                 "heterogeneous, with absolute latitude (ablat) as the classic moderator.",
-                "Colditz et al. (1994), JAMA 271:698-702; metadat::dat.bcg"),
+                "Colditz et al. (1994), JAMA 271:698-702; metadat::dat.bcg", "undesirable"),
     DatasetInfo("magnesium", "Magnesium after myocardial infarction (22 trials)", "binary", "OR",
                 "Deaths with intravenous magnesium vs control; small trials with zero cells.",
-                "Li et al. (2007); metadat::dat.li2007"),
+                "Li et al. (2007); metadat::dat.li2007", "undesirable"),
     DatasetInfo("stroke", "Specialist stroke care, length of stay (9 trials)", "continuous",
                 "SMD", "Length of hospital stay (days), specialist vs routine care.",
-                "Normand (1999), Stat Med 18:321-359; metadat::dat.normand1999"),
+                "Normand (1999), Stat Med 18:321-359; metadat::dat.normand1999",
+                "undesirable"),
     DatasetInfo("seed002", "Mean-difference example (6 studies)", "continuous", "MD",
                 "The six-study mean-difference forest plot of the lecture notes on Bayesian "
                 "meta-analysis: FE −2.04 [−2.45, −1.64], DL −1.21 [−2.69, 0.28].",
@@ -45,10 +49,12 @@ CATALOG: dict[str, DatasetInfo] = {d.name: d for d in (
     DatasetInfo("seed000", "Teaching example (8 studies)", "generic", "GEN",
                 "Eight simulated study estimates with standard errors from the meta-analysis "
                 "tutorial: common effect 0.246 (SE 0.0465), Q = 5.43, τ² = 0.",
-                "Meta-analysis tutorial"),
+                # the tutorial's effects are treatment benefits: positive is good
+                "Meta-analysis tutorial", "desirable"),
     DatasetInfo("writing", "Writing-to-learn interventions (48 studies)", "generic", "GEN",
                 "Standardised mean differences in school achievement, ready as yi and vi.",
-                "Bangert-Drowns et al. (2004); metadat::dat.bangertdrowns2004"),
+                "Bangert-Drowns et al. (2004); metadat::dat.bangertdrowns2004",
+                "desirable"),
     DatasetInfo("transethnic", "Trans-ethnic genetic association (10 cohorts, illustrative)",
                 "generic", "GEN",
                 "Log odds ratios of one genetic variant in ten cohorts of five ancestries, with "
@@ -64,7 +70,7 @@ CATALOG: dict[str, DatasetInfo] = {d.name: d for d in (
                 "a traditional one; several schools per district, so effects are nested "
                 "(district, school) for multilevel models.",
                 "Konstantopoulos (2011), Res Synth Methods 2:61-76; "
-                "metadat::dat.konstantopoulos2011"),
+                "metadat::dat.konstantopoulos2011", "desirable"),
     DatasetInfo("olfaction", "Smell loss in COVID-19 (35 single-arm studies)", "proportion",
                 "PLO",
                 "Patients with olfactory dysfunction among COVID-19 patients tested; the "

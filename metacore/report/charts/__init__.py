@@ -22,7 +22,12 @@ from metacore.report.charts.common import MAX_LABEL, clip_label, nice_ticks
 from metacore.report.charts.forest import MAX_FOREST_STUDIES, forest_chart, forest_frame
 from metacore.report.charts.rob import ROB_COLOURS, rob_summary_chart, traffic_light_chart
 from metacore.report.charts.sensitivity import estimator_chart, leave_one_out_chart
-from metacore.report.charts.shrinkage import shrinkage_chart
+from metacore.report.charts.shrinkage import (
+    REVEAL_ROWS,
+    covariate_shrinkage_chart,
+    reveal_chart,
+    shrinkage_chart,
+)
 from metacore.report.charts.smallstudy import baujat_chart, funnel_chart, gosh_chart
 from metacore.report.charts.subgroups import bubble_chart, level_chart, subgroup_forest_chart
 
@@ -32,4 +37,5 @@ __all__ = ["MAX_FOREST_STUDIES", "MAX_LABEL", "METHOD_COLORS", "clip_label", "co
            "shrinkage_chart", "simulation_chart", "bubble_chart", "level_chart",
            "subgroup_forest_chart", "baujat_chart", "funnel_chart", "gosh_chart",
            "cluster_map_chart", "coclustering_chart", "prob_c_chart", "ROB_COLOURS",
-           "rob_summary_chart", "traffic_light_chart"]
+           "rob_summary_chart", "traffic_light_chart",
+           "REVEAL_ROWS", "covariate_shrinkage_chart", "reveal_chart"]
