@@ -76,7 +76,7 @@ def test_direction_words_and_probabilities_follow_the_outcome():
                         threshold=float(np.log(0.9)))
     assert threshold.startswith("P(mean RR < 0.9) = ")
     assert f"= {format_prob(1 - res.prob_mu_beyond)}:" in threshold     # the interesting side
-    at.session_state["outcome"] = "desirable"
+    at.session_state["direction"] = "desirable"
     at.run()
     text = at.info[0].value
     assert "the mean RR above 1, as the outcome is desirable" in text
