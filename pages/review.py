@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 import metacore as mc
+from metacore.report.charts.common import PLOT_SIZED
 from metacore.report.charts.rob import rob_summary_chart, traffic_light_chart
 from metacore.review.grade import DOMAIN_WORDS, DOWN, DOWN_LEVELS, UP, UP_LEVELS
 from metacore.review.model import _name
@@ -156,11 +157,14 @@ def _rename_study() -> None:
 # --- the page --------------------------------------------------------------------------------
 
 st.title("Review")
+# Messages and the share link sit in containers that are always drawn: an element that
+# comes and goes above the tabs would move them, and the browser would reopen the first tab.
 kind, text = s.pop("_review_message", (None, None))
-if kind == "error":
-    st.error(md(text), icon=":material/error:")
-elif kind:
-    st.success(md(text), icon=":material/check_circle:")
+with st.container():
+    if kind == "error":
+        st.error(md(text), icon=":material/error:")
+    elif kind:
+        st.success(md(text), icon=":material/check_circle:")
 rev = review.review()
 
 with st.expander("Start a new review or import one", expanded=rev is None):
@@ -185,7 +189,7 @@ if rev is None:
 if s.get("_review_title_of") is not rev:
     s["review_title"] = rev.title
     s["_review_title_of"] = rev
-t1, t2, t3, t4 = st.columns([5, 0.7, 0.7, 1.3], vertical_alignment="bottom")
+t1, t2, t3, t4 = st.columns([4.4, 0.7, 0.7, 1.9], vertical_alignment="bottom")
 t1.text_input("Review title", key="review_title", on_change=_rename_title, max_chars=300)
 t2.button("", key="review_undo", icon=":material/undo:", on_click=review.undo,
           disabled=not review.can_undo(), help="Undo the last change to the review",
@@ -195,10 +199,11 @@ t3.button("", key="review_redo", icon=":material/redo:", on_click=review.redo,
 t4.button("Save review", key="save_review", icon=":material/save:", on_click=review.save,
           type="primary", width="stretch",
           help="Saves the whole review as a new version; the link below then opens it.")
-if s.get(review.REVIEW_ID):
-    st.caption(f"Share link (version {s.get(review.REVIEW_VERSION)}):")
-    st.code(controls.share_link(s[review.REVIEW_ID], "review"), language=None,
-            wrap_lines=True)
+with st.container():
+    if s.get(review.REVIEW_ID):
+        st.caption(f"Share link (version {s.get(review.REVIEW_VERSION)}):")
+        st.code(controls.share_link(s[review.REVIEW_ID], "review"), language=None,
+                wrap_lines=True)
 oid_open = review.open_id()
 if oid_open:
     o_open = rev.outcome(oid_open)
@@ -373,7 +378,7 @@ with tabs[2]:
     g1, g2 = st.columns([1.5, 4])
     g1.button("Save the judgements", key="rob_save", on_click=_save_grid, args=(edited,),
               type="primary")
-    with g2.popover("Or paste / upload a robvis table", icon=":material/upload:"):
+    with g2.expander("Or paste / upload a robvis table", icon=":material/upload:"):
         st.caption("Columns Study, D1…Dk, Overall (and Weight, ignored: the weights come from "
                    "the outcome's analysis), as robvis takes them; studies by the review's "
                    "names.")
@@ -407,10 +412,16 @@ with tabs[2]:
             table = rev.rob_table(tool_key, per, weights=False)
     if table is not None and table.assessments:
         p1, p2 = st.columns(2)
-        with p1:
-            st.altair_chart(traffic_light_chart(table, width=300), key="rob_traffic")
-        with p2:
-            st.altair_chart(rob_summary_chart(table, width=300), key="rob_summary")
+        # keyed containers: browser tests find the plots by their class
+        # their own size ("content"): stretched, the plots lost their rows' height; the
+        # domain names are cut shorter so the summary fits a phone
+        with p1.container(key="rob_traffic"):
+            st.altair_chart(traffic_light_chart(table, width=240).properties(
+                autosize=PLOT_SIZED), width="content", theme=None)
+        with p2.container(key="rob_summary"):
+            st.altair_chart(rob_summary_chart(table, width=190).properties(
+                autosize=PLOT_SIZED).configure_axisY(labelLimit=150), width="content",
+                theme=None)
         overrides = [a for a in table.assessments if a.overridden]
         for a in overrides:
             st.caption(f":material/edit: {md(rev.study(a.study_id).name)}: overall "
@@ -546,10 +557,10 @@ with tabs[4]:
         except mc.MetacoreError as err:
             st.warning(f"No table: {err}", icon=":material/warning:")
             continue
-        st.dataframe(summary.to_frame(), hide_index=True, width="stretch",
-                     key=f"sof_table_{ck}")
-        for i, note in enumerate(summary.footnotes, start=1):
-            st.caption(f"{i}. {note}")
+        with st.container(key=f"sof_table_{ck}"):
+            st.dataframe(summary.to_frame(), hide_index=True, width="stretch")
+            for i, note in enumerate(summary.footnotes, start=1):
+                st.caption(f"{i}. {note}")
 
 # --- report ---------------------------------------------------------------------------------------
 with tabs[5]:
