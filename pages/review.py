@@ -417,11 +417,12 @@ with tabs[2]:
         # domain names are cut shorter so the summary fits a phone
         with p1.container(key="rob_traffic"):
             st.altair_chart(traffic_light_chart(table, width=240).properties(
-                autosize=PLOT_SIZED), width="content", theme=None)
+                autosize=PLOT_SIZED).configure_legend(orient="bottom", columns=2),
+                width="content", theme=None)
         with p2.container(key="rob_summary"):
-            st.altair_chart(rob_summary_chart(table, width=190).properties(
-                autosize=PLOT_SIZED).configure_axisY(labelLimit=150), width="content",
-                theme=None)
+            st.altair_chart(rob_summary_chart(table, width=170, label_limit=140).properties(
+                autosize=PLOT_SIZED).configure_legend(orient="bottom", columns=2),
+                width="content", theme=None)
         overrides = [a for a in table.assessments if a.overridden]
         for a in overrides:
             st.caption(f":material/edit: {md(rev.study(a.study_id).name)}: overall "
@@ -558,7 +559,8 @@ with tabs[4]:
             st.warning(f"No table: {err}", icon=":material/warning:")
             continue
         with st.container(key=f"sof_table_{ck}"):
-            st.dataframe(summary.to_frame(), hide_index=True, width="stretch")
+            # a static table: its text wraps, so the certainty and comments columns show
+            st.table(summary.to_frame().set_index("Outcome"))
             for i, note in enumerate(summary.footnotes, start=1):
                 st.caption(f"{i}. {note}")
 

@@ -79,8 +79,8 @@ def test_build_a_two_comparison_four_outcome_review_by_hand():
     assert o.analyse().natural()["estimate"] == mc.analysis_of(
         mc.standardize(BIN_A), measure="RR", model="MH")[1].natural()["estimate"]
     # the summary of findings of each comparison holds its outcomes
-    frames = [df.value for df in at.dataframe if "Relative effect" in df.value.columns]
-    assert [f["Outcome"].tolist() for f in frames] == [["Death at 28 days", "Length of stay"],
+    frames = [tb.value for tb in at.table if "Relative effect" in tb.value.columns]
+    assert [f.index.tolist() for f in frames] == [["Death at 28 days", "Length of stay"],
                                                       ["Infections", "Readmission"]]
     # a rename reaches every outcome
     at.selectbox(key="rename_study_pick").set_value("STD-001")
@@ -201,7 +201,7 @@ def test_risk_of_bias_grade_and_sensitivity():
     sugg = {x.domain: x for x in at.session_state["_review"].suggestions("CMP-001.01",
                                                                          tool="rob2")}
     assert g.level("risk_of_bias") == sugg["risk_of_bias"].level
-    sof = next(df.value for df in at.dataframe if "Relative effect" in df.value.columns)
+    sof = next(tb.value for tb in at.table if "Relative effect" in tb.value.columns)
     assert sof["Certainty of the evidence (GRADE)"].iloc[0].startswith(g.symbol)
 
 

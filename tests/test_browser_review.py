@@ -40,9 +40,16 @@ def _no_exception(page) -> None:
 def _flow(page, app_url: str, width: int, tmp_path: Path) -> None:
     page.goto(app_url)
     wait_for_app(page)
+    if width < 640:     # a phone: the sidebar starts closed
+        page.locator("[data-testid='stExpandSidebarButton'], "
+                     "[data-testid='stSidebarCollapsedControl'] button").first.click()
+        page.wait_for_timeout(500)
     go_to(page, "Review")
     page.get_by_text("Start a new review or import one").first.wait_for(timeout=60_000)
     _settled(page)
+    if width < 640 and page.locator("[data-testid='stSidebar'][data-collapsed='false']").count():
+        page.locator("[data-testid='stSidebarCollapseButton'] button").first.click(force=True)
+        page.wait_for_timeout(500)
     page.locator(".st-key-review_file [data-testid='stFileUploaderDropzoneInput']") \
         .set_input_files(str(RM5))
     page.get_by_text("Imported").first.wait_for(timeout=60_000)

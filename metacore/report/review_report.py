@@ -193,8 +193,10 @@ def review_html(review: Review, *, sof_outcomes: Mapping[str, list[str] | None] 
             if o.stored is not None:
                 cmp = o.compare_stored()
                 if not cmp.empty:
+                    shown = cmp.assign(**{c: cmp[c].map(lambda v: f"{v:.4g}")
+                                          for c in ("ours", "revman", "difference")})
                     out.append("<p>Beside RevMan's stored totals:</p>"
-                               + _table_html(cmp, ("ours", "revman", "difference")))
+                               + _table_html(shown, ("ours", "revman", "difference")))
                 if o.stored_note:
                     out.append(f'<p class="meta">{e(o.stored_note)}</p>')
     tools = [t for t in TOOLS if any(a.tool == t for a in review.rob)]
