@@ -13,6 +13,7 @@ import streamlit as st
 import metacore as mc
 from metacore.report.charts.common import PLOT_SIZED
 from metacore.report.charts.rob import rob_summary_chart, traffic_light_chart
+from metacore.report.review_report import review_html, superscripts
 from metacore.review.grade import DOMAIN_WORDS, DOWN, DOWN_LEVELS, UP, UP_LEVELS
 from metacore.review.model import _name
 from metacore.review.rob import TOOLS, RobAssessment
@@ -560,13 +561,14 @@ with tabs[4]:
             continue
         with st.container(key=f"sof_table_{ck}"):
             # a static table: its text wraps, so the certainty and comments columns show
-            st.table(summary.to_frame().set_index("Outcome"))
+            frame = summary.to_frame().set_index("Outcome")
+            col = "Certainty of the evidence (GRADE)"
+            st.table(frame.assign(**{col: frame[col].map(superscripts)}))
             for i, note in enumerate(summary.footnotes, start=1):
                 st.caption(f"{i}. {note}")
 
 # --- report ---------------------------------------------------------------------------------------
 with tabs[5]:
-    from metacore.report.review_report import review_html
 
     st.caption("One self-contained HTML page (it works offline): the summary-of-findings "
                "tables, every outcome's forest plot with its risk-of-bias columns, the "

@@ -202,7 +202,8 @@ def test_risk_of_bias_grade_and_sensitivity():
                                                                          tool="rob2")}
     assert g.level("risk_of_bias") == sugg["risk_of_bias"].level
     sof = next(tb.value for tb in at.table if "Relative effect" in tb.value.columns)
-    assert sof["Certainty of the evidence (GRADE)"].iloc[0].startswith(g.symbol)
+    cert = sof["Certainty of the evidence (GRADE)"].iloc[0]
+    assert cert.startswith(g.symbol) and cert.endswith("¹˒²")      # its two footnotes
 
 
 def test_save_and_reopen_by_link_in_a_new_session():

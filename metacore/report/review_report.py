@@ -5,6 +5,7 @@ reproduces every outcome with metafor."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from html import escape as e
 
@@ -18,7 +19,22 @@ from metacore.review.model import Outcome, Review
 from metacore.review.rob import TOOLS, RobTable
 from metacore.review.sof import MAX_SOF_OUTCOMES, review_summary
 
-__all__ = ["outcome_script", "review_html", "review_methods", "review_script"]
+__all__ = ["outcome_script", "review_html", "review_methods", "review_script", "superscripts"]
+
+_SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def superscripts(text: str) -> str:
+    """The summary-of-findings table's footnote marks (``^1^2``) as superscript numbers,
+    as GRADEpro prints them.
+
+    >>> superscripts("⊕⊕◯◯ Low^1^2")
+    '⊕⊕◯◯ Low¹˒²'
+    """
+    marks = re.findall(r"\^(\d+)", text)
+    if not marks:
+        return text
+    return re.sub(r"(\^\d+)+", "", text) + "˒".join(m.translate(_SUP) for m in marks)
 
 
 def _script_options(o: Outcome) -> dict:
@@ -166,7 +182,9 @@ def review_html(review: Review, *, sof_outcomes: Mapping[str, list[str] | None] 
         picks = sof_outcomes.get(c.id) or [o.id for o in c.outcomes][:MAX_SOF_OUTCOMES]
         try:
             summary = review_summary(review, c.id, list(picks))
-            out.append(_table_html(summary.to_frame()))
+            frame = summary.to_frame()
+            col = "Certainty of the evidence (GRADE)"
+            out.append(_table_html(frame.assign(**{col: frame[col].map(superscripts)})))
             if summary.footnotes:
                 out.append('<ol class="refs">' + "".join(
                     f"<li>{e(n)}</li>" for n in summary.footnotes) + "</ol>")
