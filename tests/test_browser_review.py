@@ -95,6 +95,24 @@ def _flow(page, app_url: str, width: int, tmp_path: Path) -> None:
     page.wait_for_timeout(500)
     sof.screenshot(path=str(SHOTS / f"sof_{width}.png"))
 
+    if width >= 640:
+        # one click opens an outcome in the analysis pages, which follow it
+        page.get_by_role("tab", name="Comparisons & outcomes").click()
+        _settled(page)
+        page.locator(".st-key-open_CMP_001_05 button:visible").first.click()
+        _settled(page)
+        go_to(page, "Forest & heterogeneity")
+        page.get_by_text("The common-effect estimate is MD \u22120.84").first.wait_for(
+            timeout=60_000)
+        shown = page.locator(".st-key-outcome").evaluate(
+            "e => e.textContent + ' ' + [...e.querySelectorAll('input')]"
+            ".map(i => i.value).join(' ')")
+        assert "Length of stay" in shown, shown
+        page.screenshot(path=str(SHOTS / f"forest_page_outcome_{width}.png"))
+        go_to(page, "Review")
+        page.get_by_role("tab", name="Report").wait_for(timeout=60_000)
+        _settled(page)
+
     # the whole-review report: built, downloaded, opened with every outside request aborted
     page.get_by_role("tab", name="Report").click()
     _settled(page)

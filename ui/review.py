@@ -423,8 +423,8 @@ def picker() -> None:
     if rev is None or not rev.outcomes:
         return
     options = [QUICK_ENTRY, *[o.id for o in rev.outcomes]]
-    if s.get(PICKER) not in options:
-        s[PICKER] = open_id() or QUICK_ENTRY
+    # always the open outcome: a page switch may drop the widget's own value
+    s[PICKER] = open_id() or QUICK_ENTRY
     names = {o.id: (c.name, o.name) for c in rev.comparisons for o in c.outcomes}
     st.selectbox("Outcome open in the pages", options, key=PICKER, on_change=pick,
                  format_func=lambda x: "Quick analysis (a single table)" if not x
