@@ -21,6 +21,7 @@ if not accounts.account_bar():      # accounts mode: log in first (unless a read
 
 st.navigation({
     "Analysis": [
+        st.Page("pages/review.py", title="Review", icon=":material/library_books:"),
         st.Page("pages/forest.py", title="Forest & heterogeneity", icon=":material/forest:",
                 default=True),
         st.Page("pages/data.py", title="Data", icon=":material/table:"),

@@ -89,7 +89,7 @@ if error:
     st.stop()
 
 t = res.transform
-lower_is_better = s[state.OUTCOME] == "undesirable"
+lower_is_better = s[state.DIRECTION] == "undesirable"
 p_benefit = 1 - res.prob_mu_positive if lower_is_better else res.prob_mu_positive
 p_harm_new = res.prob_pred_positive if lower_is_better else 1 - res.prob_pred_positive
 short = SHORT_NAMES.get(eff.measure, "the effect")

@@ -25,7 +25,7 @@ c1.radio("Sort studies by", ["input", "estimate", "weight"], key="forest_sort",
 c2.multiselect("What if these studies were left out?", [r for r, _ in choices],
                key=an.LEAVE_OUT, format_func=dict(choices).get,
                placeholder="Pick studies to drop from the analysis")
-c3.radio("The outcome is", ["undesirable", "desirable"], key=state.OUTCOME, horizontal=True,
+c3.radio("The outcome is", ["undesirable", "desirable"], key=state.DIRECTION, horizontal=True,
          help="Sets which side of the line of no effect favours treatment.")
 if choices and len(s[an.LEAVE_OUT]) >= len(choices):
     st.warning("Every study is left out by the what-if picker above: take at least one out of "

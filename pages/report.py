@@ -47,7 +47,7 @@ if res.measure == "MD":
 comments = st.text_input("Comments", key="sof_comments", max_chars=300)
 try:
     sof = mc.summary_of_findings(eff, res, outcome=outcome, assumed_risk=assumed,
-                                 direction=s[state.OUTCOME], certainty=certainty, units=units,
+                                 direction=s[state.DIRECTION], certainty=certainty, units=units,
                                  comments=comments)
 except mc.MetacoreError as err:
     st.warning(str(err), icon=":material/warning:")
@@ -59,7 +59,7 @@ if sof is not None:
                    "intervention applies the pooled relative effect to it; the NNT and its "
                    "interval follow Altman (1998) — NNTB: benefit, NNTH: harm, through ∞ "
                    "when the interval crosses no effect. The outcome is "
-                   f"**{s[state.OUTCOME]}** (set on the forest page).")
+                   f"**{s[state.DIRECTION]}** (set on the forest page).")
     elif sof.kind == "relative":
         st.caption("Absolute effects need arm risks or means; this measure gives the relative "
                    "effect only.")
@@ -71,7 +71,7 @@ kwargs = an.export_kwargs(inputs)
 report_args = dict(kwargs, title=title, outcome=outcome, source=s[state.SOURCE],
                    arms=(arm_t, arm_c), favours=(fav_left, fav_right), style=style, font=font,
                    sort=s.get("forest_sort", "input"), show_pi=bool(s[state.SHOW_PI]),
-                   assumed_risk=assumed, direction=s[state.OUTCOME], certainty=certainty,
+                   assumed_risk=assumed, direction=s[state.DIRECTION], certainty=certainty,
                    units=units)
 st.markdown("One HTML page (or a Word document) that works offline: the forest plot, "
             "results, heterogeneity, the summary of findings, the studies, the settings, a "

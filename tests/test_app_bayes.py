@@ -81,7 +81,7 @@ def test_direction_words_and_probabilities_follow_the_outcome():
         "> ", "more than ")
     assert threshold.endswith(f"is {words}.")      # the interesting side
     assert "= <" not in threshold and "= >" not in threshold
-    at.session_state[state.OUTCOME] = "desirable"
+    at.session_state[state.DIRECTION] = "desirable"
     at.run()
     text = at.info[0].value
     assert "the mean RR above 1, as the outcome is desirable" in text

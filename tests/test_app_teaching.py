@@ -74,7 +74,7 @@ def test_causal_opening_says_what_the_paper_says_and_the_formula_is_bracketed():
 
 def test_the_course_example_sets_its_direction_and_the_bayes_sentences_read_sensibly():
     at = _on("bayes", "seed000")
-    assert at.session_state[state.OUTCOME] == "desirable"     # the catalogue says so
+    assert at.session_state[state.DIRECTION] == "desirable"     # the catalogue says so
     text = at.info[0].value
     assert "beneficial — the mean effect above 0, as the outcome is desirable — is **more " \
            "than 99.9%**" in text
@@ -85,7 +85,7 @@ def test_the_course_example_sets_its_direction_and_the_bayes_sentences_read_sens
     assert "= <" not in text + captions and "= >" not in text + captions
     # back to a table whose outcome is undesirable: the direction follows
     at.selectbox(key=state.DATASET).set_value("bcg").run()
-    assert at.session_state[state.OUTCOME] == "undesirable"
+    assert at.session_state[state.DIRECTION] == "undesirable"
     assert "the mean RR below 1, as the outcome is undesirable" in at.info[0].value
 
 
@@ -220,7 +220,7 @@ def test_course_set_up_one_click_per_document():
         s = at.session_state
         assert (s[state.DATASET], s[state.TAU2], s[state.CI], s[state.MODEL]) == (
             dataset, "DL", "z", "random")
-        assert s[state.OUTCOME] == direction
+        assert s[state.DIRECTION] == direction
         assert any("DerSimonian–Laird, Wald z" in x.value for x in at.success)
 
 
@@ -258,7 +258,7 @@ def test_a_lecture_link_opens_in_presentation_and_students_cannot_change_it():
     db = open_store()
     aid, _ = db.save(Project(mc.datasets.load("seed000"), name="Lecture 1",
                              settings={"measure": "GEN", "tau2_method": "DL", "ci_method": "z",
-                                       state.OUTCOME: "desirable"}, example="seed000"))
+                                       state.DIRECTION: "desirable"}, example="seed000"))
     _, token = db.create_link(aid)
     at = _forest(link=token, present="1")
     assert at.session_state[present.PRESENT] is True

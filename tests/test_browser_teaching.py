@@ -73,7 +73,7 @@ def test_a_lecture_in_presentation_mode_and_through_a_lecture_link():
     db = open_store()           # the test session's database, which the server also opens
     aid, _ = db.save(Project(mc.datasets.load("seed000"), name="Lecture: doc 000",
                              settings={"measure": "GEN", "tau2_method": "DL",
-                                       "ci_method": "z", state.OUTCOME: "desirable"},
+                                       "ci_method": "z", state.DIRECTION: "desirable"},
                              example="seed000"))
     _, token = db.create_link(aid)
     with streamlit_server() as url, chromium_page((1920, 1080)) as page:

@@ -6,7 +6,7 @@ import streamlit as st
 
 import metacore as mc
 from metacore.report.charts import clip_label
-from ui import persist, state
+from ui import persist, review, state
 from ui.analysis import generic_guess, kinds_of
 from ui.text import md
 
@@ -55,6 +55,7 @@ def sidebar(ignored: dict[str, str] | None = None) -> None:
                        + "; ".join(f"{LABELS.get(k, k)} — {why}" for k, why in ignored.items())
                        + ".")
         analysis_controls()
+        review.picker()
         if "_dataset_next" in s:
             s[state.DATASET] = s.pop("_dataset_next")
         names = mc.datasets.names()

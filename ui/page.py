@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import controls, persist, present, state
+from ui import controls, persist, present, review, state
 
 # A metric's value wraps at its spaces instead of ending in an ellipsis: "0.331 to 0.…" or
 # "QE(11) = 30.…" on a 1280 px screen read as different numbers.
@@ -25,10 +25,16 @@ def setup(ignored: dict[str, str] | None = None) -> None:
     st.html(_STYLE)             # style only: Streamlit gives it no space on the page
     persist.start()
     present.start()             # ?present=1: a lecture link opens in presentation mode
+    review.start()
     controls.sidebar(ignored or {})
     present.controls()
     persist.checkpoint()
     s = st.session_state
+    # what the pages changed in a review outcome goes back into the review
+    kept = review.sync()
+    if kept:
+        st.warning(kept, icon=":material/warning:")
+    review.address()
     if s.get(persist.PENDING_LOAD):
         # on the page, where the upload, paste or open was asked for (the sidebar was far)
         controls.replace_question(s[persist.PENDING_LOAD]["label"], "load",

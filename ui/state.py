@@ -20,14 +20,17 @@ from ui.cache import TableRef
 # Widget keys the outside checks rely on.
 DATASET, MEASURE, MODEL, TAU2, CI, LEVEL = (
     "dataset", "measure", "model", "tau2_method", "ci_method", "level")
-CC, CC_TO, DROP00, SHOW_PI, OUTCOME = "cc", "cc_to", "drop00", "show_pi", "outcome"
+CC, CC_TO, DROP00, SHOW_PI = "cc", "cc_to", "drop00", "show_pi"
+#: The outcome's direction (desirable or undesirable); ``outcome`` is the review-outcome
+#: picker's key (DESIGN.md's widget keys).
+DIRECTION = "direction"
 GEN_SCALE, GEN_LABEL = "gen_scale", "gen_label"
 TABLE, SOURCE, MAPPING, EDITOR_VERSION, EDITOR_BASE = (
     "table", "source_name", "mapping", "editor_version", "editor_base")
 
 DEFAULT_DATASET = "bcg"
 DEFAULTS = {MODEL: "random", TAU2: "REML", CI: "z", LEVEL: 0.95, CC: 0.5, CC_TO: "only0",
-            DROP00: False, SHOW_PI: True, OUTCOME: "undesirable", GEN_SCALE: "auto",
+            DROP00: False, SHOW_PI: True, DIRECTION: "undesirable", GEN_SCALE: "auto",
             GEN_LABEL: "auto",
             "show_both": False, "forest_sort": "input", "leave_out": [],
             "forest_style": "journal", "forest_font": "sans", "arm_t": "", "arm_c": "",
@@ -142,9 +145,9 @@ def load_dataset(name: str | None = None) -> None:
     st.session_state[MEASURE] = info.measure
     if info.direction:     # a table that knows its outcome's direction sets it
         try:
-            st.session_state[OUTCOME] = info.direction
+            st.session_state[DIRECTION] = info.direction
         except StreamlitAPIException:   # the radio is drawn in this run: set on the next
-            st.session_state.setdefault(_LABELS_NEXT, {})[OUTCOME] = info.direction
+            st.session_state.setdefault(_LABELS_NEXT, {})[DIRECTION] = info.direction
 
 
 def choose_dataset() -> None:
@@ -184,7 +187,7 @@ def persist_widgets() -> None:
     (a page switch redraws them under the new page); writing each value back as
     plain session state makes it survive the switch.
     """
-    for key in (DATASET, MEASURE, MODEL, TAU2, CI, LEVEL, CC, CC_TO, DROP00, SHOW_PI, OUTCOME,
+    for key in (DATASET, MEASURE, MODEL, TAU2, CI, LEVEL, CC, CC_TO, DROP00, SHOW_PI, DIRECTION,
                 GEN_SCALE, GEN_LABEL, "analysis_name", "sof_outcome", "sof_certainty",
                 "sof_units", "sof_comments", "report_title",
                 "forest_sort", "leave_out", "show_both", *PLOT_KEYS):

@@ -14,6 +14,7 @@ import streamlit as st
 import metacore as mc
 from metacore.numbers import format_effect, format_p
 from metacore.report import render
+from ui import state
 from ui.analysis import Analysis, current
 from ui.cache import cached
 from ui.text import md
@@ -164,7 +165,7 @@ def forest_label_values() -> tuple[str, str, str, str, str, str]:
     arm_c = s.get("arm_c", "").strip() or "Control"
     left = f"Favours {s.get('arm_t', '').strip() or 'experimental'}"
     right = f"Favours {s.get('arm_c', '').strip() or 'control'}"
-    if s.get("outcome") == "desirable":
+    if s.get(state.DIRECTION) == "desirable":
         left, right = right, left
     return (arm_t, arm_c, s.get("fav_left", "").strip() or left,
             s.get("fav_right", "").strip() or right, s.get("forest_style", "journal"),

@@ -30,6 +30,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from metacore.errors import MetacoreError, OptionError
+from metacore.review.model import Review, review_from_json, review_to_json
 from metacore.store import schema as S
 from metacore.store.accounts import LOCAL, Sharing, User, _label, logs_refusals
 from metacore.store.project import (
@@ -51,6 +52,8 @@ from metacore.store.schema import (
 __all__ = ["SCHEMA_VERSION", "AnalysisInfo", "Forbidden", "NotFound", "Store", "StoreError",
            "default_url", "is_valid_id", "is_valid_token", "open_store"]
 
+#: The kind of a whole review's document (an analysis is ``schema.KIND``).
+REVIEW = "review"
 #: Drafts not touched for this long are removed.
 DRAFT_DAYS = 30
 _SECRET = re.compile(r"[A-Za-z0-9_-]{16,128}")
@@ -318,6 +321,9 @@ class Store(Sharing):
         try:
             with self.engine.connect() as conn:
                 aid = self._target(conn, analysis_id, actor, token, "open")
+                if self._kind(conn, aid) != S.KIND:
+                    raise OptionError("This link opens a whole review: open it on the "
+                                      "Review page.")
                 q = sa.select(_versions).where(_versions.c.analysis_id == aid)
                 if version is None:
                     q = q.order_by(_versions.c.version.desc()).limit(1)
@@ -477,6 +483,147 @@ class Store(Sharing):
         with self.engine.begin() as conn:
             conn.execute(_drafts.delete().where(
                 (_drafts.c.key == self.draft_key(secret, actor)) & (_drafts.c.owner == actor.id)))
+
+
+    # --- whole reviews: one document of kind "review", versioned like an analysis ------
+
+    @staticmethod
+    def _kind(conn, analysis_id: str) -> str:
+        return conn.execute(sa.select(_analyses.c.kind).where(
+            _analyses.c.id == analysis_id)).scalar() or S.KIND
+
+    @staticmethod
+    def review_body(review: Review) -> tuple[str, str]:
+        """``(digest, JSON)`` of a review as stored (the project file's text)."""
+        body = review_to_json(review)
+        return hashlib.sha256(body.encode("utf-8")).hexdigest(), body
+
+    def _put_body(self, conn, digest: str, body: str, n: int) -> None:
+        if conn.execute(sa.select(_tables.c.digest).where(
+                _tables.c.digest == digest)).first() is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(_tables.insert().values(digest=digest, body=body, n_rows=n,
+                                                         created=_now()))
+            except sa.exc.IntegrityError:
+                pass    # stored by a concurrent save a moment ago: same content
+
+    @logs_refusals
+    def save_review(self, review: Review, review_id: str | None = None, *,
+                    user: User | None = None) -> tuple[str, int]:
+        """Store a whole review: a new document of kind ``"review"`` of the user's, or a
+        new version of ``review_id`` (owner or editor). Sharing, read-only links, the
+        versions list and delete work on it as on an analysis.
+
+        >>> import metacore as mc
+        >>> db = Store("sqlite://")
+        >>> rid, v = db.save_review(mc.Review("Steroids for sepsis"))
+        >>> db.load_review(rid)[0].title, v, [a.kind for a in db.list(kind="review")]
+        ('Steroids for sepsis', 1, ['review'])
+        """
+        actor = self._writer(user, "save")
+        digest, body = self.review_body(review)
+        name = clean_name(review.title)
+        k = len(review.outcomes)
+        try:
+            with self.engine.begin() as conn:
+                self._remember(conn, actor)
+                now = _now()
+                if review_id is None:
+                    aid, version = secrets.token_urlsafe(16), 1
+                    conn.execute(_analyses.insert().values(
+                        id=aid, name=name, created=now, updated=now, latest=1,
+                        owner=actor.id, kind=REVIEW))
+                else:
+                    self._require(conn, review_id, actor, "editor", "save", lock=True)
+                    if self._kind(conn, review_id) != REVIEW:
+                        raise OptionError("That id is an analysis, not a review.")
+                    aid = review_id
+                    version = conn.execute(sa.select(_analyses.c.latest).where(
+                        _analyses.c.id == aid)).scalar() + 1
+                    conn.execute(_analyses.update().where(_analyses.c.id == aid)
+                                 .values(latest=version, name=name, updated=now))
+                self._put_body(conn, digest, body, k)
+                conn.execute(_versions.insert().values(
+                    analysis_id=aid, version=version, saved=now, name=name, source=REVIEW,
+                    example=None, measure="", k=k, table_digest=digest, mapping="[]",
+                    settings="{}", saved_by=actor.id))
+                self._log(conn, actor.id, "save", aid, f"review version {version}")
+                return aid, version
+        except sa.exc.SQLAlchemyError as err:
+            raise StoreError(f"The review could not be saved: {str(err)[:200]}") from None
+
+    def _review_from(self, conn, digest: str) -> Review:
+        body = conn.execute(sa.select(_tables.c.body).where(_tables.c.digest == digest)).scalar()
+        if body is None:
+            raise StoreError("A stored review is missing from the database.")
+        try:
+            return review_from_json(body)
+        except (ValueError, MetacoreError) as err:
+            raise StoreError(f"A stored review could not be read: {err}") from None
+
+    @logs_refusals
+    def load_review(self, review_id: str | None = None, version: int | None = None, *,
+                    user: User | None = None, token: str | None = None) -> tuple[Review, int]:
+        """A saved review (its latest version unless one is given), for a user who may
+        open it or through a read-only link ``token``."""
+        actor = self.actor(user)
+        try:
+            with self.engine.connect() as conn:
+                aid = self._target(conn, review_id, actor, token, "open")
+                if self._kind(conn, aid) != REVIEW:
+                    raise OptionError("This link opens a single analysis, not a review: open "
+                                      "it from the Saved analyses page.")
+                q = sa.select(_versions).where(_versions.c.analysis_id == aid)
+                q = q.order_by(_versions.c.version.desc()).limit(1) if version is None \
+                    else q.where(_versions.c.version == int(version))
+                row = conn.execute(q).first()
+                if row is None:
+                    raise NotFound(f"This review has no version {version}.")
+                return self._review_from(conn, row.table_digest), int(row.version)
+        except sa.exc.SQLAlchemyError as err:
+            raise StoreError(f"The review could not be read: {str(err)[:200]}") from None
+
+    def save_review_draft(self, secret: str, review: Review, review_id: str | None = None,
+                          *, user: User | None = None) -> None:
+        """Keep the review in progress of one browser (beside its analysis draft)."""
+        actor = self._writer(user, "keep a draft")
+        if not self._secret_ok(secret):
+            raise OptionError("The browser's draft key is malformed; reload the page.")
+        key = self.draft_key("review:" + secret, actor)
+        digest, body = self.review_body(review)
+        values = {"updated": _now(), "name": clean_name(review.title), "source": REVIEW,
+                  "example": None, "analysis_id": review_id if is_valid_id(review_id) else None,
+                  "mapping": "[]", "settings": "{}", "owner": actor.id, "kind": REVIEW,
+                  "table_digest": digest}
+        with self.engine.begin() as conn:
+            if values["analysis_id"] and self._role(conn, values["analysis_id"], actor) is None:
+                values["analysis_id"] = None
+            self._put_body(conn, digest, body, len(review.outcomes))
+            done = conn.execute(_drafts.update().where(
+                (_drafts.c.key == key) & (_drafts.c.owner == actor.id)).values(**values))
+            if done.rowcount == 0:
+                conn.execute(_drafts.insert().values(key=key, **values))
+
+    def load_review_draft(self, secret: str, *, user: User | None = None
+                          ) -> tuple[Review, str | None] | None:
+        """The user's review draft in this browser and the saved review it continues."""
+        actor = self.actor(user)
+        if actor is None or not self._secret_ok(secret):
+            return None
+        key = self.draft_key("review:" + secret, actor)
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(_drafts).where(
+                (_drafts.c.key == key) & (_drafts.c.owner == actor.id))).first()
+            if row is None:
+                return None
+            aid = row.analysis_id if is_valid_id(row.analysis_id) else None
+            if aid is not None and self._role(conn, aid, actor) is None:
+                return None     # no longer the user's to open: the draft goes with it
+            try:
+                return self._review_from(conn, row.table_digest), aid
+            except StoreError:
+                return None
 
 
 _STORES: dict[tuple[str, bool], Store] = {}

@@ -74,7 +74,7 @@ SETTINGS = {
     "ci_method": _choice("z", "hksj", "hksj-adhoc", "hksj-se", "hksj-ci", "hksj-iqwig6"),
     "level": _choice(0.8, 0.9, 0.95, 0.99),
     "cc": _number(0.0, 1.0), "cc_to": _choice("only0", "all", "if0all", "none"),
-    "drop00": _flag, "show_pi": _flag, "outcome": _choice("undesirable", "desirable"),
+    "drop00": _flag, "show_pi": _flag, "direction": _choice("undesirable", "desirable"),
     "gen_scale": _choice("auto", "linear", "ratio", "log"), "gen_label": _choice(*_LABELS),
     "leave_out": _rows, "forest_sort": _choice("input", "estimate", "weight"),
     "show_both": _flag, "forest_style": _choice("journal", "colour"),
@@ -83,6 +83,8 @@ SETTINGS = {
     "sof_certainty": _choice("not rated", "high", "moderate", "low", "very low"),
     "sof_units": _text(30), "sof_comments": _text(300), "report_title": _text(150),
 }
+#: Settings saved under an earlier name: old name -> name now.
+_RENAMED = {"outcome": "direction"}
 _CANONICAL = ("study", "events_t", "n_t", "events_c", "n_c", "nonevents_t", "nonevents_c",
               "mean_t", "sd_t", "mean_c", "sd_c", "yi", "sei", "vi", "ci_low", "ci_high",
               "include", "subgroup", "oe")
@@ -180,6 +182,9 @@ def check_settings(settings: Mapping) -> dict:
         raise DataError("The project's settings must be a JSON object.")
     out = {}
     for key, value in settings.items():
+        # saved before the review's outcome picker took the key "outcome": the outcome's
+        # direction was kept under it
+        key = _RENAMED.get(key, key)
         check = SETTINGS.get(key)
         if check is None:
             raise DataError(f"The project has an unknown setting '{str(key)[:40]}'.")

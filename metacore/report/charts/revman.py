@@ -32,6 +32,8 @@ from metacore.report.charts.common import (
     records,
     thin_ticks,
 )
+from metacore.report.charts.rob import ROB_COLOURS
+from metacore.review.rob import TOOLS, RobTable
 
 __all__ = ["BREAKPOINTS", "STYLES", "publication_forest", "revman_header"]
 
@@ -164,7 +166,7 @@ def publication_forest(effects: EffectSizes, result: PoolResult, *,
                        favours: tuple[str, str] = ("Favours experimental", "Favours control"),
                        show_pi: bool = True, sort: str = "input", title: str | None = None,
                        width: int | str = "container", max_studies: int = 150,
-                       digits: int = 2) -> alt.LayerChart:
+                       digits: int = 2, rob: RobTable | None = None) -> alt.LayerChart:
     """A RevMan-style forest plot of one analysis.
 
     Parameters
@@ -184,6 +186,10 @@ def publication_forest(effects: EffectSizes, result: PoolResult, *,
     width
         ``"container"`` fills the page and adapts its columns to the width; a number
         of pixels fixes it (for exports).
+    rob
+        Risk-of-bias judgements (studies by the names the effects carry): a column per
+        domain and the overall judgement at the right edge, each a letter in a circle of
+        robvis' colour, as RevMan 5.3 and meta's ``rob()`` draw them.
 
     Examples
     --------
@@ -226,6 +232,18 @@ def publication_forest(effects: EffectSizes, result: PoolResult, *,
                 out[field] = ""
         return out
 
+    rob_n, rob_by, rob_heads = 0, {}, []
+    if rob is not None and rob.assessments:
+        tool = TOOLS[rob.tool]
+        rob_heads = [f"D{j}" for j in range(1, len(tool.domains) + 1)] + ["All"]
+        rob_n = len(rob_heads)
+        names = dict(rob.names)
+        for a in rob.assessments:
+            levels = [d.level for d in a.domains] + [a.overall.level]
+            rob_by[names.get(a.study_id, a.study_id)] = {
+                **{f"rob{j}": tool.letter(v) for j, v in enumerate(levels)},
+                **{f"rc{j}": ROB_COLOURS[v] for j, v in enumerate(levels)}}
+
     for i in range(effects.k):
         y, se = float(effects.yi[i]), float(np.sqrt(effects.vi[i]))
         rec = data.iloc[i] if i < len(data) else None
@@ -236,7 +254,7 @@ def publication_forest(effects: EffectSizes, result: PoolResult, *,
                      "weight_text": f"{weights[i]:.1f}%" if np.isfinite(weights[i]) else "",
                      "ci_text": _ci(float(t(y)), float(t(y - z * se)), float(t(y + z * se)),
                                     digits),
-                     **cells(rec, y, se)})
+                     **cells(rec, y, se), **rob_by.get(str(effects.study[i]), {})})
     # a readable plot: the studies carrying the most weight; the rest are counted
     rows, hidden = largest_rows(rows, weights, max_studies, sort)
     if hidden:
@@ -295,7 +313,8 @@ def publication_forest(effects: EffectSizes, result: PoolResult, *,
         if col not in frame:
             frame[col] = np.nan
     for col in ("label", "ci_text", "weight_text", "note", "full", "narrow",
-                *[c for c, *_ in data_cols]):
+                *[c for c, *_ in data_cols], *[f"rob{j}" for j in range(rob_n)],
+                *[f"rc{j}" for j in range(rob_n)]):
         frame[col] = frame[col].fillna("").astype(str) if col in frame else ""
     if "bold" not in frame:
         frame["bold"] = False
@@ -331,8 +350,12 @@ def publication_forest(effects: EffectSizes, result: PoolResult, *,
                f"width >= {BREAKPOINTS[2]} ? 2 : 3")
     params = [alt.param(name="bp", expr=bp_expr),
               alt.param(name="plotL", expr=plot_left)]
+    # the risk-of-bias columns take the right edge; the plot ends before them
+    rob_step = 17
+    rob_w = rob_step * rob_n + (8 if rob_n else 0)
     x_scale = alt.Scale(type="log" if ratio else "linear", domain=domain, nice=False,
-                        zero=False, range=[alt.ExprRef("plotL"), alt.ExprRef("width - 12")])
+                        zero=False,
+                        range=[alt.ExprRef("plotL"), alt.ExprRef(f"width - 12 - {rob_w}")])
     y_scale = alt.Scale(domain=[n_rows - 0.5, -0.5], nice=False, zero=False)
     y = alt.Y("pos:Q", scale=y_scale, axis=None)
     base = alt.Chart(alt.Data(name="rows"))
@@ -411,6 +434,20 @@ def publication_forest(effects: EffectSizes, result: PoolResult, *,
         layers.append(header(text, ci_x, row, "left", "bp < 3"))
         layers.append(header(text, plot_mid, row, "bp < 3 ? 'center' : 'left'"))
 
+    for j, head in enumerate(rob_heads):
+        rx = f"width - {rob_w - 8 - j * rob_step - rob_step / 2}"
+        has = f"datum.kind == 'study' && datum.rob{j} != ''"
+        layers.append(base.transform_filter(has).mark_circle(
+            size=190, opacity=1, x=alt.ExprRef(rx), stroke=ink, strokeWidth=0.4).encode(
+            y=y, color=alt.Color(f"rc{j}:N", scale=None, legend=None)))
+        layers.append(base.transform_filter(has).mark_text(
+            fontSize=9, fontWeight="bold", font=family, color="black", x=alt.ExprRef(rx),
+            baseline="middle", align="center").encode(y=y, text=alt.Text(f"rob{j}:N")))
+        layers.append(header(head if head != "All" else "O", rx, bottom, "center"))
+    if rob_heads:
+        layers.append(header("Risk of bias", f"width - {rob_w / 2 - 4}", bottom - 1,
+                             "center"))
+
     # --- the plot ---------------------------------------------------------------------
     x = alt.X("est_c:Q", scale=x_scale, axis=None)
     first, last = header_rows - 0.5, float(frame.loc[frame["kind"] == "total", "pos"].iloc[0]) + 0.5
@@ -460,7 +497,8 @@ def publication_forest(effects: EffectSizes, result: PoolResult, *,
                           y=alt.Y("y:Q", scale=y_scale, axis=None), text="label:N"))
     fav = alt.Chart(alt.Data(values=[{"null": null, "y": axis_pos + 1.25}]))
     # each label may use the room between the line of no effect and its side of the plot
-    room = {"right": f"scale('x', {null}) - plotL", "left": f"width - scale('x', {null}) - 8"}
+    room = {"right": f"scale('x', {null}) - plotL",
+            "left": f"width - {rob_w} - scale('x', {null}) - 8"}
     for text, align, dx in ((favours[0], "right", -6), (favours[1], "left", 6)):
         layers.append(fav.mark_text(fontSize=alt.ExprRef("bp == 3 ? 10 : 11"), font=family,
                                     color=ink, align=align, dx=dx, baseline="top",

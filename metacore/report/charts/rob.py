@@ -63,9 +63,10 @@ def traffic_light_chart(table: RobTable, *, width: int = 360) -> alt.Chart:
 
 
 def rob_summary_chart(table: RobTable, *, weighted: bool = True,
-                      width: int = 420) -> alt.Chart:
+                      width: int = 420, label_limit: int = 320) -> alt.Chart:
     """Per domain (and overall), the share of weight — or of studies — at each judgement,
-    as robvis' summary plot: stacked horizontal bars from 0 to 100%."""
+    as robvis' summary plot: stacked horizontal bars from 0 to 100%. Domain names longer
+    than ``label_limit`` pixels end in an ellipsis (a phone has no room for them)."""
     tool = TOOLS[table.tool]
     data = table.shares(weighted=weighted)
     data["percent"] = 100 * data["share"]
@@ -76,7 +77,7 @@ def rob_summary_chart(table: RobTable, *, weighted: bool = True,
     data["rank"] = data["level"].map(rank)
     what = "weight" if weighted and table.weights else "studies"
     base = alt.Chart(data).encode(
-        y=alt.Y("domain:N", sort=domains, title=None, axis=alt.Axis(labelLimit=320)),
+        y=alt.Y("domain:N", sort=domains, title=None, axis=alt.Axis(labelLimit=label_limit)),
         x=alt.X("percent:Q", stack="zero", title=f"Share of {what} (%)",
                 scale=alt.Scale(domain=[0, 100])),
         order=alt.Order("rank:Q"))
