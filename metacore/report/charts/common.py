@@ -263,3 +263,14 @@ def records(frame: pd.DataFrame) -> list[dict]:
             for row in frame.to_dict("records")]
 
 
+def color_if(test: str, yes: str, no: str) -> alt.ColorValue:
+    """A colour chosen per datum. Built as a channel object: ``alt.condition`` and shorthand
+    strings make Altair search its schema (~20 ms each), which made a what-if slow."""
+    return alt.ColorValue(no, condition={"test": test, "value": yes})
+
+
+def chart_title(text: str, subtitle: str = "") -> alt.TitleParams:
+    """A chart title anchored left with a grey subtitle, as the network and dependence
+    charts draw them."""
+    return alt.TitleParams(text, subtitle=subtitle or alt.Undefined, anchor="start",
+                           fontSize=14, subtitleColor="#4b5563")

@@ -11,24 +11,13 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from metacore.report.charts.common import ACCENT, GREY, INK, effect_scale
+from metacore.report.charts.common import ACCENT, GREY, INK, chart_title, color_if, effect_scale
 
 __all__ = ["dependence_chart", "rho_chart", "variance_split_chart"]
 
 MODEL_LABELS = {"naive": "Naive (rows independent)", "multilevel": "Multilevel model",
                 "robust": "Multilevel + cluster-robust (CR2)"}
 _COLORS = ["#9ca3af", ACCENT, "#b45309"]
-
-
-def _if(test: str, yes: str, no: str) -> alt.ColorValue:
-    """A colour chosen per datum. Built as a channel object: ``alt.condition`` and shorthand
-    strings make Altair search its schema (~20 ms each), which made a what-if slow."""
-    return alt.ColorValue(no, condition={"test": test, "value": yes})
-
-
-def _title(text: str, subtitle: str = "") -> alt.TitleParams:
-    return alt.TitleParams(text, subtitle=subtitle or alt.Undefined, anchor="start",
-                           fontSize=14, subtitleColor="#4b5563")
 
 
 def dependence_chart(table: pd.DataFrame, *, ratio: bool, x_title: str, level: float = 0.95,
@@ -72,7 +61,7 @@ def dependence_chart(table: pd.DataFrame, *, ratio: bool, x_title: str, level: f
         base.mark_point(shape="diamond", filled=True, size=130, color=INK).encode(
             x=alt.X("estimate:Q", scale=scale)),
         width=width, height=40 * len(frame) + 90,
-        title=_title("Pooled effect: ignoring, modelling and robustly testing the dependence",
+        title=chart_title("Pooled effect: ignoring, modelling and robustly testing the dependence",
                      f"{level:.0%} confidence intervals"))
 
 
@@ -108,10 +97,10 @@ def variance_split_chart(split: pd.DataFrame, *, width: int = 560) -> alt.LayerC
     text = alt.Chart(frame).mark_text(fontSize=12, fontWeight="bold").encode(
         x=alt.X("mid:Q", scale=alt.Scale(domain=[0, 100])), y=alt.Y("bar:N", axis=None),
         text=alt.Text("label:N"), tooltip=tip,
-        color=_if("datum.order == 0", INK, "white"))
+        color=color_if("datum.order == 0", INK, "white"))
     return alt.layer(bars, text,
         width=width, height=80 + 18 * len(frame) + 70,
-        title=_title("Where the variance lies",
+        title=chart_title("Where the variance lies",
                      "Typical sampling variance of one estimate, and the variance of the "
                      "true effects at each level"))
 
@@ -150,5 +139,5 @@ def rho_chart(tab: pd.DataFrame, *, ratio: bool, x_title: str, level: float = 0.
         base.mark_point(color=ACCENT, filled=True, size=40).encode(
             y=alt.Y("estimate:Q", scale=scale)),
         width=width, height=240,
-        title=_title("Sensitivity to the within-cluster correlation ρ",
+        title=chart_title("Sensitivity to the within-cluster correlation ρ",
                      f"Multilevel estimate (line) and {level:.0%} CI (band)"))

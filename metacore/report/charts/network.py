@@ -19,7 +19,16 @@ from scipy import special
 from metacore.models.effects import MEASURE_LABELS
 from metacore.models.network import NetworkResult
 from metacore.numbers import format_effect
-from metacore.report.charts.common import ACCENT, GREY, INK, clip_label, effect_scale, records
+from metacore.report.charts.common import (
+    ACCENT,
+    GREY,
+    INK,
+    chart_title,
+    clip_label,
+    color_if,
+    effect_scale,
+    records,
+)
 
 __all__ = ["comparison_funnel_chart", "league_chart", "network_forest_chart",
            "network_graph_chart", "ranking_chart", "rankogram_chart"]
@@ -35,17 +44,6 @@ def _named(chart: alt.TopLevelMixin, frames: dict[str, pd.DataFrame]) -> alt.Top
     layer, which made a what-if slow."""
     chart.datasets = {name: records(frame) for name, frame in frames.items()}
     return chart
-
-
-def _if(test: str, yes: str, no: str) -> alt.ColorValue:
-    """A colour chosen per datum. Built as a channel object: ``alt.condition`` and shorthand
-    strings make Altair search its schema (~20 ms each), which made a what-if slow."""
-    return alt.ColorValue(no, condition={"test": test, "value": yes})
-
-
-def _title(text: str, subtitle: str = "") -> alt.TitleParams:
-    return alt.TitleParams(text, subtitle=subtitle or alt.Undefined, anchor="start",
-                           fontSize=14, subtitleColor="#4b5563")
 
 
 def _measure_name(nm: NetworkResult) -> str:
@@ -151,7 +149,7 @@ def network_graph_chart(nm: NetworkResult, *, width: int = 600) -> alt.LayerChar
     # one flat layer list: nested layers are deep-copied again at every level (slow)
     chart = alt.layer(multi_layer, edge_layer, node_layer, *text_layers,
         width=width, height=height,
-        title=_title("Network of treatments",
+        title=chart_title("Network of treatments",
                      f"{len(nm.treatments)} treatments, {nm.n_studies} studies; node area: "
                      f"{size_title.lower()}; line width: studies{multi_note}"),
     ).configure_view(stroke=None)
@@ -207,7 +205,7 @@ def network_forest_chart(nm: NetworkResult, *, show_pi: bool = True,
         "; prediction intervals (thin)" if show_pi else "")
     return alt.layer(*layers,
         width=width, height=max(90, 30 * len(frame)) + 90,
-        title=_title(f"Each treatment vs {clip_label(nm.reference, NAME_LIMIT)}", sub))
+        title=chart_title(f"Each treatment vs {clip_label(nm.reference, NAME_LIMIT)}", sub))
 
 
 def league_chart(grid: pd.DataFrame, nm: NetworkResult, *, cell: int = 84) -> alt.LayerChart:
@@ -283,15 +281,15 @@ def league_chart(grid: pd.DataFrame, nm: NetworkResult, *, cell: int = 84) -> al
         ).mark_text(
             fontSize=11, dy=-7, fontWeight="bold" if bold else "normal").encode(
             x=x, y=y, text=alt.Text("line1:N"), tooltip=tip,
-            color=_if(dark, INK, "white"))
+            color=color_if(dark, INK, "white"))
         for bold in (True, False) if (shown & (cells["significant"] == bold)).any()]
     text2 = alt.Chart(data).transform_filter("datum.shown").mark_text(fontSize=9, dy=7).encode(
         x=x, y=y, text=alt.Text("line2:N"), tooltip=tip,
-        color=_if(dark, INK, "white"))
+        color=color_if(dark, INK, "white"))
     n = len(names)
     chart = alt.layer(rect, empty, diag_layer, diag_text, *text1, text2,
         width=cell * n + 120, height=int(cell * 0.55) * n + 120,
-        title=_title(f"League table ({measure}, row vs column)",
+        title=chart_title(f"League table ({measure}, row vs column)",
                      "Below the diagonal: network estimates; above: direct evidence only "
                      "(blank: never compared directly). Bold: the interval excludes no "
                      "effect."))
@@ -326,7 +324,7 @@ def ranking_chart(pscores: pd.Series, sucra: pd.Series, *, width: int = 460) -> 
         y=y, x=alt.X("pscore:Q", scale=x_scale), text=alt.Text("pscore:Q", format=".2f"))
     return alt.layer(bars, ticks, labels,
         width=width, height=max(80, 26 * len(frame)) + 80,
-        title=_title("Ranking: P-scores and SUCRA",
+        title=chart_title("Ranking: P-scores and SUCRA",
                      "Each: the mean certainty of being better than the others (1 = best)"))
 
 
@@ -356,11 +354,11 @@ def rankogram_chart(probs: pd.DataFrame, *, cell: int = 44) -> alt.LayerChart:
                                           orient="bottom", gradientLength=160)))
     text = alt.Chart(frame).mark_text(fontSize=11).encode(
         x=x, y=y, text=alt.Text("label:N"), tooltip=tip,
-        color=_if("datum.p > 0.5", "white", INK))
+        color=color_if("datum.p > 0.5", "white", INK))
     n = probs.shape[1]
     return alt.layer(rect, text,
         width=cell * n + 200, height=28 * len(probs) + 160,
-        title=_title("Rankogram: probability of each rank (%)",
+        title=chart_title("Rankogram: probability of each rank (%)",
                      "From draws of the network estimates"))
 
 
@@ -409,6 +407,6 @@ def comparison_funnel_chart(points: pd.DataFrame, nm: NetworkResult, *,
     legend_px = 0 if many else 40 + 18 * -(-pts["comparison"].nunique() // 2)
     return alt.layer(lines, zero, dots,
         width=width, height=int(width * 0.7) + legend_px,
-        title=_title("Comparison-adjusted funnel plot",
+        title=chart_title("Comparison-adjusted funnel plot",
                      "Each point: a study's comparison centred on its network estimate; "
                      "dashed: pseudo 95% limits"))
